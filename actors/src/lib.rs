@@ -1,0 +1,7 @@
+//! troupe's server roles, one module per system.
+//!
+//! Each role keeps its protocol decisions in plain structs and its actor as a thin shell that
+//! feeds them inputs and performs their effects. So far: [`ping`], the pinger every node of the
+//! messaging benchmark and the runtime's tests runs.
+
+pub mod ping;

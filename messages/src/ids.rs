@@ -1,0 +1,109 @@
+//! Names of things on the network: nodes, actors and traces.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// A node of a topology. Printed and parsed as `n<number>` (`n1`, `n2`, ...).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct NodeId(pub u32);
+
+impl fmt::Display for NodeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "n{}", self.0)
+    }
+}
+
+impl fmt::Debug for NodeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// The text was not a node id such as `n3` or `3`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadNodeId(pub String);
+
+impl fmt::Display for BadNodeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "`{}` is not a node id (expected n<number>, like n1)", self.0)
+    }
+}
+
+impl std::error::Error for BadNodeId {}
+
+impl FromStr for NodeId {
+    type Err = BadNodeId;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let digits = s.strip_prefix('n').unwrap_or(s);
+        digits
+            .parse::<u32>()
+            .map(NodeId)
+            .map_err(|_| BadNodeId(s.to_string()))
+    }
+}
+
+/// Where an actor lives: its node and its registered name on that node.
+///
+/// Paths are location-transparent: `send` and `call` take a path and work the same way whether
+/// the node is the caller's own or another one.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ActorPath {
+    /// The node the actor runs on.
+    pub node: NodeId,
+    /// The name it was registered under on that node.
+    pub name: String,
+}
+
+impl ActorPath {
+    /// The actor registered as `name` on `node`.
+    pub fn new(node: NodeId, name: impl Into<String>) -> Self {
+        ActorPath {
+            node,
+            name: name.into(),
+        }
+    }
+}
+
+impl fmt::Display for ActorPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.node, self.name)
+    }
+}
+
+impl fmt::Debug for ActorPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// Identifies one chain of causally related messages (a request and its reply share it).
+/// Printed as 16 hex digits.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default)]
+pub struct TraceId(pub u64);
+
+impl fmt::Display for TraceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:016x}", self.0)
+    }
+}
+
+impl fmt::Debug for TraceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_ids_print_and_parse() {
+        assert_eq!(NodeId(3).to_string(), "n3");
+        assert_eq!("n12".parse::<NodeId>(), Ok(NodeId(12)));
+        assert_eq!("7".parse::<NodeId>(), Ok(NodeId(7)));
+        assert!("nx".parse::<NodeId>().is_err());
+        assert_eq!(ActorPath::new(NodeId(2), "kv").to_string(), "n2/kv");
+    }
+}

@@ -1,0 +1,37 @@
+//! troupe's runtime: the ground every system stands on.
+//!
+//! - [`Node`]: where actors live. `spawn_named` starts an actix actor under a name,
+//!   [`Spawned::accept`] declares the wire messages it takes, and [`Node::send`] /
+//!   [`Node::call`] reach any actor by its [`ActorPath`], local or remote, with one API.
+//! - [`sim::SimNet`]: every node in one process, in paused virtual time, with loss, delay,
+//!   duplication, partitions, crashes and restarts, all driven by one seed.
+//! - [`ActorHandle`] and [`Node::watch`]: how an actor ended (normal, killed, panicked) and
+//!   monitors that report it, across nodes too.
+//! - [`Persister`]: what a node keeps across a crash.
+//! - [`EventLog`]: every send, delivery, drop, crash, restart, exit and timer, as tracing events
+//!   and optionally JSON lines.
+//! - [`testkit`]: a cluster builder for failure tests, with seeds that replay.
+
+mod cell;
+mod envelope;
+mod error;
+mod events;
+mod messaging;
+mod monitor;
+mod node;
+mod persist;
+mod registry;
+pub mod sim;
+pub mod testkit;
+pub mod timer;
+
+pub use cell::ActorHandle;
+pub use envelope::{decode, encode, Envelope, Flow, SYSTEM_NAME};
+pub use error::{Error, Result};
+pub use events::{Event, EventLog};
+pub use node::{Node, NodeConfig, NodeParts, NodeStats, Transport};
+pub use persist::{MemPersister, Persister, PersisterExt};
+pub use registry::Spawned;
+pub use troupe_messages as messages;
+pub use troupe_messages::system::{Down, DownReason, ExitReason, MonitorRef, Rejection};
+pub use troupe_messages::{ActorPath, NodeId, TraceId, Wire};

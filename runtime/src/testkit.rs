@@ -1,0 +1,283 @@
+//! The test kit: build a simulated cluster, break it, and check what survived.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use troupe_runtime::testkit::{simulate, Cluster};
+//!
+//! #[test]
+//! fn survives_a_crash() {
+//!     simulate(42, |seed| async move {
+//!         let cluster = Cluster::builder(seed).nodes(3).topology(|_node| { /* spawn actors */ }).build();
+//!         cluster.crash(1);
+//!         cluster.run_for(Duration::from_secs(5)).await;
+//!         cluster.restart(1);
+//!     });
+//! }
+//! ```
+//!
+//! [`simulate`] runs the test body in virtual time with the seed from `TROUPE_SEED` if set
+//! (else the test's default), and if the test fails it prints the seed and the exact command
+//! that replays it.
+
+use crate::events::EventLog;
+use crate::node::{Node, NodeConfig};
+use crate::sim::{self, LinkFaults, NetStats, NodeFactory, SimNet};
+use crate::{Error, Result};
+use std::future::Future;
+use std::rc::Rc;
+use std::time::Duration;
+use troupe_messages::NodeId;
+
+/// The environment variable that overrides a test's seed.
+pub const SEED_VAR: &str = "TROUPE_SEED";
+
+/// The seed to use: `TROUPE_SEED` if it is set to a number, else `default`.
+pub fn seed_or(default: u64) -> u64 {
+    std::env::var(SEED_VAR)
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(default)
+}
+
+/// Runs a test body in virtual time with `TROUPE_SEED` or `default_seed`; on failure prints the
+/// seed and the command that replays the test.
+pub fn simulate<F, Fut>(default_seed: u64, body: F) -> Fut::Output
+where
+    F: FnOnce(u64) -> Fut,
+    Fut: Future,
+{
+    let seed = seed_or(default_seed);
+    let _hint = ReplayHint { seed };
+    sim::block_on(body(seed))
+}
+
+/// Prints how to replay the current test if it is unwinding from a failure.
+struct ReplayHint {
+    seed: u64,
+}
+
+impl Drop for ReplayHint {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let hint = replay_command(self.seed);
+            tracing::error!("{hint}");
+            // Test output must reach a person even when no tracing subscriber is installed.
+            eprintln!("{hint}");
+        }
+    }
+}
+
+/// The message a failing test prints: its seed and the command that replays it.
+pub fn replay_command(seed: u64) -> String {
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("<test name>")
+        .to_string();
+    let target = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .and_then(|stem| stem.rsplit_once('-').map(|(name, _hash)| name.to_string()))
+        .unwrap_or_else(|| "<test target>".into());
+    format!(
+        "troupe: test failed with seed {seed}; replay it with:\n    \
+         {SEED_VAR}={seed} cargo test --test {target} -- {test} --exact"
+    )
+}
+
+/// Builds a [`Cluster`].
+pub struct ClusterBuilder {
+    seed: u64,
+    nodes: u32,
+    config: NodeConfig,
+    faults: LinkFaults,
+    capture: bool,
+    topology: NodeFactory,
+}
+
+impl ClusterBuilder {
+    /// Number of nodes, named n1..nN (default 3).
+    pub fn nodes(mut self, n: u32) -> Self {
+        self.nodes = n;
+        self
+    }
+
+    /// What every node runs: called at each node's start and at every restart.
+    pub fn topology(mut self, factory: impl Fn(&Node) + 'static) -> Self {
+        self.topology = Rc::new(factory);
+        self
+    }
+
+    /// Faults of every link from the start (default: reliable).
+    pub fn faults(mut self, faults: LinkFaults) -> Self {
+        self.faults = faults;
+        self
+    }
+
+    /// Failure-detector timing of every node.
+    pub fn node_config(mut self, config: NodeConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Keep the event log in memory as JSON lines (see [`Cluster::events`]).
+    pub fn capture_events(mut self) -> Self {
+        self.capture = true;
+        self
+    }
+
+    /// Builds the network and starts every node. Call inside [`simulate`] or [`sim::block_on`].
+    pub fn build(self) -> Cluster {
+        let log = EventLog::new();
+        if self.capture {
+            log.capture();
+        }
+        let net = SimNet::new(self.seed, self.config, log);
+        net.set_default_faults(self.faults);
+        for i in 1..=self.nodes {
+            net.add_node(NodeId(i), self.topology.clone());
+        }
+        Cluster { net }
+    }
+}
+
+/// A simulated cluster under test.
+#[derive(Clone, Debug)]
+pub struct Cluster {
+    net: SimNet,
+}
+
+impl Cluster {
+    /// Starts describing a cluster whose randomness comes from `seed`.
+    pub fn builder(seed: u64) -> ClusterBuilder {
+        ClusterBuilder {
+            seed,
+            nodes: 3,
+            config: NodeConfig::default(),
+            faults: LinkFaults::reliable(),
+            capture: false,
+            topology: Rc::new(|_| {}),
+        }
+    }
+
+    /// The network underneath, for finer control.
+    pub fn net(&self) -> &SimNet {
+        &self.net
+    }
+
+    /// The cluster's seed.
+    pub fn seed(&self) -> u64 {
+        self.net.seed()
+    }
+
+    /// The ids of every node.
+    pub fn ids(&self) -> Vec<NodeId> {
+        self.net.node_ids()
+    }
+
+    /// Node `n` (1-based) if it is up.
+    pub fn node(&self, n: u32) -> Option<Node> {
+        self.net.node(NodeId(n))
+    }
+
+    /// Node `n` (1-based); fails the test if it is down.
+    pub fn up(&self, n: u32) -> Node {
+        self.node(n)
+            .unwrap_or_else(|| panic!("node n{n} is not up (seed {})", self.seed()))
+    }
+
+    /// Crashes node `n`.
+    pub fn crash(&self, n: u32) {
+        self.net.crash(NodeId(n));
+    }
+
+    /// Restarts node `n` from its persister.
+    pub fn restart(&self, n: u32) -> Option<Node> {
+        self.net.restart(NodeId(n))
+    }
+
+    /// Splits the cluster into groups of node numbers that cannot reach each other.
+    pub fn partition(&self, groups: &[&[u32]]) {
+        let ids: Vec<Vec<NodeId>> = groups
+            .iter()
+            .map(|g| g.iter().map(|&n| NodeId(n)).collect())
+            .collect();
+        let refs: Vec<&[NodeId]> = ids.iter().map(Vec::as_slice).collect();
+        self.net.partition(&refs);
+    }
+
+    /// Blocks messages from `from` to `to` only.
+    pub fn block(&self, from: u32, to: u32) {
+        self.net.block(NodeId(from), NodeId(to));
+    }
+
+    /// Removes every partition.
+    pub fn heal(&self) {
+        self.net.heal();
+    }
+
+    /// Sets the faults of every link.
+    pub fn set_faults(&self, faults: LinkFaults) {
+        self.net.set_default_faults(faults);
+    }
+
+    /// Makes every link reliable again.
+    pub fn reliable(&self) {
+        self.net.clear_faults();
+    }
+
+    /// Lets `d` of virtual time pass while the cluster runs.
+    pub async fn run_for(&self, d: Duration) {
+        tokio::time::sleep(d).await;
+    }
+
+    /// Waits until `pred` holds, checking every virtual millisecond, for at most `deadline` of
+    /// virtual time.
+    pub async fn wait_until(
+        &self,
+        what: &str,
+        deadline: Duration,
+        mut pred: impl FnMut() -> bool,
+    ) -> Result<Duration> {
+        self.wait_for(what, deadline, Duration::from_millis(1), || {
+            std::future::ready(pred())
+        })
+        .await
+    }
+
+    /// Waits until the asynchronous `check` returns true, trying every `every` for at most
+    /// `deadline` of virtual time. Returns how long it took.
+    pub async fn wait_for<Fut>(
+        &self,
+        what: &str,
+        deadline: Duration,
+        every: Duration,
+        mut check: impl FnMut() -> Fut,
+    ) -> Result<Duration>
+    where
+        Fut: Future<Output = bool>,
+    {
+        let start = tokio::time::Instant::now();
+        loop {
+            if check().await {
+                return Ok(start.elapsed());
+            }
+            if start.elapsed() >= deadline {
+                return Err(Error::WaitTimedOut {
+                    what: what.to_string(),
+                    after: deadline,
+                });
+            }
+            tokio::time::sleep(every).await;
+        }
+    }
+
+    /// What the network did so far.
+    pub fn stats(&self) -> NetStats {
+        self.net.stats()
+    }
+
+    /// The event log as JSON lines, if the builder asked for [`ClusterBuilder::capture_events`].
+    pub fn events(&self) -> Vec<u8> {
+        self.net.log().captured()
+    }
+}
