@@ -12,6 +12,7 @@
 pub mod echo;
 pub mod ids;
 pub mod ping;
+pub mod supervision;
 pub mod system;
 
 pub use ids::{ActorPath, NodeId, TraceId};

@@ -26,6 +26,9 @@ pub(crate) struct ActorCell {
     abort: RefCell<Option<AbortHandle>>,
     outcome: RefCell<Option<ExitReason>>,
     hooks: RefCell<Vec<ExitHook>>,
+    /// Frees the actor's name the moment it is killed, so that a replacement can take the name
+    /// before the reaper has run.
+    on_kill: RefCell<Option<Box<dyn FnOnce()>>>,
     finished: Cell<bool>,
 }
 
@@ -48,6 +51,7 @@ impl ActorHandle {
                 abort: RefCell::new(None),
                 outcome: RefCell::new(None),
                 hooks: RefCell::new(Vec::new()),
+                on_kill: RefCell::new(None),
                 finished: Cell::new(false),
             }),
         }
@@ -55,6 +59,10 @@ impl ActorHandle {
 
     pub(crate) fn set_abort(&self, abort: AbortHandle) {
         *self.cell.abort.borrow_mut() = Some(abort);
+    }
+
+    pub(crate) fn set_on_kill(&self, f: impl FnOnce() + 'static) {
+        *self.cell.on_kill.borrow_mut() = Some(Box::new(f));
     }
 
     /// The actor's id, unique on its node for the node's lifetime.
@@ -98,6 +106,10 @@ impl ActorHandle {
         if let Some(abort) = self.cell.abort.borrow().as_ref() {
             abort.abort();
         }
+        let on_kill = self.cell.on_kill.borrow_mut().take();
+        if let Some(f) = on_kill {
+            f();
+        }
     }
 
     /// Runs `hook` once the actor has ended (at once if it already has).
@@ -121,6 +133,7 @@ impl ActorHandle {
             Err(_) => pending.unwrap_or(ExitReason::Killed),
         };
         *self.cell.outcome.borrow_mut() = Some(reason.clone());
+        self.cell.on_kill.borrow_mut().take();
         let hooks = std::mem::take(&mut *self.cell.hooks.borrow_mut());
         for hook in hooks {
             hook(&reason);

@@ -283,6 +283,13 @@ impl Node {
         handle.set_abort(task.abort_handle());
         self.inner.actors.borrow_mut().insert(id, handle.clone());
         let weak = self.downgrade();
+        let killed = handle.clone();
+        handle.set_on_kill(move || {
+            if let Some(node) = Node::from_weak(&weak) {
+                node.inner.registry.borrow_mut().remove_if(&killed);
+            }
+        });
+        let weak = self.downgrade();
         let reaped = handle.clone();
         handle.on_exit(move |reason| {
             if let Some(node) = Node::from_weak(&weak) {

@@ -115,6 +115,11 @@ impl<A: Actor> Spawned<A> {
         self
     }
 
+    /// Consumes the builder, keeping the handle (what a supervisor's child factory returns).
+    pub fn into_handle(self) -> ActorHandle {
+        self.handle
+    }
+
     /// Consumes the builder, keeping the address.
     pub fn into_addr(self) -> Addr<A> {
         self.addr
