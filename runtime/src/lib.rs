@@ -18,6 +18,7 @@ mod error;
 mod events;
 mod messaging;
 mod monitor;
+pub mod nemesis;
 mod node;
 mod persist;
 mod registry;

@@ -33,6 +33,19 @@ pub trait Transport {
     fn knows(&self, node: NodeId) -> bool;
 }
 
+/// The transport of a node with no network: there is no other node to reach.
+struct NoNetwork;
+
+impl Transport for NoNetwork {
+    fn send(&self, envelope: crate::Envelope) {
+        tracing::warn!(to = %envelope.to, "a node without a network cannot send to another node");
+    }
+
+    fn knows(&self, _: NodeId) -> bool {
+        false
+    }
+}
+
 /// Timing of the node's failure detector, which backs remote monitors.
 #[derive(Debug, Clone, Copy)]
 pub struct NodeConfig {
@@ -135,6 +148,20 @@ impl Node {
                 next_id: Cell::new(1),
             }),
         }
+    }
+
+    /// A node alone, with no network: for programs and tests that need actors, supervision and
+    /// the typed send/call API on one node only. Its persister is in memory.
+    pub fn local(id: NodeId) -> Node {
+        Node::new(NodeParts {
+            id,
+            incarnation: 0,
+            transport: Rc::new(NoNetwork),
+            persister: Arc::new(crate::persist::MemPersister::new()),
+            log: EventLog::new(),
+            rng_seed: 0,
+            config: NodeConfig::default(),
+        })
     }
 
     pub(crate) fn from_weak(weak: &Weak<NodeInner>) -> Option<Node> {

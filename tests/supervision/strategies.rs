@@ -5,27 +5,12 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use tokio::time::Instant;
 use troupe_runtime::testkit::simulate;
-use troupe_runtime::{MemPersister, Node, NodeConfig, NodeId, NodeParts};
+use troupe_runtime::{Node, NodeId};
 use troupe_supervisors::{Strategy, Supervisor, SupervisorSpec};
 
 /// A lone node (no network needed) for supervision tests.
 pub fn lone_node() -> Node {
-    struct Nowhere;
-    impl troupe_runtime::Transport for Nowhere {
-        fn send(&self, _: troupe_runtime::Envelope) {}
-        fn knows(&self, _: NodeId) -> bool {
-            false
-        }
-    }
-    Node::new(NodeParts {
-        id: NodeId(1),
-        incarnation: 0,
-        transport: Rc::new(Nowhere),
-        persister: std::sync::Arc::new(MemPersister::new()),
-        log: troupe_runtime::EventLog::new(),
-        rng_seed: 0,
-        config: NodeConfig::default(),
-    })
+    Node::local(NodeId(1))
 }
 
 fn crash_b_under(strategy: Strategy) -> (Vec<usize>, Vec<String>, Vec<u64>) {

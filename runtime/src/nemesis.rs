@@ -1,0 +1,188 @@
+//! The nemesis: a seeded adversary that crashes and restarts nodes, partitions the network and
+//! makes links unreliable at random virtual instants, then heals everything at the end.
+//!
+//! `troupe sim ... --nemesis KIND` and long failure tests use it. It never takes down more than a
+//! minority of the nodes at once, so a majority-based system can always make progress once the
+//! network is healed.
+
+use crate::sim::{derive_seed, LinkFaults, SimNet};
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+use tokio::time::Instant;
+use troupe_messages::NodeId;
+
+/// Which faults the nemesis injects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NemesisKind {
+    /// None at all.
+    None,
+    /// Crashes and restarts of a minority of nodes.
+    Crash,
+    /// Partitions that leave a majority and a minority side (or isolate one node).
+    Partition,
+    /// Lossy, delaying, reordering links.
+    Unreliable,
+    /// A random mix of the above.
+    All,
+}
+
+impl FromStr for NemesisKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "none" => Ok(NemesisKind::None),
+            "crash" => Ok(NemesisKind::Crash),
+            "partition" => Ok(NemesisKind::Partition),
+            "unreliable" => Ok(NemesisKind::Unreliable),
+            "all" => Ok(NemesisKind::All),
+            other => Err(format!(
+                "unknown nemesis `{other}` (expected none, crash, partition, unreliable or all)"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for NemesisKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = match self {
+            NemesisKind::None => "none",
+            NemesisKind::Crash => "crash",
+            NemesisKind::Partition => "partition",
+            NemesisKind::Unreliable => "unreliable",
+            NemesisKind::All => "all",
+        };
+        f.write_str(name)
+    }
+}
+
+/// What the nemesis did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct NemesisReport {
+    /// Node crashes.
+    pub crashes: u64,
+    /// Node restarts.
+    pub restarts: u64,
+    /// Partitions made.
+    pub partitions: u64,
+    /// Times the links were made unreliable.
+    pub unreliable_periods: u64,
+}
+
+/// A seeded adversary for one simulated network.
+pub struct Nemesis {
+    kind: NemesisKind,
+    net: SimNet,
+    rng: ChaCha8Rng,
+    /// Shortest and longest time between two actions.
+    pub pace: (Duration, Duration),
+}
+
+const NEMESIS_STREAM: u64 = u64::MAX - 1;
+
+impl Nemesis {
+    /// A nemesis of `kind` for `net`, drawing from the network's seed.
+    pub fn new(kind: NemesisKind, net: &SimNet) -> Self {
+        Nemesis {
+            kind,
+            net: net.clone(),
+            rng: ChaCha8Rng::seed_from_u64(derive_seed(net.seed(), NEMESIS_STREAM)),
+            pace: (Duration::from_millis(200), Duration::from_millis(1500)),
+        }
+    }
+
+    /// Acts for `duration` of virtual time, then heals the network, makes links reliable and
+    /// restarts every crashed node.
+    pub async fn run(mut self, duration: Duration) -> NemesisReport {
+        let mut report = NemesisReport::default();
+        let end = Instant::now() + duration;
+        if self.kind != NemesisKind::None {
+            loop {
+                let (lo, hi) = self.pace;
+                let pause = self.rng.gen_range(lo..=hi);
+                if Instant::now() + pause >= end {
+                    break;
+                }
+                tokio::time::sleep(pause).await;
+                self.act(&mut report);
+            }
+        }
+        tokio::time::sleep_until(end).await;
+        self.heal_all(&mut report);
+        report
+    }
+
+    fn act(&mut self, report: &mut NemesisReport) {
+        let kind = match self.kind {
+            NemesisKind::All => *[
+                NemesisKind::Crash,
+                NemesisKind::Partition,
+                NemesisKind::Unreliable,
+            ]
+            .choose(&mut self.rng)
+            .unwrap_or(&NemesisKind::Crash),
+            other => other,
+        };
+        match kind {
+            NemesisKind::Crash => self.crash_or_restart(report),
+            NemesisKind::Partition => self.partition_or_heal(report),
+            NemesisKind::Unreliable => self.toggle_unreliable(report),
+            NemesisKind::None | NemesisKind::All => {}
+        }
+    }
+
+    fn crash_or_restart(&mut self, report: &mut NemesisReport) {
+        let ids = self.net.node_ids();
+        let down: Vec<NodeId> = ids.iter().copied().filter(|&id| self.net.node(id).is_none()).collect();
+        let up: Vec<NodeId> = ids.iter().copied().filter(|&id| self.net.node(id).is_some()).collect();
+        let minority = (ids.len().saturating_sub(1)) / 2;
+        let restart = !down.is_empty() && (down.len() >= minority || self.rng.gen_bool(0.5));
+        if restart {
+            if let Some(&id) = down.choose(&mut self.rng) {
+                self.net.restart(id);
+                report.restarts += 1;
+            }
+        } else if let Some(&id) = up.choose(&mut self.rng) {
+            if down.len() < minority {
+                self.net.crash(id);
+                report.crashes += 1;
+            }
+        }
+    }
+
+    fn partition_or_heal(&mut self, report: &mut NemesisReport) {
+        if self.rng.gen_bool(0.3) {
+            self.net.heal();
+            return;
+        }
+        let mut ids = self.net.node_ids();
+        ids.shuffle(&mut self.rng);
+        let minority = self.rng.gen_range(1..=(ids.len().saturating_sub(1) / 2).max(1));
+        let (small, large) = ids.split_at(minority.min(ids.len()));
+        self.net.partition(&[small, large]);
+        report.partitions += 1;
+    }
+
+    fn toggle_unreliable(&mut self, report: &mut NemesisReport) {
+        if self.rng.gen_bool(0.5) {
+            self.net.clear_faults();
+        } else {
+            self.net.set_default_faults(LinkFaults::unreliable().with_duplicates(0.02));
+            report.unreliable_periods += 1;
+        }
+    }
+
+    fn heal_all(&mut self, report: &mut NemesisReport) {
+        self.net.heal();
+        self.net.clear_faults();
+        for id in self.net.node_ids() {
+            if self.net.node(id).is_none() {
+                self.net.restart(id);
+                report.restarts += 1;
+            }
+        }
+    }
+}
