@@ -13,6 +13,7 @@
 //! - [`testkit`]: a cluster builder for failure tests, with seeds that replay.
 
 mod cell;
+mod deadline;
 mod envelope;
 mod error;
 mod events;

@@ -5,12 +5,12 @@
 //! remote target gets an [`Envelope`] through the node's transport; the receiving node routes it
 //! by name and kind, decodes it, and for a `call` sends the handler's result back.
 
+use crate::deadline::WithDeadline;
 use crate::envelope::{decode, encode, Envelope, Flow, SYSTEM_NAME};
 use crate::events::Event;
 use crate::node::Node;
 use crate::{Error, Result};
 use actix::{MailboxError, Recipient};
-use std::any::TypeId;
 use std::time::Duration;
 use tokio::sync::oneshot;
 use troupe_messages::system::Rejection;
@@ -64,11 +64,13 @@ impl Node {
     {
         self.check_can_send(to)?;
         if to.node == self.id() {
-            let recipient = {
+            // The request is queued now; only its answer is awaited, outside the borrow.
+            let answer = {
                 let registry = self.inner.registry.borrow();
-                local_recipient::<M>(&registry, to)?.clone()
+                local_recipient::<M>(&registry, to)?.send(msg)
             };
-            return match tokio::time::timeout(timeout, recipient.send(msg)).await {
+            let answer = std::pin::pin!(answer);
+            return match WithDeadline::new(answer, self.deadline(timeout)).await {
                 Ok(Ok(result)) => Ok(result),
                 Ok(Err(MailboxError::Closed)) => Err(Error::Unreachable {
                     target: to.clone(),
@@ -108,7 +110,7 @@ impl Node {
             flow: Flow::Request(id),
             body,
         });
-        match tokio::time::timeout(timeout, rx).await {
+        match WithDeadline::new(rx, self.deadline(timeout)).await {
             Err(_) => Err(Error::Timeout {
                 target: to.clone(),
                 after: timeout,
@@ -294,11 +296,7 @@ where
         kind: M::TAG.to_string(),
         rejection: Rejection::NoSuchActor,
     })?;
-    entry
-        .local
-        .get(&TypeId::of::<M>())
-        .and_then(|r| r.downcast_ref::<Recipient<M>>())
-        .ok_or_else(|| Error::Rejected {
+    entry.recipient::<M>().ok_or_else(|| Error::Rejected {
             target: to.clone(),
             kind: M::TAG.to_string(),
             rejection: Rejection::UnknownKind,

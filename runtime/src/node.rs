@@ -116,6 +116,7 @@ pub(crate) struct NodeInner {
     pub(crate) pending: RefCell<HashMap<u64, PendingReply>>,
     pub(crate) monitors: RefCell<crate::monitor::Monitors>,
     pub(crate) stats: Cell<NodeStats>,
+    pub(crate) deadlines: crate::deadline::Deadlines,
     next_id: Cell<u64>,
 }
 
@@ -145,6 +146,7 @@ impl Node {
                 pending: RefCell::new(HashMap::new()),
                 monitors: RefCell::new(Default::default()),
                 stats: Cell::new(NodeStats::default()),
+                deadlines: Default::default(),
                 next_id: Cell::new(1),
             }),
         }
@@ -342,6 +344,14 @@ impl Node {
             detail: Some(&detail),
             ..Event::default()
         });
+    }
+
+    /// A deadline `timeout` from now, for one call.
+    pub(crate) fn deadline(&self, timeout: Duration) -> crate::deadline::Deadline {
+        let at = tokio::time::Instant::now() + timeout;
+        self.inner
+            .deadlines
+            .register(at, |sweep| self.spawn_task(sweep.run()))
     }
 
     /// Runs a future as a task of this node: it is aborted if the node crashes.

@@ -12,7 +12,7 @@ use crate::node::Node;
 use actix::dev::ToEnvelope;
 use actix::{Actor, Addr, Handler, Recipient};
 use std::any::{Any, TypeId};
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 use std::rc::Rc;
 use troupe_messages::system::Rejection;
 use troupe_messages::{ActorPath, Wire};
@@ -21,13 +21,33 @@ pub(crate) type RemoteRoute = Rc<dyn Fn(&Node, Envelope)>;
 
 pub(crate) struct Entry {
     pub(crate) handle: ActorHandle,
-    pub(crate) local: HashMap<TypeId, Box<dyn Any>>,
-    pub(crate) remote: HashMap<&'static str, RemoteRoute>,
+    /// The actix recipients of the accepted types. An actor accepts a handful of types, so a
+    /// linear scan beats hashing on the local hot path.
+    local: Vec<(TypeId, Box<dyn Any>)>,
+    pub(crate) remote: FxHashMap<&'static str, RemoteRoute>,
 }
 
+impl Entry {
+    /// The local route for `M`, if the actor accepts it.
+    pub(crate) fn recipient<M>(&self) -> Option<&Recipient<M>>
+    where
+        M: actix::Message + Send + 'static,
+        M::Result: Send,
+    {
+        let wanted = TypeId::of::<M>();
+        self.local
+            .iter()
+            .find(|(t, _)| *t == wanted)
+            .and_then(|(_, r)| r.downcast_ref::<Recipient<M>>())
+    }
+}
+
+/// Names to entries. Looked up on every message and never iterated, so a fast
+/// non-cryptographic hash serves: peers can only look names up, never insert them, so colliding
+/// names from a hostile peer cannot degrade the map.
 #[derive(Default)]
 pub(crate) struct Registry {
-    entries: HashMap<String, Entry>,
+    entries: FxHashMap<String, Entry>,
 }
 
 impl Registry {
@@ -40,8 +60,8 @@ impl Registry {
             name,
             Entry {
                 handle,
-                local: HashMap::new(),
-                remote: HashMap::new(),
+                local: Vec::new(),
+                remote: FxHashMap::default(),
             },
         );
     }
@@ -107,7 +127,8 @@ impl<A: Actor> Spawned<A> {
         let mut registry = self.node.inner.registry.borrow_mut();
         if let Some(entry) = registry.get_mut(self.handle.label()) {
             if entry.handle.id() == self.handle.id() {
-                entry.local.insert(TypeId::of::<M>(), Box::new(recipient));
+                entry.local.retain(|(t, _)| *t != TypeId::of::<M>());
+                entry.local.push((TypeId::of::<M>(), Box::new(recipient)));
                 entry.remote.insert(M::TAG, route);
             }
         }

@@ -83,3 +83,54 @@ fn actix_timers_fire_at_exact_virtual_instants() {
         assert_eq!(fired_at.get(), Some(Duration::from_millis(250)));
     });
 }
+
+/// Answers `Ping` only after two virtual seconds.
+struct Slow;
+
+impl Actor for Slow {
+    type Context = Context<Self>;
+}
+
+impl actix::Handler<troupe_messages::ping::Ping> for Slow {
+    type Result = actix::ResponseFuture<u64>;
+    fn handle(&mut self, msg: troupe_messages::ping::Ping, _: &mut Context<Self>) -> Self::Result {
+        Box::pin(async move {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            msg.0
+        })
+    }
+}
+
+#[test]
+fn call_deadlines_expire_at_exact_virtual_instants_in_any_order() {
+    use troupe_messages::ping::Ping;
+    use troupe_runtime::{Error, Node, NodeId};
+    block_on(async {
+        let node = Node::local(NodeId(1));
+        node.spawn_named("slow", Slow).unwrap().accept::<Ping>();
+        let path = node.path("slow");
+        // Deadlines registered out of order: later ones first, so the sweeper must re-arm for
+        // earlier ones. Each call must fail at exactly its own deadline, and the one with a
+        // deadline past the answer must succeed at exactly 2 s.
+        let start = Instant::now();
+        let mut calls = Vec::new();
+        for (i, ms) in [1_500u64, 300, 900, 20, 3_000].into_iter().enumerate() {
+            let node = node.clone();
+            let path = path.clone();
+            calls.push(actix_rt::spawn(async move {
+                let r = node.call(&path, Ping(i as u64), Duration::from_millis(ms)).await;
+                (ms, r, start.elapsed())
+            }));
+        }
+        for call in calls {
+            let (ms, result, at) = call.await.unwrap();
+            if ms < 2_000 {
+                assert!(matches!(result, Err(Error::Timeout { .. })), "{ms} ms: {result:?}");
+                assert_eq!(at, Duration::from_millis(ms), "deadline of {ms} ms");
+            } else {
+                assert_eq!(result, Ok(4));
+                assert_eq!(at, Duration::from_secs(2));
+            }
+        }
+    });
+}

@@ -1,0 +1,174 @@
+//! `troupe sim <system>`: one topology on the simulated network, a nemesis, and a JSON report.
+
+use anyhow::{bail, Context as _, Result};
+use clap::{Args, ValueEnum};
+use serde::Serialize;
+use std::time::{Duration, Instant as WallInstant};
+use troupe_actors::ping::{Pinger, NAME as PINGER};
+use troupe_messages::ping::{Counts, GetCounts};
+use troupe_runtime::nemesis::{Nemesis, NemesisKind, NemesisReport};
+use troupe_runtime::sim::{block_on, LinkFaults};
+use troupe_runtime::testkit::Cluster;
+use troupe_runtime::{ActorPath, NodeId};
+
+/// The systems `troupe sim` can run.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum System {
+    /// Every node pings every other node every 100 ms: the runtime's own smoke topology.
+    Ping,
+}
+
+/// Options of `troupe sim`.
+#[derive(Args, Debug)]
+pub struct SimArgs {
+    /// Which system to run.
+    #[arg(value_enum)]
+    system: System,
+    /// The seed behind every random choice; the same seed replays the same run.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Number of nodes.
+    #[arg(long, default_value_t = 5)]
+    nodes: u32,
+    /// Virtual time the nemesis acts for (e.g. 60s, 500ms, 2m).
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    duration: Duration,
+    /// Faults to inject: none, crash, partition, unreliable or all.
+    #[arg(long, default_value = "none")]
+    nemesis: NemesisKind,
+    /// Also write the event log here as JSON lines.
+    #[arg(long)]
+    events: Option<std::path::PathBuf>,
+    /// Print only the JSON report.
+    #[arg(long)]
+    json: bool,
+}
+
+/// The report of a `troupe sim ping` run.
+#[derive(Serialize)]
+struct PingReport {
+    system: &'static str,
+    seed: u64,
+    nodes: u32,
+    nemesis: String,
+    virtual_secs: f64,
+    wall_secs: f64,
+    pings_ok: u64,
+    pings_failed: u64,
+    messages_sent: u64,
+    messages_delivered: u64,
+    messages_dropped: u64,
+    #[serde(flatten)]
+    faults: NemesisReport,
+    progress_after_heal: bool,
+}
+
+/// How long after healing every node must have made progress.
+const SETTLE: Duration = Duration::from_secs(2);
+
+pub fn run(args: SimArgs) -> Result<()> {
+    if args.nodes == 0 {
+        bail!("--nodes must be at least 1");
+    }
+    match args.system {
+        System::Ping => run_ping(args),
+    }
+}
+
+fn run_ping(args: SimArgs) -> Result<()> {
+    let wall = WallInstant::now();
+    let events = match &args.events {
+        Some(path) => Some(
+            std::fs::File::create(path)
+                .with_context(|| format!("cannot create the event log {}", path.display()))?,
+        ),
+        None => None,
+    };
+    let nodes = args.nodes;
+    let (report_parts, progress) = block_on(async move {
+        let ids: Vec<NodeId> = (1..=nodes).map(NodeId).collect();
+        let cluster = Cluster::builder(args.seed)
+            .nodes(nodes)
+            .faults(LinkFaults::reliable().with_delay(Duration::from_millis(1), Duration::from_millis(5)))
+            .topology(move |node| {
+                if let Err(e) = Pinger::start(node, ids.clone(), Duration::from_millis(100)) {
+                    tracing::error!(node = %node.id(), "pinger did not start: {e}");
+                }
+            })
+            .build();
+        if let Some(file) = events {
+            cluster.net().log().write_to(Box::new(std::io::BufWriter::new(file)));
+        }
+        if !args.json {
+            println!(
+                "running {nodes} pinging nodes for {:?} of virtual time, nemesis {}, seed {}",
+                args.duration, args.nemesis, args.seed
+            );
+        }
+        let faults = Nemesis::new(args.nemesis, cluster.net()).run(args.duration).await;
+        let before = counts(&cluster).await;
+        cluster.run_for(SETTLE).await;
+        let after = counts(&cluster).await;
+        let progress = before
+            .iter()
+            .zip(&after)
+            .all(|(b, a)| a.is_some_and(|a| a.pongs > b.map_or(0, |b| b.pongs)));
+        let total = after.iter().flatten().fold(Counts::default(), |mut t, c| {
+            t.pongs += c.pongs;
+            t.failures += c.failures;
+            t
+        });
+        if let Err(e) = cluster.net().log().flush() {
+            tracing::warn!("event log flush failed: {e}");
+        }
+        ((faults, total, cluster.stats()), progress)
+    });
+    let (faults, total, net) = report_parts;
+    let report = PingReport {
+        system: "ping",
+        seed: args.seed,
+        nodes,
+        nemesis: args.nemesis.to_string(),
+        virtual_secs: (args.duration + SETTLE).as_secs_f64(),
+        wall_secs: wall.elapsed().as_secs_f64(),
+        pings_ok: total.pongs,
+        pings_failed: total.failures,
+        messages_sent: net.sent,
+        messages_delivered: net.delivered,
+        messages_dropped: net.dropped(),
+        faults,
+        progress_after_heal: progress,
+    };
+    if !args.json {
+        println!(
+            "{} pings answered, {} failed; {} crashes, {} restarts, {} partitions, {} unreliable periods",
+            report.pings_ok, report.pings_failed, faults.crashes, faults.restarts, faults.partitions,
+            faults.unreliable_periods
+        );
+        println!(
+            "after healing, every node made progress: {}; {:.0} virtual seconds in {:.2} wall seconds",
+            progress, report.virtual_secs, report.wall_secs
+        );
+    }
+    println!("{}", serde_json::to_string(&report)?);
+    if !progress {
+        bail!("some node made no progress after the network was healed (seed {})", args.seed);
+    }
+    Ok(())
+}
+
+/// Every node's pinger counts (None for a node that is down).
+async fn counts(cluster: &Cluster) -> Vec<Option<Counts>> {
+    let mut all = Vec::new();
+    for id in cluster.ids() {
+        let counts = match cluster.net().node(id) {
+            Some(node) => node
+                .call(&ActorPath::new(id, PINGER), GetCounts, Duration::from_secs(1))
+                .await
+                .ok(),
+            None => None,
+        };
+        all.push(counts);
+    }
+    all
+}
