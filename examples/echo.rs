@@ -75,7 +75,10 @@ fn main() -> Result<(), Error> {
 
         // The same call, to an actor on this node and to one on another node.
         println!("{}", n1.call(&local, Echo("hello".into()), deadline).await?);
-        println!("{}", n1.call(&remote, Echo("hello".into()), deadline).await?);
+        println!(
+            "{}",
+            n1.call(&remote, Echo("hello".into()), deadline).await?
+        );
 
         // One-way sends; a call afterwards shows they arrived (one link delivers in order).
         for i in 0..3 {
@@ -92,12 +95,18 @@ fn main() -> Result<(), Error> {
             other => panic!("expected a refusal, got {other:?}"),
         }
         cluster.partition(&[&[1], &[2]]);
-        match n1.call(&remote, Echo("are you there?".into()), deadline).await {
+        match n1
+            .call(&remote, Echo("are you there?".into()), deadline)
+            .await
+        {
             Err(e @ Error::Timeout { .. }) => println!("as expected, across a partition: {e}"),
             other => panic!("expected a timeout, got {other:?}"),
         }
         cluster.heal();
-        println!("{}", n1.call(&remote, Echo("healed".into()), deadline).await?);
+        println!(
+            "{}",
+            n1.call(&remote, Echo("healed".into()), deadline).await?
+        );
 
         let stats = cluster.stats();
         println!(

@@ -73,7 +73,11 @@ async fn crash(node: &Node, name: &str) {
 
 async fn show(node: &Node, supervisor: &str) {
     let children = node
-        .call(&node.path(supervisor), WhichChildren, Duration::from_secs(1))
+        .call(
+            &node.path(supervisor),
+            WhichChildren,
+            Duration::from_secs(1),
+        )
         .await
         .expect("the supervisor answers");
     for c in children {
@@ -133,7 +137,10 @@ fn main() {
         let reason = app.exit_reason().expect("app has stopped");
         println!("    app stopped: {reason}");
         assert!(matches!(reason, ExitReason::Escalated { .. }));
-        assert!(node.send(&node.path("cache"), Crash).is_err(), "cache went down with app");
+        assert!(
+            node.send(&node.path("cache"), Crash).is_err(),
+            "cache went down with app"
+        );
         println!("\nthe tree is gone, as it should be: nobody above app to escalate to");
     });
 }

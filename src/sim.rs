@@ -89,7 +89,10 @@ fn run_ping(args: SimArgs) -> Result<()> {
         let ids: Vec<NodeId> = (1..=nodes).map(NodeId).collect();
         let cluster = Cluster::builder(args.seed)
             .nodes(nodes)
-            .faults(LinkFaults::reliable().with_delay(Duration::from_millis(1), Duration::from_millis(5)))
+            .faults(
+                LinkFaults::reliable()
+                    .with_delay(Duration::from_millis(1), Duration::from_millis(5)),
+            )
             .topology(move |node| {
                 if let Err(e) = Pinger::start(node, ids.clone(), Duration::from_millis(100)) {
                     tracing::error!(node = %node.id(), "pinger did not start: {e}");
@@ -97,7 +100,10 @@ fn run_ping(args: SimArgs) -> Result<()> {
             })
             .build();
         if let Some(file) = events {
-            cluster.net().log().write_to(Box::new(std::io::BufWriter::new(file)));
+            cluster
+                .net()
+                .log()
+                .write_to(Box::new(std::io::BufWriter::new(file)));
         }
         if !args.json {
             println!(
@@ -105,7 +111,9 @@ fn run_ping(args: SimArgs) -> Result<()> {
                 args.duration, args.nemesis, args.seed
             );
         }
-        let faults = Nemesis::new(args.nemesis, cluster.net()).run(args.duration).await;
+        let faults = Nemesis::new(args.nemesis, cluster.net())
+            .run(args.duration)
+            .await;
         let before = counts(&cluster).await;
         cluster.run_for(SETTLE).await;
         let after = counts(&cluster).await;
@@ -152,7 +160,10 @@ fn run_ping(args: SimArgs) -> Result<()> {
     }
     println!("{}", serde_json::to_string(&report)?);
     if !progress {
-        bail!("some node made no progress after the network was healed (seed {})", args.seed);
+        bail!(
+            "some node made no progress after the network was healed (seed {})",
+            args.seed
+        );
     }
     Ok(())
 }
@@ -163,7 +174,11 @@ async fn counts(cluster: &Cluster) -> Vec<Option<Counts>> {
     for id in cluster.ids() {
         let counts = match cluster.net().node(id) {
             Some(node) => node
-                .call(&ActorPath::new(id, PINGER), GetCounts, Duration::from_secs(1))
+                .call(
+                    &ActorPath::new(id, PINGER),
+                    GetCounts,
+                    Duration::from_secs(1),
+                )
                 .await
                 .ok(),
             None => None,

@@ -63,10 +63,13 @@ impl Pinger {
             let node = self.node.clone();
             let timeout = self.timeout;
             let call = async move { node.call(&peer, Ping(seq), timeout).await };
-            ctx.spawn(call.into_actor(self).map(move |answer, act, _| match answer {
-                Ok(n) if n == seq => act.counts.pongs += 1,
-                _ => act.counts.failures += 1,
-            }));
+            ctx.spawn(
+                call.into_actor(self)
+                    .map(move |answer, act, _| match answer {
+                        Ok(n) if n == seq => act.counts.pongs += 1,
+                        _ => act.counts.failures += 1,
+                    }),
+            );
         }
     }
 }
@@ -77,9 +80,7 @@ impl Actor for Pinger {
     fn started(&mut self, ctx: &mut Context<Self>) {
         if !self.peers.is_empty() {
             let node = self.node.clone();
-            timer::run_interval(ctx, &node, "ping", self.every, |act, ctx| {
-                act.ping_all(ctx)
-            });
+            timer::run_interval(ctx, &node, "ping", self.every, |act, ctx| act.ping_all(ctx));
         }
     }
 }

@@ -26,7 +26,11 @@ pub struct BadNodeId(pub String);
 
 impl fmt::Display for BadNodeId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "`{}` is not a node id (expected n<number>, like n1)", self.0)
+        write!(
+            f,
+            "`{}` is not a node id (expected n<number>, like n1)",
+            self.0
+        )
     }
 }
 

@@ -80,7 +80,9 @@ impl SweepTask {
                     let due: Vec<Rc<Expiry>> = {
                         let mut pending = inner.pending.borrow_mut();
                         let later = pending.split_off(&(now, u64::MAX));
-                        std::mem::replace(&mut *pending, later).into_values().collect()
+                        std::mem::replace(&mut *pending, later)
+                            .into_values()
+                            .collect()
                     };
                     for expiry in due {
                         expiry.expired.set(true);

@@ -297,8 +297,8 @@ where
         rejection: Rejection::NoSuchActor,
     })?;
     entry.recipient::<M>().ok_or_else(|| Error::Rejected {
-            target: to.clone(),
-            kind: M::TAG.to_string(),
-            rejection: Rejection::UnknownKind,
-        })
+        target: to.clone(),
+        kind: M::TAG.to_string(),
+        rejection: Rejection::UnknownKind,
+    })
 }

@@ -125,7 +125,10 @@ impl Node {
             };
             let Ok(body) = encode(&request) else { return };
             let sys = ActorPath::new(target.node, SYSTEM_NAME);
-            match self.request(&sys, WATCH, body, self.config().heartbeat).await {
+            match self
+                .request(&sys, WATCH, body, self.config().heartbeat)
+                .await
+            {
                 Ok(reply) => {
                     if let Ok(alive) = decode::<Alive>(&reply) {
                         if let Some(m) = self.inner.monitors.borrow_mut().remote.get_mut(&monitor) {
@@ -222,7 +225,11 @@ pub(crate) fn handle_system(node: &Node, envelope: Envelope) {
         incarnation: node.incarnation(),
     };
     match envelope.kind.as_str() {
-        PING => node.answer(&envelope, id, encode(&alive).map_err(|_| Rejection::ActorStopped)),
+        PING => node.answer(
+            &envelope,
+            id,
+            encode(&alive).map_err(|_| Rejection::ActorStopped),
+        ),
         WATCH => match decode::<WatchRequest>(&envelope.body) {
             Ok(request) => {
                 let answer = serve_watch(node, envelope.from, request)
@@ -247,11 +254,7 @@ pub(crate) fn handle_system(node: &Node, envelope: Envelope) {
 }
 
 /// Registers a remote watcher's interest in a local actor.
-fn serve_watch(
-    node: &Node,
-    watcher_node: NodeId,
-    request: WatchRequest,
-) -> Result<(), Rejection> {
+fn serve_watch(node: &Node, watcher_node: NodeId, request: WatchRequest) -> Result<(), Rejection> {
     let handle = node
         .inner
         .registry

@@ -136,8 +136,16 @@ impl Nemesis {
 
     fn crash_or_restart(&mut self, report: &mut NemesisReport) {
         let ids = self.net.node_ids();
-        let down: Vec<NodeId> = ids.iter().copied().filter(|&id| self.net.node(id).is_none()).collect();
-        let up: Vec<NodeId> = ids.iter().copied().filter(|&id| self.net.node(id).is_some()).collect();
+        let down: Vec<NodeId> = ids
+            .iter()
+            .copied()
+            .filter(|&id| self.net.node(id).is_none())
+            .collect();
+        let up: Vec<NodeId> = ids
+            .iter()
+            .copied()
+            .filter(|&id| self.net.node(id).is_some())
+            .collect();
         let minority = (ids.len().saturating_sub(1)) / 2;
         let restart = !down.is_empty() && (down.len() >= minority || self.rng.gen_bool(0.5));
         if restart {
@@ -160,7 +168,9 @@ impl Nemesis {
         }
         let mut ids = self.net.node_ids();
         ids.shuffle(&mut self.rng);
-        let minority = self.rng.gen_range(1..=(ids.len().saturating_sub(1) / 2).max(1));
+        let minority = self
+            .rng
+            .gen_range(1..=(ids.len().saturating_sub(1) / 2).max(1));
         let (small, large) = ids.split_at(minority.min(ids.len()));
         self.net.partition(&[small, large]);
         report.partitions += 1;
@@ -170,7 +180,8 @@ impl Nemesis {
         if self.rng.gen_bool(0.5) {
             self.net.clear_faults();
         } else {
-            self.net.set_default_faults(LinkFaults::unreliable().with_duplicates(0.02));
+            self.net
+                .set_default_faults(LinkFaults::unreliable().with_duplicates(0.02));
             report.unreliable_periods += 1;
         }
     }

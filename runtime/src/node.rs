@@ -240,9 +240,7 @@ impl Node {
     /// A fresh trace id, unique per node incarnation and deterministic.
     pub fn new_trace(&self) -> TraceId {
         let seq = self.next_id() & 0xff_ffff_ffff;
-        TraceId(
-            (u64::from(self.inner.id.0) << 48) | ((self.inner.incarnation & 0xff) << 40) | seq,
-        )
+        TraceId((u64::from(self.inner.id.0) << 48) | ((self.inner.incarnation & 0xff) << 40) | seq)
     }
 
     /// Records a timer firing in the event log; used by [`crate::timer`].
@@ -307,7 +305,10 @@ impl Node {
             handle.never_started(ExitReason::NodeCrash);
             return Ok(Spawned::new(self.clone(), addr, handle));
         }
-        self.inner.registry.borrow_mut().insert(label, handle.clone());
+        self.inner
+            .registry
+            .borrow_mut()
+            .insert(label, handle.clone());
         let task = actix_rt::spawn(ctx.into_future(actor));
         handle.set_abort(task.abort_handle());
         self.inner.actors.borrow_mut().insert(id, handle.clone());
@@ -371,7 +372,10 @@ impl Node {
             }
         });
         if !task.is_finished() {
-            self.inner.tasks.borrow_mut().insert(id, task.abort_handle());
+            self.inner
+                .tasks
+                .borrow_mut()
+                .insert(id, task.abort_handle());
         }
     }
 

@@ -128,9 +128,6 @@ mod tests {
         p.remove("a").unwrap();
         assert_eq!(p.load("a").unwrap(), None);
         p.save("bad", &[0xc1]).unwrap();
-        assert!(matches!(
-            p.load_value::<u64>("bad"),
-            Err(Error::Persist(_))
-        ));
+        assert!(matches!(p.load_value::<u64>("bad"), Err(Error::Persist(_))));
     }
 }

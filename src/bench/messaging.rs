@@ -49,7 +49,11 @@ struct Conditions {
 pub fn run(quick: bool, json: bool) -> Result<()> {
     let conditions = Conditions {
         cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
-        profile: if cfg!(debug_assertions) { "debug" } else { "release" },
+        profile: if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        },
         rounds: if quick { 3 } else { 7 },
         oneway_messages_per_round: if quick { 50_000 } else { 500_000 },
         calls_per_round: if quick { 20_000 } else { 200_000 },
@@ -93,9 +97,14 @@ pub fn run(quick: bool, json: bool) -> Result<()> {
             results.local_oneway_raw_per_sec, results.local_oneway_troupe_per_sec, results.local_oneway_ratio);
         println!("    local call      raw actix send    {:>12.0}/s   troupe call {:>12.0}/s   ratio {:.2}",
             results.local_call_raw_per_sec, results.local_call_troupe_per_sec, results.local_call_ratio);
-        println!("(b) SimNet one-way, encoded and decoded: {:.0} messages per wall second", results.simnet_messages_per_sec);
-        println!("(c) virtual-time speed, 5-node ping every 100 ms: {:.0}x; every 10 ms: {:.0}x",
-            results.virtual_speed_ping_100ms, results.virtual_speed_ping_10ms);
+        println!(
+            "(b) SimNet one-way, encoded and decoded: {:.0} messages per wall second",
+            results.simnet_messages_per_sec
+        );
+        println!(
+            "(c) virtual-time speed, 5-node ping every 100 ms: {:.0}x; every 10 ms: {:.0}x",
+            results.virtual_speed_ping_100ms, results.virtual_speed_ping_10ms
+        );
     }
     verdict
 }
@@ -105,19 +114,31 @@ pub fn run(quick: bool, json: bool) -> Result<()> {
 fn goals(r: &Results) -> Result<()> {
     let mut missed = Vec::new();
     if r.local_oneway_ratio < 0.7 {
-        missed.push(format!("local one-way at {:.2} of raw actix (goal 0.70)", r.local_oneway_ratio));
+        missed.push(format!(
+            "local one-way at {:.2} of raw actix (goal 0.70)",
+            r.local_oneway_ratio
+        ));
     }
     if r.local_call_ratio < 0.7 {
-        missed.push(format!("local call at {:.2} of raw actix (goal 0.70)", r.local_call_ratio));
+        missed.push(format!(
+            "local call at {:.2} of raw actix (goal 0.70)",
+            r.local_call_ratio
+        ));
     }
     if r.virtual_speed_ping_100ms < 100.0 {
-        missed.push(format!("virtual-time speed {:.0}x (goal 100x)", r.virtual_speed_ping_100ms));
+        missed.push(format!(
+            "virtual-time speed {:.0}x (goal 100x)",
+            r.virtual_speed_ping_100ms
+        ));
     }
     match (missed.is_empty(), r.conditions.profile) {
         (true, _) => Ok(()),
         (false, "release") => bail!("goals missed: {}", missed.join("; ")),
         (false, _) => {
-            eprintln!("debug build, goals not checked (they would miss: {})", missed.join("; "));
+            eprintln!(
+                "debug build, goals not checked (they would miss: {})",
+                missed.join("; ")
+            );
             Ok(())
         }
     }
@@ -137,7 +158,8 @@ fn local(c: &Conditions) -> (f64, f64, f64, f64) {
             .expect("a fresh node has the name free");
         let raw = target.addr().clone();
         let path = ActorPath::new(NodeId(1), PINGER);
-        let (mut ow_raw, mut ow_troupe, mut call_raw, mut call_troupe) = (vec![], vec![], vec![], vec![]);
+        let (mut ow_raw, mut ow_troupe, mut call_raw, mut call_troupe) =
+            (vec![], vec![], vec![], vec![]);
         for _ in 0..c.rounds {
             let n = c.oneway_messages_per_round;
             let t = WallInstant::now();
@@ -171,7 +193,12 @@ fn local(c: &Conditions) -> (f64, f64, f64, f64) {
             }
             call_troupe.push(n as f64 / t.elapsed().as_secs_f64());
         }
-        (median(ow_raw), median(ow_troupe), median(call_raw), median(call_troupe))
+        (
+            median(ow_raw),
+            median(ow_troupe),
+            median(call_raw),
+            median(call_troupe),
+        )
     })
 }
 
@@ -181,7 +208,8 @@ fn simnet_throughput(n: u64) -> Result<f64> {
         let cluster = Cluster::builder(1)
             .nodes(2)
             .topology(|node| {
-                Pinger::start(node, [], Duration::from_secs(1)).expect("a fresh node has the name free");
+                Pinger::start(node, [], Duration::from_secs(1))
+                    .expect("a fresh node has the name free");
             })
             .build();
         let n1 = cluster.up(1);
@@ -194,11 +222,19 @@ fn simnet_throughput(n: u64) -> Result<f64> {
             let _ = n1.call(&to, GetCounts, DEADLINE).await;
         }
         let elapsed = t.elapsed();
-        let ticks = n1.call(&to, GetCounts, DEADLINE).await.map(|c| c.ticks).unwrap_or(0);
+        let ticks = n1
+            .call(&to, GetCounts, DEADLINE)
+            .await
+            .map(|c| c.ticks)
+            .unwrap_or(0);
         (ticks, elapsed)
     });
     if delivered.0 != n {
-        bail!("SimNet delivered {} of {} messages on a reliable network", delivered.0, n);
+        bail!(
+            "SimNet delivered {} of {} messages on a reliable network",
+            delivered.0,
+            n
+        );
     }
     Ok(n as f64 / delivered.1.as_secs_f64())
 }
@@ -210,7 +246,10 @@ fn virtual_speed(virtual_secs: u64, every: Duration) -> f64 {
         let ids: Vec<NodeId> = (1..=5).map(NodeId).collect();
         let cluster = Cluster::builder(1)
             .nodes(5)
-            .faults(LinkFaults::reliable().with_delay(Duration::from_millis(1), Duration::from_millis(5)))
+            .faults(
+                LinkFaults::reliable()
+                    .with_delay(Duration::from_millis(1), Duration::from_millis(5)),
+            )
             .topology(move |node| {
                 Pinger::start(node, ids.clone(), every).expect("a fresh node has the name free");
             })

@@ -137,17 +137,29 @@ mod tests {
         let mut one = planner(Strategy::OneForOne, vec![P, P, P]);
         assert_eq!(
             one.on_exit(1, &crash(), now, &all_up),
-            Decision::Restart { stop: vec![], start: vec![1], delay: Duration::from_millis(100) }
+            Decision::Restart {
+                stop: vec![],
+                start: vec![1],
+                delay: Duration::from_millis(100)
+            }
         );
         let mut all = planner(Strategy::OneForAll, vec![P, P, P]);
         assert_eq!(
             all.on_exit(1, &crash(), now, &all_up),
-            Decision::Restart { stop: vec![2, 0], start: vec![0, 1, 2], delay: Duration::from_millis(100) }
+            Decision::Restart {
+                stop: vec![2, 0],
+                start: vec![0, 1, 2],
+                delay: Duration::from_millis(100)
+            }
         );
         let mut rest = planner(Strategy::RestForOne, vec![P, P, P]);
         assert_eq!(
             rest.on_exit(1, &crash(), now, &all_up),
-            Decision::Restart { stop: vec![2], start: vec![1, 2], delay: Duration::from_millis(100) }
+            Decision::Restart {
+                stop: vec![2],
+                start: vec![1, 2],
+                delay: Duration::from_millis(100)
+            }
         );
     }
 
@@ -157,9 +169,18 @@ mod tests {
         let now = Instant::now();
         let mut p = planner(Strategy::OneForOne, vec![Permanent, Transient, Temporary]);
         let up = [false, false, false];
-        assert!(matches!(p.on_exit(0, &ExitReason::Normal, now, &up), Decision::Restart { .. }));
-        assert_eq!(p.on_exit(1, &ExitReason::Normal, now, &up), Decision::LeaveDown);
-        assert!(matches!(p.on_exit(1, &crash(), now, &up), Decision::Restart { .. }));
+        assert!(matches!(
+            p.on_exit(0, &ExitReason::Normal, now, &up),
+            Decision::Restart { .. }
+        ));
+        assert_eq!(
+            p.on_exit(1, &ExitReason::Normal, now, &up),
+            Decision::LeaveDown
+        );
+        assert!(matches!(
+            p.on_exit(1, &crash(), now, &up),
+            Decision::Restart { .. }
+        ));
         assert_eq!(p.on_exit(2, &crash(), now, &up), Decision::LeaveDown);
     }
 
@@ -171,9 +192,18 @@ mod tests {
             Decision::Restart { delay, .. } => *delay,
             other => panic!("expected a restart, got {other:?}"),
         };
-        assert_eq!(delay(&p.on_exit(0, &crash(), t0, &[false])), Duration::from_millis(100));
-        assert_eq!(delay(&p.on_exit(0, &crash(), t0 + Duration::from_secs(1), &[false])), Duration::from_millis(200));
-        assert_eq!(p.on_exit(0, &crash(), t0 + Duration::from_secs(2), &[false]), Decision::Escalate);
+        assert_eq!(
+            delay(&p.on_exit(0, &crash(), t0, &[false])),
+            Duration::from_millis(100)
+        );
+        assert_eq!(
+            delay(&p.on_exit(0, &crash(), t0 + Duration::from_secs(1), &[false])),
+            Duration::from_millis(200)
+        );
+        assert_eq!(
+            p.on_exit(0, &crash(), t0 + Duration::from_secs(2), &[false]),
+            Decision::Escalate
+        );
 
         // Restarts that fall out of the window no longer count.
         let mut q = planner(Strategy::OneForOne, vec![Restart::Permanent]);

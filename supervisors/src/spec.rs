@@ -62,9 +62,7 @@ impl Backoff {
     /// The delay before the `k`-th recent restart (1-based).
     pub fn delay(&self, k: u32) -> Duration {
         let doublings = k.saturating_sub(1).min(31);
-        self.initial
-            .saturating_mul(1u32 << doublings)
-            .min(self.max)
+        self.initial.saturating_mul(1u32 << doublings).min(self.max)
     }
 }
 

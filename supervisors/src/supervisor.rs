@@ -47,7 +47,10 @@ struct StartChildren(Vec<usize>);
 impl Supervisor {
     /// Starts a supervisor on `node`, registered under the spec's name; it starts its children
     /// in order as soon as it runs.
-    pub fn start(node: &Node, spec: SupervisorSpec) -> Result<Spawned<Supervisor>, SupervisorError> {
+    pub fn start(
+        node: &Node,
+        spec: SupervisorSpec,
+    ) -> Result<Spawned<Supervisor>, SupervisorError> {
         let mut ids = BTreeSet::new();
         for child in &spec.children {
             if !ids.insert(child.id.clone()) {
@@ -81,7 +84,11 @@ impl Supervisor {
                     children: spec
                         .children
                         .iter()
-                        .map(|_| Child { generation: 0, restarts: 0, waiting: false })
+                        .map(|_| Child {
+                            generation: 0,
+                            restarts: 0,
+                            waiting: false,
+                        })
                         .collect(),
                     spec,
                     planner,
@@ -102,7 +109,11 @@ impl Supervisor {
             Ok(handle) => {
                 let me = ctx.address();
                 handle.on_exit(move |reason| {
-                    me.do_send(ChildExited { index, generation, reason: reason.clone() });
+                    me.do_send(ChildExited {
+                        index,
+                        generation,
+                        reason: reason.clone(),
+                    });
                 });
                 self.running.borrow_mut()[index] = Some(handle);
             }
@@ -160,7 +171,10 @@ impl Handler<ChildExited> for Supervisor {
         let reason = exit.reason.to_string();
         self.record("child_exit", &id, &reason);
         let running: Vec<bool> = self.running.borrow().iter().map(Option::is_some).collect();
-        match self.planner.on_exit(exit.index, &exit.reason, Instant::now(), &running) {
+        match self
+            .planner
+            .on_exit(exit.index, &exit.reason, Instant::now(), &running)
+        {
             Decision::LeaveDown => {
                 tracing::debug!(supervisor = %self.spec.name, child = %id, "child stays down ({reason})");
             }

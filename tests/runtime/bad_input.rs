@@ -24,13 +24,24 @@ fn envelope(kind: &str, body: Vec<u8>, flow: Flow) -> Envelope {
 #[test]
 fn bad_frames_unknown_kinds_and_undecodable_bodies_are_refused_and_counted() {
     simulate(10, |seed| async move {
-        let cluster = Cluster::builder(seed).nodes(2).topology(Counter::start).build();
+        let cluster = Cluster::builder(seed)
+            .nodes(2)
+            .topology(Counter::start)
+            .build();
         let net = cluster.net().clone();
         let (n1, n2) = (NodeId(1), NodeId(2));
 
         // Not an envelope at all: random bytes, and a truncated valid frame.
         net.inject_frame(n1, n2, vec![0xde, 0xad, 0xbe, 0xef, 0x00, 0xff]);
-        let good = envelope("test.add", encode(&Add { by: 1, persist: false }).unwrap(), Flow::OneWay);
+        let good = envelope(
+            "test.add",
+            encode(&Add {
+                by: 1,
+                persist: false,
+            })
+            .unwrap(),
+            Flow::OneWay,
+        );
         let frame = good.to_frame().unwrap();
         net.inject_frame(n1, n2, frame[..frame.len() / 2].to_vec());
         // A well-formed envelope with a kind nobody registered.
@@ -49,7 +60,19 @@ fn bad_frames_unknown_kinds_and_undecodable_bodies_are_refused_and_counted() {
         // The receiver is still serving, and nothing bad was applied.
         let caller = cluster.up(1);
         let counter2 = ActorPath::new(n2, "counter");
-        assert_eq!(caller.call(&counter2, Add { by: 2, persist: false }, T).await, Ok(2));
+        assert_eq!(
+            caller
+                .call(
+                    &counter2,
+                    Add {
+                        by: 2,
+                        persist: false
+                    },
+                    T
+                )
+                .await,
+            Ok(2)
+        );
         assert_eq!(caller.call(&counter2, Read, T).await, Ok((2, 0)));
     });
 }
@@ -57,7 +80,10 @@ fn bad_frames_unknown_kinds_and_undecodable_bodies_are_refused_and_counted() {
 #[test]
 fn a_caller_learns_why_its_request_was_refused() {
     simulate(11, |seed| async move {
-        let cluster = Cluster::builder(seed).nodes(2).topology(Counter::start).build();
+        let cluster = Cluster::builder(seed)
+            .nodes(2)
+            .topology(Counter::start)
+            .build();
         let caller = cluster.up(1);
         // A request whose body is not the kind's type reaches n2, which answers with a refusal.
         #[derive(serde::Serialize, serde::Deserialize, Debug, actix::Message)]
@@ -67,11 +93,21 @@ fn a_caller_learns_why_its_request_was_refused() {
             const TAG: &'static str = "test.add";
         }
         let err = caller
-            .call(&ActorPath::new(NodeId(2), "counter"), FakeAdd("a".into(), "b".into(), "c".into()), T)
+            .call(
+                &ActorPath::new(NodeId(2), "counter"),
+                FakeAdd("a".into(), "b".into(), "c".into()),
+                T,
+            )
             .await
             .unwrap_err();
         assert!(
-            matches!(&err, Error::Rejected { rejection: Rejection::Undecodable(_), .. }),
+            matches!(
+                &err,
+                Error::Rejected {
+                    rejection: Rejection::Undecodable(_),
+                    ..
+                }
+            ),
             "{err}"
         );
         assert_eq!(cluster.up(2).stats().rejected_undecodable, 1);

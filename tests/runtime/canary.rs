@@ -118,14 +118,19 @@ fn call_deadlines_expire_at_exact_virtual_instants_in_any_order() {
             let node = node.clone();
             let path = path.clone();
             calls.push(actix_rt::spawn(async move {
-                let r = node.call(&path, Ping(i as u64), Duration::from_millis(ms)).await;
+                let r = node
+                    .call(&path, Ping(i as u64), Duration::from_millis(ms))
+                    .await;
                 (ms, r, start.elapsed())
             }));
         }
         for call in calls {
             let (ms, result, at) = call.await.unwrap();
             if ms < 2_000 {
-                assert!(matches!(result, Err(Error::Timeout { .. })), "{ms} ms: {result:?}");
+                assert!(
+                    matches!(result, Err(Error::Timeout { .. })),
+                    "{ms} ms: {result:?}"
+                );
                 assert_eq!(at, Duration::from_millis(ms), "deadline of {ms} ms");
             } else {
                 assert_eq!(result, Ok(4));

@@ -37,7 +37,11 @@ fn run(seed: u64) -> Vec<u8> {
 fn same_seed_same_event_log_byte_for_byte() {
     let a = run(42);
     let b = run(42);
-    assert!(a.len() > 10_000, "the run should produce a substantial log ({} bytes)", a.len());
+    assert!(
+        a.len() > 10_000,
+        "the run should produce a substantial log ({} bytes)",
+        a.len()
+    );
     assert!(a == b, "two runs with seed 42 wrote different event logs");
     let c = run(43);
     assert!(a != c, "seeds 42 and 43 wrote the same event log");

@@ -34,7 +34,10 @@ async fn ticks_seen(cluster: &Cluster, n: u32) -> u64 {
 #[test]
 fn drop_rate_falls_within_statistical_bounds() {
     simulate(4, |seed| async move {
-        let cluster = Cluster::builder(seed).nodes(2).topology(passive_pingers).build();
+        let cluster = Cluster::builder(seed)
+            .nodes(2)
+            .topology(passive_pingers)
+            .build();
         let p = 0.3;
         let n = 20_000u64;
         cluster.set_faults(LinkFaults::reliable().with_drop(p));
@@ -60,27 +63,45 @@ fn drop_rate_falls_within_statistical_bounds() {
 #[test]
 fn a_partition_blocks_both_ways() {
     simulate(5, |seed| async move {
-        let cluster = Cluster::builder(seed).nodes(3).topology(passive_pingers).build();
+        let cluster = Cluster::builder(seed)
+            .nodes(3)
+            .topology(passive_pingers)
+            .build();
         cluster.partition(&[&[1], &[2, 3]]);
         let (n1, n2, n3) = (cluster.up(1), cluster.up(2), cluster.up(3));
         n1.send(&pinger(2), Tick(1)).unwrap();
         n2.send(&pinger(1), Tick(2)).unwrap();
         n3.send(&pinger(2), Tick(3)).unwrap();
         cluster.run_for(Duration::from_millis(10)).await;
-        assert_eq!(ticks_seen(&cluster, 1).await, 0, "n2 -> n1 crossed the partition");
-        assert_eq!(ticks_seen(&cluster, 2).await, 1, "only n3's tick may reach n2");
+        assert_eq!(
+            ticks_seen(&cluster, 1).await,
+            0,
+            "n2 -> n1 crossed the partition"
+        );
+        assert_eq!(
+            ticks_seen(&cluster, 2).await,
+            1,
+            "only n3's tick may reach n2"
+        );
         assert_eq!(cluster.stats().dropped_partition, 2);
         cluster.heal();
         n1.send(&pinger(2), Tick(4)).unwrap();
         cluster.run_for(Duration::from_millis(10)).await;
-        assert_eq!(ticks_seen(&cluster, 2).await, 2, "healed link delivers again");
+        assert_eq!(
+            ticks_seen(&cluster, 2).await,
+            2,
+            "healed link delivers again"
+        );
     });
 }
 
 #[test]
 fn a_one_way_block_stops_one_direction_only() {
     simulate(6, |seed| async move {
-        let cluster = Cluster::builder(seed).nodes(2).topology(passive_pingers).build();
+        let cluster = Cluster::builder(seed)
+            .nodes(2)
+            .topology(passive_pingers)
+            .build();
         cluster.block(1, 2);
         let (n1, n2) = (cluster.up(1), cluster.up(2));
         n1.send(&pinger(2), Tick(1)).unwrap();
@@ -90,14 +111,20 @@ fn a_one_way_block_stops_one_direction_only() {
         assert_eq!(ticks_seen(&cluster, 1).await, 1, "n2 -> n1 still works");
         // A call from n1 reaches nobody; from n2 the request arrives but the reply cannot.
         let err = n2.call(&pinger(1), GetCounts, T).await.unwrap_err();
-        assert!(matches!(err, troupe_runtime::Error::Timeout { .. }), "{err}");
+        assert!(
+            matches!(err, troupe_runtime::Error::Timeout { .. }),
+            "{err}"
+        );
     });
 }
 
 #[test]
 fn duplication_delivers_extra_copies() {
     simulate(7, |seed| async move {
-        let cluster = Cluster::builder(seed).nodes(2).topology(passive_pingers).build();
+        let cluster = Cluster::builder(seed)
+            .nodes(2)
+            .topology(passive_pingers)
+            .build();
         cluster.set_faults(LinkFaults::reliable().with_duplicates(0.5));
         let n1 = cluster.up(1);
         let n = 2_000u64;
@@ -108,7 +135,10 @@ fn duplication_delivers_extra_copies() {
         let received = ticks_seen(&cluster, 2).await;
         let dups = cluster.stats().duplicated;
         assert_eq!(received, n + dups);
-        assert!((800..1200).contains(&dups), "{dups} duplicates of {n} at p = 0.5");
+        assert!(
+            (800..1200).contains(&dups),
+            "{dups} duplicates of {n} at p = 0.5"
+        );
     });
 }
 
@@ -145,8 +175,13 @@ fn delay_spreads_arrivals_over_its_range_and_reorders() {
         let cluster = Cluster::builder(seed)
             .nodes(2)
             .topology(move |node| {
-                let recorder = Recorder { start, seen: sink.clone() };
-                node.spawn_named("recorder", recorder).unwrap().accept::<Numbered>();
+                let recorder = Recorder {
+                    start,
+                    seen: sink.clone(),
+                };
+                node.spawn_named("recorder", recorder)
+                    .unwrap()
+                    .accept::<Numbered>();
             })
             .build();
         let (min, max) = (Duration::from_millis(5), Duration::from_millis(50));
@@ -159,26 +194,56 @@ fn delay_spreads_arrivals_over_its_range_and_reorders() {
         cluster.run_for(Duration::from_millis(100)).await;
         let seen = seen.borrow();
         assert_eq!(seen.len(), 200);
-        assert!(seen.iter().all(|&(_, at)| at >= min && at <= max), "arrival outside the delay range");
+        assert!(
+            seen.iter().all(|&(_, at)| at >= min && at <= max),
+            "arrival outside the delay range"
+        );
         let inversions = seen.windows(2).filter(|w| w[0].0 > w[1].0).count();
-        assert!(inversions > 20, "only {inversions} reorderings among 200 delayed messages");
+        assert!(
+            inversions > 20,
+            "only {inversions} reorderings among 200 delayed messages"
+        );
     });
 }
 
 #[test]
 fn a_crash_loses_volatile_state_and_a_restart_keeps_persisted_state() {
     simulate(9, |seed| async move {
-        let cluster = Cluster::builder(seed).nodes(2).topology(Counter::start).build();
+        let cluster = Cluster::builder(seed)
+            .nodes(2)
+            .topology(Counter::start)
+            .build();
         let n1 = cluster.up(1);
         let counter2 = ActorPath::new(NodeId(2), "counter");
-        n1.call(&counter2, Add { by: 3, persist: false }, T).await.unwrap();
-        n1.call(&counter2, Add { by: 4, persist: true }, T).await.unwrap();
+        n1.call(
+            &counter2,
+            Add {
+                by: 3,
+                persist: false,
+            },
+            T,
+        )
+        .await
+        .unwrap();
+        n1.call(
+            &counter2,
+            Add {
+                by: 4,
+                persist: true,
+            },
+            T,
+        )
+        .await
+        .unwrap();
         assert_eq!(n1.call(&counter2, Read, T).await, Ok((7, 4)));
 
         cluster.crash(2);
         assert!(cluster.node(2).is_none());
         let err = n1.call(&counter2, Read, T).await.unwrap_err();
-        assert!(matches!(err, troupe_runtime::Error::Timeout { .. }), "a crashed node answers nothing: {err}");
+        assert!(
+            matches!(err, troupe_runtime::Error::Timeout { .. }),
+            "a crashed node answers nothing: {err}"
+        );
 
         let n2 = cluster.restart(2).expect("restarts");
         assert_eq!(n2.incarnation(), 1);

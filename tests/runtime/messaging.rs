@@ -16,16 +16,55 @@ fn counter(n: u32) -> ActorPath {
 #[test]
 fn local_and_remote_targets_answer_through_one_api() {
     simulate(1, |seed| async move {
-        let cluster = Cluster::builder(seed).nodes(2).topology(Counter::start).build();
+        let cluster = Cluster::builder(seed)
+            .nodes(2)
+            .topology(Counter::start)
+            .build();
         let n1 = cluster.up(1);
         // Local: n1 calls its own counter.
-        assert_eq!(n1.call(&counter(1), Add { by: 2, persist: false }, T).await, Ok(2));
+        assert_eq!(
+            n1.call(
+                &counter(1),
+                Add {
+                    by: 2,
+                    persist: false
+                },
+                T
+            )
+            .await,
+            Ok(2)
+        );
         // Remote: n1 calls n2's counter; the message is encoded, routed and decoded.
-        assert_eq!(n1.call(&counter(2), Add { by: 5, persist: false }, T).await, Ok(5));
+        assert_eq!(
+            n1.call(
+                &counter(2),
+                Add {
+                    by: 5,
+                    persist: false
+                },
+                T
+            )
+            .await,
+            Ok(5)
+        );
         // One-way sends, then a call to see them applied (delivery on one link is in order).
         for _ in 0..3 {
-            n1.send(&counter(2), Add { by: 1, persist: false }).unwrap();
-            n1.send(&counter(1), Add { by: 1, persist: false }).unwrap();
+            n1.send(
+                &counter(2),
+                Add {
+                    by: 1,
+                    persist: false,
+                },
+            )
+            .unwrap();
+            n1.send(
+                &counter(1),
+                Add {
+                    by: 1,
+                    persist: false,
+                },
+            )
+            .unwrap();
         }
         assert_eq!(n1.call(&counter(2), Read, T).await, Ok((8, 0)));
         assert_eq!(n1.call(&counter(1), Read, T).await, Ok((5, 0)));
@@ -38,7 +77,10 @@ fn local_and_remote_targets_answer_through_one_api() {
 #[test]
 fn errors_are_typed() {
     simulate(2, |seed| async move {
-        let cluster = Cluster::builder(seed).nodes(2).topology(Counter::start).build();
+        let cluster = Cluster::builder(seed)
+            .nodes(2)
+            .topology(Counter::start)
+            .build();
         let n1 = cluster.up(1);
 
         // No such actor, locally and remotely: refused, not timed out.
@@ -48,15 +90,30 @@ fn errors_are_typed() {
                 .await
                 .unwrap_err();
             assert!(
-                matches!(err, Error::Rejected { rejection: Rejection::NoSuchActor, .. }),
+                matches!(
+                    err,
+                    Error::Rejected {
+                        rejection: Rejection::NoSuchActor,
+                        ..
+                    }
+                ),
                 "{err}"
             );
         }
         // A kind the actor does not accept, locally and remotely.
         for node in [1, 2] {
-            let err = n1.call(&counter(node), Echo("hi".into()), T).await.unwrap_err();
+            let err = n1
+                .call(&counter(node), Echo("hi".into()), T)
+                .await
+                .unwrap_err();
             assert!(
-                matches!(err, Error::Rejected { rejection: Rejection::UnknownKind, .. }),
+                matches!(
+                    err,
+                    Error::Rejected {
+                        rejection: Rejection::UnknownKind,
+                        ..
+                    }
+                ),
                 "{err}"
             );
         }
@@ -68,7 +125,13 @@ fn errors_are_typed() {
         cluster.partition(&[&[1], &[2]]);
         let start = tokio::time::Instant::now();
         let err = n1.call(&counter(2), Read, T).await.unwrap_err();
-        assert_eq!(err, Error::Timeout { target: counter(2), after: T });
+        assert_eq!(
+            err,
+            Error::Timeout {
+                target: counter(2),
+                after: T
+            }
+        );
         assert_eq!(start.elapsed(), T);
         cluster.heal();
         assert!(n1.call(&counter(2), Read, T).await.is_ok());
@@ -84,7 +147,10 @@ fn errors_are_typed() {
 #[test]
 fn a_call_to_a_node_that_crashes_mid_request_times_out() {
     simulate(3, |seed| async move {
-        let cluster = Cluster::builder(seed).nodes(2).topology(Counter::start).build();
+        let cluster = Cluster::builder(seed)
+            .nodes(2)
+            .topology(Counter::start)
+            .build();
         cluster.set_faults(
             troupe_runtime::sim::LinkFaults::reliable()
                 .with_delay(Duration::from_millis(50), Duration::from_millis(50)),

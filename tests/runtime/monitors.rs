@@ -27,7 +27,9 @@ impl Handler<Down> for Watcher {
 
 fn watch(node: &Node, target: ActorPath) -> Rc<RefCell<Vec<Down>>> {
     let downs = Rc::new(RefCell::new(Vec::new()));
-    let watcher = node.spawn(Watcher { downs: downs.clone() });
+    let watcher = node.spawn(Watcher {
+        downs: downs.clone(),
+    });
     node.watch(&target, watcher.addr().clone().recipient());
     downs
 }
@@ -35,13 +37,18 @@ fn watch(node: &Node, target: ActorPath) -> Rc<RefCell<Vec<Down>>> {
 #[test]
 fn a_local_monitor_sees_a_panic() {
     simulate(12, |seed| async move {
-        let cluster = Cluster::builder(seed).nodes(1).topology(Counter::start).build();
+        let cluster = Cluster::builder(seed)
+            .nodes(1)
+            .topology(Counter::start)
+            .build();
         let n1 = cluster.up(1);
         let target = ActorPath::new(NodeId(1), "counter");
         let downs = watch(&n1, target.clone());
         n1.send(&target, Explode).unwrap();
         cluster
-            .wait_until("the monitor fired", Duration::from_secs(1), || !downs.borrow().is_empty())
+            .wait_until("the monitor fired", Duration::from_secs(1), || {
+                !downs.borrow().is_empty()
+            })
             .await
             .unwrap();
         let down = downs.borrow()[0].clone();
@@ -60,7 +67,10 @@ fn a_local_monitor_sees_a_panic() {
 #[test]
 fn a_remote_monitor_sees_an_actor_exit_and_a_node_crash() {
     simulate(13, |seed| async move {
-        let cluster = Cluster::builder(seed).nodes(3).topology(Counter::start).build();
+        let cluster = Cluster::builder(seed)
+            .nodes(3)
+            .topology(Counter::start)
+            .build();
         let n1 = cluster.up(1);
         // Watch n2's counter (it will panic) and n3's counter (its node will crash).
         let panicking = watch(&n1, ActorPath::new(NodeId(2), "counter"));
@@ -70,9 +80,12 @@ fn a_remote_monitor_sees_an_actor_exit_and_a_node_crash() {
         assert!(panicking.borrow().is_empty() && crashing.borrow().is_empty());
         assert_eq!(missing.borrow()[0].reason, DownReason::NoSuchActor);
 
-        n1.send(&ActorPath::new(NodeId(2), "counter"), Explode).unwrap();
+        n1.send(&ActorPath::new(NodeId(2), "counter"), Explode)
+            .unwrap();
         cluster
-            .wait_until("remote panic reported", Duration::from_secs(1), || !panicking.borrow().is_empty())
+            .wait_until("remote panic reported", Duration::from_secs(1), || {
+                !panicking.borrow().is_empty()
+            })
             .await
             .unwrap();
         assert!(matches!(
@@ -82,7 +95,9 @@ fn a_remote_monitor_sees_an_actor_exit_and_a_node_crash() {
 
         cluster.crash(3);
         let took = cluster
-            .wait_until("node-down reported", Duration::from_secs(2), || !crashing.borrow().is_empty())
+            .wait_until("node-down reported", Duration::from_secs(2), || {
+                !crashing.borrow().is_empty()
+            })
             .await
             .unwrap();
         assert_eq!(crashing.borrow()[0].reason, DownReason::NodeDown);
@@ -102,7 +117,10 @@ fn a_remote_monitor_sees_an_actor_exit_and_a_node_crash() {
 #[test]
 fn a_remote_monitor_fires_when_the_node_restarts_before_it_is_declared_down() {
     simulate(14, |seed| async move {
-        let cluster = Cluster::builder(seed).nodes(2).topology(Counter::start).build();
+        let cluster = Cluster::builder(seed)
+            .nodes(2)
+            .topology(Counter::start)
+            .build();
         let n1 = cluster.up(1);
         let downs = watch(&n1, ActorPath::new(NodeId(2), "counter"));
         cluster.run_for(Duration::from_millis(50)).await;
@@ -111,7 +129,9 @@ fn a_remote_monitor_fires_when_the_node_restarts_before_it_is_declared_down() {
         // The restarted node has a new counter under the same name, but the watched actor died:
         // the next heartbeat answer comes from a new incarnation.
         cluster
-            .wait_until("restart noticed", Duration::from_secs(1), || !downs.borrow().is_empty())
+            .wait_until("restart noticed", Duration::from_secs(1), || {
+                !downs.borrow().is_empty()
+            })
             .await
             .unwrap();
         assert_eq!(downs.borrow()[0].reason, DownReason::NodeDown);

@@ -33,7 +33,10 @@ fn exceeding_the_intensity_stops_the_children_and_escalates() {
         settle().await;
         assert_eq!(
             sup.exit_reason(),
-            Some(ExitReason::Escalated { supervisor: "sup".into(), child: "flaky".into() })
+            Some(ExitReason::Escalated {
+                supervisor: "sup".into(),
+                child: "flaky".into()
+            })
         );
         // The children went down with it: no name answers any more.
         let probe = node.send(&node.path("steady"), Quit);
@@ -88,7 +91,10 @@ fn an_escalation_reaches_the_parent_which_restarts_the_subtree() {
         let outer_children = children(&node, "outer").await;
         assert_eq!(outer_children[0].id, "inner");
         assert_eq!(outer_children[0].restarts, 1);
-        assert!(children(&node, "inner").await.iter().all(|c| c.alive && c.restarts == 0));
+        assert!(children(&node, "inner")
+            .await
+            .iter()
+            .all(|c| c.alive && c.restarts == 0));
     });
 }
 
@@ -110,7 +116,10 @@ fn backoff_doubles_the_delay_between_restarts() {
             tell(&node, "w", Crash);
             tokio::time::sleep(Duration::from_millis(50)).await;
             let waiting = &children(&node, "sup").await[0];
-            assert!(!waiting.alive && waiting.restarting, "still backing off: {waiting:?}");
+            assert!(
+                !waiting.alive && waiting.restarting,
+                "still backing off: {waiting:?}"
+            );
             tokio::time::sleep(Duration::from_millis(400)).await;
             let restarted_at = starts.borrow().last().expect("restarted").1;
             delays.push((restarted_at - crashed_at).as_millis());
@@ -129,7 +138,14 @@ fn a_killed_supervisor_takes_its_children_down() {
         settle().await;
         sup.kill(ExitReason::Killed);
         settle().await;
-        assert!(node.send(&node.path("w"), Quit).is_err(), "the child outlived its supervisor");
-        assert_eq!(start_counts(&starts, &["w"]), [1], "and nobody restarted it");
+        assert!(
+            node.send(&node.path("w"), Quit).is_err(),
+            "the child outlived its supervisor"
+        );
+        assert_eq!(
+            start_counts(&starts, &["w"]),
+            [1],
+            "and nobody restarted it"
+        );
     });
 }

@@ -27,7 +27,11 @@ fn each_policy_decides_whether_a_child_comes_back() {
         tell(&node, "trans", Quit);
         settle().await;
         assert_eq!(start_counts(&starts, &ids), [2, 1, 1]);
-        let alive: Vec<bool> = children(&node, "sup").await.iter().map(|c| c.alive).collect();
+        let alive: Vec<bool> = children(&node, "sup")
+            .await
+            .iter()
+            .map(|c| c.alive)
+            .collect();
         assert_eq!(alive, [true, false, true]);
 
         // An abnormal exit (an error, then a panic): transient children come back, temporary

@@ -29,8 +29,14 @@ fn crash_b_under(strategy: Strategy) -> (Vec<usize>, Vec<String>, Vec<u64>) {
         tell(&node, "b", Crash);
         settle().await;
         let infos = children(&node, "sup").await;
-        assert!(infos.iter().all(|c| c.alive), "every child runs again: {infos:?}");
-        let order = starts.borrow()[3..].iter().map(|(id, _)| id.clone()).collect();
+        assert!(
+            infos.iter().all(|c| c.alive),
+            "every child runs again: {infos:?}"
+        );
+        let order = starts.borrow()[3..]
+            .iter()
+            .map(|(id, _)| id.clone())
+            .collect();
         let restarts = infos.iter().map(|c| c.restarts).collect();
         (start_counts(&starts, &["a", "b", "c"]), order, restarts)
     })

@@ -181,7 +181,11 @@ impl SimNet {
 
     /// The running incarnation of `id`, or `None` while it is crashed (or unknown).
     pub fn node(&self, id: NodeId) -> Option<Node> {
-        self.inner.slots.borrow().get(&id).and_then(|s| s.node.clone())
+        self.inner
+            .slots
+            .borrow()
+            .get(&id)
+            .and_then(|s| s.node.clone())
     }
 
     /// The persister of `id`, which outlives its crashes.
@@ -231,7 +235,9 @@ impl SimNet {
     fn start(&self, id: NodeId, ev: &'static str) -> Node {
         let (node, factory) = {
             let mut slots = self.inner.slots.borrow_mut();
-            let slot = slots.get_mut(&id).expect("start is only called for known nodes");
+            let slot = slots
+                .get_mut(&id)
+                .expect("start is only called for known nodes");
             if ev == "restart" {
                 slot.incarnation += 1;
             }
@@ -266,7 +272,11 @@ impl SimNet {
 
     /// Sets the faults of the directed link `from -> to`.
     pub fn set_link_faults(&self, from: NodeId, to: NodeId, faults: LinkFaults) {
-        self.inner.faults.borrow_mut().links.insert((from, to), faults);
+        self.inner
+            .faults
+            .borrow_mut()
+            .links
+            .insert((from, to), faults);
     }
 
     /// Makes every link reliable again (partitions are left as they are; see [`SimNet::heal`]).
@@ -322,7 +332,8 @@ impl SimNet {
     /// Hands a raw frame to node `to` as if `from` had sent it, through the network's faults.
     /// For tests of bad input: the frame need not be a valid envelope.
     pub fn inject_frame(&self, from: NodeId, to: NodeId, frame: Vec<u8>) {
-        self.inner.enqueue(from, to, String::new(), "raw".into(), TraceId(0), frame);
+        self.inner
+            .enqueue(from, to, String::new(), "raw".into(), TraceId(0), frame);
     }
 }
 
