@@ -7,7 +7,8 @@ use std::time::Duration;
 use troupe_messages::Wire;
 use troupe_runtime::sim::LinkFaults;
 use troupe_runtime::testkit::{simulate, Cluster};
-use troupe_runtime::{ActorPath, Error, Node, NodeId, PersisterExt};
+use troupe_runtime::{ActorHandle, ActorPath, Error, Node, NodeId, PersisterExt};
+use troupe_supervisors::{ChildSpec, Strategy, Supervisor, SupervisorSpec};
 
 // --- 1. Messages -------------------------------------------------------------------------
 
@@ -41,8 +42,16 @@ pub struct Account {
 }
 
 impl Account {
-    /// Starts the account on `node`, picking up the balance a previous incarnation persisted.
+    /// Starts the account on `node` (a topology factory: it runs at every start and restart).
     pub fn start(node: &Node) {
+        if let Err(e) = Account::spawn(node) {
+            tracing::error!(node = %node.id(), "account did not start: {e}");
+        }
+    }
+
+    /// Spawns the account, picking up the balance a previous incarnation persisted; returns its
+    /// handle (what a supervisor's child factory returns).
+    pub fn spawn(node: &Node) -> troupe_runtime::Result<ActorHandle> {
         let balance = node
             .persister()
             .load_value::<u64>("balance")
@@ -53,10 +62,12 @@ impl Account {
             node: node.clone(),
             balance,
         };
-        node.spawn_named("account", account)
-            .expect("the name is free on a fresh node")
+        Ok(node
+            .spawn_named("account", account)?
             .accept::<Deposit>()
-            .accept::<Balance>();
+            .accept::<Balance>()
+            .accept::<Bug>()
+            .into_handle())
     }
 }
 
@@ -122,5 +133,51 @@ fn acknowledged_deposits_survive_crashes_partitions_and_loss() {
             "lost acknowledged deposits: balance {balance} < {acknowledged} acknowledged"
         );
         assert!(acknowledged > 50, "too few deposits got through: {acknowledged}");
+    });
+}
+
+// --- 4. Supervised -----------------------------------------------------------------------
+
+/// Panics when handled: a bug in the account.
+#[derive(Debug, Clone, Serialize, Deserialize, actix::Message)]
+#[rtype(result = "()")]
+pub struct Bug;
+
+impl Wire for Bug {
+    const TAG: &'static str = "guide.bug";
+}
+
+impl Handler<Bug> for Account {
+    type Result = ();
+    fn handle(&mut self, _: Bug, _: &mut Context<Self>) {
+        panic!("a bug in the account");
+    }
+}
+
+#[test]
+fn a_supervisor_restarts_a_panicking_account_with_its_balance() {
+    simulate(2025, |_| async move {
+        let node = Node::local(NodeId(1));
+        let spec = SupervisorSpec::new("bank")
+            .strategy(Strategy::OneForOne)
+            .intensity(3, Duration::from_secs(5))
+            .backoff(Duration::from_millis(100), Duration::from_secs(2))
+            .child(ChildSpec::new("account", Account::spawn));
+        Supervisor::start(&node, spec).expect("the tree starts");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        let account = node.path("account");
+        let t = Duration::from_secs(1);
+        assert_eq!(node.call(&account, Deposit { amount: 5 }, t).await, Ok(5));
+
+        // The bug: the handler panics, which is a crash. During the 100 ms backoff nobody is
+        // there; then the supervisor starts a fresh account, which reads the persisted balance.
+        node.send(&account, Bug).expect("the account is running");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(matches!(
+            node.call(&account, Balance, t).await,
+            Err(Error::Rejected { .. })
+        ));
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        assert_eq!(node.call(&account, Balance, t).await, Ok(5));
     });
 }
