@@ -10,4 +10,5 @@ mod determinism;
 mod faults;
 mod messaging;
 mod monitors;
+mod nemesis;
 mod support;
