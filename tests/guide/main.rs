@@ -116,7 +116,10 @@ fn acknowledged_deposits_survive_crashes_partitions_and_loss() {
                 70 => cluster.heal(),
                 _ => {}
             }
-            match client.call(&account, Deposit { amount: 1 }, Duration::from_millis(100)).await {
+            match client
+                .call(&account, Deposit { amount: 1 }, Duration::from_millis(100))
+                .await
+            {
                 Ok(_) => acknowledged += 1,
                 // Lost, or the node was down or cut off: the deposit may or may not have landed.
                 Err(Error::Timeout { .. }) => {}
@@ -132,7 +135,10 @@ fn acknowledged_deposits_survive_crashes_partitions_and_loss() {
             balance >= acknowledged,
             "lost acknowledged deposits: balance {balance} < {acknowledged} acknowledged"
         );
-        assert!(acknowledged > 50, "too few deposits got through: {acknowledged}");
+        assert!(
+            acknowledged > 50,
+            "too few deposits got through: {acknowledged}"
+        );
     });
 }
 
