@@ -46,9 +46,21 @@ where
     F: FnOnce(u64) -> Fut,
     Fut: Future,
 {
+    init_test_logging();
     let seed = seed_or(default_seed);
     let _hint = ReplayHint { seed };
     sim::block_on(body(seed))
+}
+
+/// With `RUST_LOG` set, prints the run's tracing output (events included, at
+/// `RUST_LOG=troupe::event=debug`) through the test harness, so it shows for failing tests.
+fn init_test_logging() {
+    if std::env::var_os("RUST_LOG").is_some() {
+        let _already_set = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
+    }
 }
 
 /// Prints how to replay the current test if it is unwinding from a failure.
