@@ -3,13 +3,16 @@
 //! ```text
 //! troupe sim ping --nodes 5 --seed 1 --duration 60s --nemesis all --json
 //! troupe bench messaging
+//! troupe check history.jsonl
 //! ```
 
 mod bench;
+mod check;
 mod sim;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
+use std::process::ExitCode;
 use tracing_subscriber::EnvFilter;
 
 /// troupe: the classic distributed systems as supervised actors, on a simulated or real network.
@@ -26,9 +29,23 @@ enum Command {
     Sim(sim::SimArgs),
     /// Run a benchmark and print its conditions, baselines and results.
     Bench(bench::BenchArgs),
+    /// Check a key-value history for linearizability; exit 0 only if it is.
+    Check(check::CheckArgs),
 }
 
-fn main() -> Result<()> {
+/// Exit codes: 0 success, 1 a negative verdict (`check`: not linearizable; `sim`: the run's own
+/// check failed), 2 an error.
+fn main() -> ExitCode {
+    match run() {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("troupe: error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run() -> Result<ExitCode> {
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")),
@@ -36,7 +53,17 @@ fn main() -> Result<()> {
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
-        Command::Sim(args) => sim::run(args),
-        Command::Bench(args) => bench::run(args),
+        Command::Sim(args) => {
+            if !sim::run(args)? {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+        Command::Bench(args) => bench::run(args)?,
+        Command::Check(args) => {
+            if !check::run(args)? {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
     }
+    Ok(ExitCode::SUCCESS)
 }

@@ -66,7 +66,8 @@ struct PingReport {
 /// How long after healing every node must have made progress.
 const SETTLE: Duration = Duration::from_secs(2);
 
-pub fn run(args: SimArgs) -> Result<()> {
+/// Runs the topology; `Ok(false)` when the run's own check failed (no progress after healing).
+pub fn run(args: SimArgs) -> Result<bool> {
     if args.nodes == 0 {
         bail!("--nodes must be at least 1");
     }
@@ -75,7 +76,7 @@ pub fn run(args: SimArgs) -> Result<()> {
     }
 }
 
-fn run_ping(args: SimArgs) -> Result<()> {
+fn run_ping(args: SimArgs) -> Result<bool> {
     let wall = WallInstant::now();
     let events = match &args.events {
         Some(path) => Some(
@@ -158,14 +159,15 @@ fn run_ping(args: SimArgs) -> Result<()> {
             progress, report.virtual_secs, report.wall_secs
         );
     }
-    println!("{}", serde_json::to_string(&report)?);
     if !progress {
-        bail!(
-            "some node made no progress after the network was healed (seed {})",
-            args.seed
+        eprintln!(
+            "troupe: some node made no progress after the network was healed; replay with \
+             `troupe sim ping --seed {} --nodes {nodes} --nemesis {}`",
+            args.seed, args.nemesis
         );
     }
-    Ok(())
+    println!("{}", serde_json::to_string(&report)?);
+    Ok(progress)
 }
 
 /// Every node's pinger counts (None for a node that is down).

@@ -48,6 +48,17 @@ pub enum Error {
     /// A name was registered twice on one node.
     #[error("the name `{0}` is already registered on this node")]
     NameTaken(String),
+    /// A line of a history file is not an operation.
+    #[error("history line {line}: {reason}")]
+    BadHistory {
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Reading or writing a file failed.
+    #[error("i/o error: {0}")]
+    Io(String),
     /// A `wait_until` predicate did not hold by its virtual deadline.
     #[error("condition `{what}` still false after {after:?} of virtual time")]
     WaitTimedOut {

@@ -17,6 +17,8 @@ mod deadline;
 mod envelope;
 mod error;
 mod events;
+pub mod history;
+pub mod linearizability;
 mod messaging;
 mod monitor;
 pub mod nemesis;

@@ -1,0 +1,116 @@
+//! The linearizability checker against Porcupine's own verdicts, and `troupe check` as a
+//! command: exit 0 only for a linearizable history.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+use troupe_runtime::history::{self, OpKind, Operation};
+use troupe_runtime::linearizability::check;
+
+fn oracle(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/porcupine-kv")
+        .join(format!("{name}.jsonl"))
+}
+
+fn load(name: &str) -> Vec<Operation> {
+    let file = std::fs::File::open(oracle(name)).expect("the oracle files are in the repository");
+    history::read(std::io::BufReader::new(file)).expect("the oracle files are valid histories")
+}
+
+#[test]
+fn porcupine_verdicts_each_in_under_a_second() {
+    for (name, expected) in [
+        ("c01-ok", true),
+        ("c01-bad", false),
+        ("c10-ok", true),
+        ("c10-bad", false),
+        ("c50-ok", true),
+        ("c50-bad", false),
+    ] {
+        let ops = load(name);
+        let started = Instant::now();
+        let verdict = check(&ops);
+        let took = started.elapsed();
+        assert_eq!(verdict.is_linearizable(), expected, "{name}: {verdict:?}");
+        assert!(took < Duration::from_secs(1), "{name} took {took:?}");
+    }
+}
+
+fn op(
+    client: u64,
+    kind: OpKind,
+    value: Option<&str>,
+    output: Option<&str>,
+    call: u64,
+    ret: u64,
+) -> Operation {
+    Operation {
+        client,
+        op: kind,
+        key: "x".into(),
+        value: value.map(str::to_string),
+        output: output.map(str::to_string),
+        call,
+        ret: Some(ret),
+    }
+}
+
+#[test]
+fn the_command_rejects_a_stale_read_and_accepts_a_fresh_one() {
+    let dir = std::env::temp_dir().join(format!("troupe-check-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let write = |name: &str, ops: &[Operation]| {
+        let path = dir.join(name);
+        history::write(ops, std::fs::File::create(&path).unwrap()).unwrap();
+        path
+    };
+    // Client 1 writes "new" and is acknowledged; afterwards client 2 still reads "old".
+    let stale = write(
+        "stale.jsonl",
+        &[
+            op(1, OpKind::Put, Some("old"), None, 0, 10),
+            op(1, OpKind::Put, Some("new"), None, 20, 30),
+            op(2, OpKind::Get, None, Some("old"), 40, 50),
+        ],
+    );
+    let fresh = write(
+        "fresh.jsonl",
+        &[
+            op(1, OpKind::Put, Some("old"), None, 0, 10),
+            op(1, OpKind::Put, Some("new"), None, 20, 30),
+            op(2, OpKind::Get, None, Some("new"), 40, 50),
+        ],
+    );
+    let troupe = env!("CARGO_BIN_EXE_troupe");
+    let run = |path: &PathBuf| {
+        Command::new(troupe)
+            .arg("check")
+            .arg(path)
+            .output()
+            .unwrap()
+    };
+    let rejected = run(&stale);
+    assert_eq!(rejected.status.code(), Some(1), "{rejected:?}");
+    assert!(String::from_utf8_lossy(&rejected.stdout).contains("NOT linearizable"));
+    let accepted = run(&fresh);
+    assert_eq!(accepted.status.code(), Some(0), "{accepted:?}");
+    for name in ["c50-ok", "c10-ok"] {
+        assert_eq!(run(&oracle(name)).status.code(), Some(0), "{name}");
+    }
+    for name in ["c50-bad", "c10-bad"] {
+        assert_eq!(run(&oracle(name)).status.code(), Some(1), "{name}");
+    }
+    // Not a history at all: an error, distinct from a verdict.
+    let garbage = dir.join("garbage.jsonl");
+    std::fs::write(&garbage, "this is not json\n").unwrap();
+    let refused = run(&garbage);
+    assert!(!refused.status.success());
+    assert_ne!(
+        refused.status.code(),
+        Some(1),
+        "an unreadable file is not a verdict"
+    );
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("line 1"));
+    std::fs::remove_dir_all(&dir).ok();
+}
