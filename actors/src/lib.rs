@@ -5,3 +5,4 @@
 //! messaging benchmark and the runtime's tests runs.
 
 pub mod ping;
+pub mod raft;

@@ -12,6 +12,7 @@
 pub mod echo;
 pub mod ids;
 pub mod ping;
+pub mod raft;
 pub mod supervision;
 pub mod system;
 
