@@ -108,7 +108,9 @@ impl Wire for Peer {
 }
 
 /// The outcome of asking a peer to start agreement on a command.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, actix::MessageResponse,
+)]
 pub struct Started {
     /// The index the command will have if it is committed.
     pub index: Index,
@@ -144,4 +146,17 @@ pub struct GetStatus;
 
 impl Wire for GetStatus {
     const TAG: &'static str = "raft.status";
+}
+
+/// Asks a peer to start agreement on a command (from the service on the same node).
+#[derive(Debug, Clone, Serialize, Deserialize, actix::Message)]
+#[rtype(result = "Started")]
+pub struct Start {
+    /// The service's command; must not be empty.
+    #[serde(with = "serde_bytes")]
+    pub command: Vec<u8>,
+}
+
+impl Wire for Start {
+    const TAG: &'static str = "raft.start";
 }

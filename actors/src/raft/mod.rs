@@ -7,6 +7,7 @@
 pub mod core;
 mod election;
 pub mod log;
+pub mod peer;
 mod replication;
 
 pub use self::core::{Apply, Durable, Effects, RaftConfig, RaftCore, Role};

@@ -39,6 +39,8 @@ pub type NodeFactory = Rc<dyn Fn(&Node)>;
 pub struct NetStats {
     /// Messages handed to the network.
     pub sent: u64,
+    /// Bytes of the frames handed to the network (envelopes included).
+    pub bytes_sent: u64,
     /// Messages handed to a live node.
     pub delivered: u64,
     /// Messages lost to the link's drop probability.
@@ -385,7 +387,10 @@ impl SimInner {
         trace: TraceId,
         frame: Vec<u8>,
     ) {
-        self.bump(|s| s.sent += 1);
+        self.bump(|s| {
+            s.sent += 1;
+            s.bytes_sent += frame.len() as u64;
+        });
         let who = (&from, &to, actor.as_str(), kind.as_str(), trace);
         self.record("send", who, None);
         let faults = self.faults.borrow();

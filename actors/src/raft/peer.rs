@@ -1,0 +1,169 @@
+//! The Raft peer actor: a thin shell around [`RaftCore`]. It ticks the core on a timer, feeds
+//! it messages and commands, and carries out its effects in order: persist (term, vote, log and
+//! snapshot, atomically), then send, then hand committed entries to the service.
+//!
+//! A service embeds a peer by spawning it with a recipient for [`Applied`] and sending it
+//! [`Start`] (answered with index, term and whether this peer leads) and [`Snapshot`].
+
+use super::core::{Apply, Durable, RaftConfig, RaftCore};
+use actix::{Actor, ActorContext, AsyncContext, Context, Handler, Message, Recipient};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::time::Duration;
+use troupe_messages::raft::{GetStatus, Index, Peer, RaftStatus, Start, Started};
+use troupe_messages::NodeId;
+use troupe_runtime::{encode, ActorHandle, ActorPath, ExitReason, Node, PersisterExt, Spawned};
+
+/// The name a Raft peer registers under.
+pub const NAME: &str = "raft";
+const STATE_KEY: &str = "raft/state";
+const SNAPSHOT_KEY: &str = "raft/snapshot";
+
+/// A committed entry or installed snapshot, delivered to the service in log order.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct Applied(pub Apply);
+
+/// The service has a snapshot of its state up to `index`: the log before it may go.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct Snapshot {
+    /// The last index the snapshot covers.
+    pub index: Index,
+    /// The service's snapshot.
+    pub data: Vec<u8>,
+}
+
+/// How to run a peer.
+#[derive(Debug, Clone)]
+pub struct PeerOptions {
+    /// Every member of the group, this node included.
+    pub members: Vec<NodeId>,
+    /// Ticks, timeouts and batching.
+    pub config: RaftConfig,
+    /// The length of one tick.
+    pub tick: Duration,
+}
+
+/// The Raft peer actor.
+pub struct RaftPeer {
+    node: Node,
+    me: ActorHandle,
+    core: RaftCore,
+    service: Recipient<Applied>,
+    tick: Duration,
+}
+
+impl RaftPeer {
+    /// Starts a peer on `node` under [`NAME`], restored from what the node persisted; committed
+    /// entries go to `service`.
+    pub fn spawn(
+        node: &Node,
+        options: PeerOptions,
+        service: Recipient<Applied>,
+    ) -> troupe_runtime::Result<Spawned<RaftPeer>> {
+        let durable = node.persister().load_value::<Durable>(STATE_KEY)?.unwrap_or_default();
+        let snapshot = node.persister().load(SNAPSHOT_KEY)?.unwrap_or_default();
+        let seed = node.with_rng(|rng| rng.gen::<u64>());
+        let core = RaftCore::new(
+            node.id(),
+            &options.members,
+            options.config,
+            ChaCha8Rng::seed_from_u64(seed),
+            durable,
+            snapshot,
+        );
+        Ok(node
+            .spawn_with(Some(NAME), |me| RaftPeer {
+                node: node.clone(),
+                me: me.clone(),
+                core,
+                service,
+                tick: options.tick,
+            })?
+            .accept::<Peer>()
+            .accept::<Start>()
+            .accept::<GetStatus>())
+    }
+
+    /// Carries out the core's effects: persist, send, apply.
+    fn flush(&mut self, ctx: &mut Context<Self>) {
+        let effects = self.core.take_effects();
+        if effects.persist_state || effects.persist_snapshot {
+            if let Err(e) = self.persist(effects.persist_snapshot) {
+                // Nothing may be promised that is not durable: stop, as a crash would.
+                tracing::error!(node = %self.node.id(), "raft state not persisted: {e}");
+                self.me.stop_with(ExitReason::Failed(format!("persist failed: {e}")));
+                ctx.stop();
+                return;
+            }
+        }
+        let from = self.node.id();
+        for (to, message) in effects.messages {
+            let path = ActorPath::new(to, NAME);
+            if let Err(e) = self.node.send(&path, Peer { from, message }) {
+                tracing::debug!(node = %from, "raft message not sent: {e}");
+            }
+        }
+        for apply in effects.apply {
+            self.service.do_send(Applied(apply));
+        }
+    }
+
+    fn persist(&self, with_snapshot: bool) -> troupe_runtime::Result<()> {
+        let state = encode(self.core.durable())?;
+        if with_snapshot {
+            self.node.persister().save_all(&[
+                (STATE_KEY, state.as_slice()),
+                (SNAPSHOT_KEY, self.core.snapshot()),
+            ])
+        } else {
+            self.node.persister().save(STATE_KEY, &state)
+        }
+    }
+}
+
+impl Actor for RaftPeer {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        // A restored snapshot goes to the service first.
+        self.flush(ctx);
+        ctx.run_interval(self.tick, |act, ctx| {
+            act.core.tick();
+            act.flush(ctx);
+        });
+    }
+}
+
+impl Handler<Peer> for RaftPeer {
+    type Result = ();
+    fn handle(&mut self, msg: Peer, ctx: &mut Context<Self>) {
+        self.core.step(msg.from, msg.message);
+        self.flush(ctx);
+    }
+}
+
+impl Handler<Start> for RaftPeer {
+    type Result = Started;
+    fn handle(&mut self, msg: Start, ctx: &mut Context<Self>) -> Started {
+        let (index, term, is_leader) = self.core.propose(msg.command);
+        self.flush(ctx);
+        Started { index, term, is_leader }
+    }
+}
+
+impl Handler<Snapshot> for RaftPeer {
+    type Result = ();
+    fn handle(&mut self, msg: Snapshot, ctx: &mut Context<Self>) {
+        self.core.compact(msg.index, msg.data);
+        self.flush(ctx);
+    }
+}
+
+impl Handler<GetStatus> for RaftPeer {
+    type Result = RaftStatus;
+    fn handle(&mut self, _: GetStatus, _: &mut Context<Self>) -> RaftStatus {
+        self.core.status()
+    }
+}
