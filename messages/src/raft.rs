@@ -66,6 +66,9 @@ pub enum RaftMessage {
         success: bool,
         /// On success, the last index known to match the leader's log.
         match_index: Index,
+        /// On failure, the `prev_log_index` that did not match (lets the leader ignore stale
+        /// refusals and never move its next index forward on one).
+        rejected_index: Index,
         /// On failure, the term of the conflicting entry (0 if the log is too short).
         conflict_term: Term,
         /// On failure, the first index of `conflict_term` in the follower's log, or its log
@@ -108,9 +111,7 @@ impl Wire for Peer {
 }
 
 /// The outcome of asking a peer to start agreement on a command.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, actix::MessageResponse,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, actix::MessageResponse)]
 pub struct Started {
     /// The index the command will have if it is committed.
     pub index: Index,
@@ -121,9 +122,7 @@ pub struct Started {
 }
 
 /// A peer's view of itself.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, actix::MessageResponse,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, actix::MessageResponse)]
 pub struct RaftStatus {
     /// Current term.
     pub term: Term,

@@ -21,7 +21,13 @@ pub trait Persister: Send + Sync {
         self.save_all(&[(key, value)])
     }
     /// Replaces several values at once, atomically.
-    fn save_all(&self, items: &[(&str, &[u8])]) -> Result<()>;
+    fn save_all(&self, items: &[(&str, &[u8])]) -> Result<()> {
+        self.write_batch(items, &[])
+    }
+    /// Writes `puts` and removes `removes` in one atomic, durable step.
+    fn write_batch(&self, puts: &[(&str, &[u8])], removes: &[&str]) -> Result<()>;
+    /// The keys that start with `prefix`, in order.
+    fn keys(&self, prefix: &str) -> Result<Vec<String>>;
     /// The value under `key`, if any.
     fn load(&self, key: &str) -> Result<Option<Vec<u8>>>;
     /// Removes `key` (no error if it was absent).
@@ -88,14 +94,28 @@ impl MemPersister {
 }
 
 impl Persister for MemPersister {
-    fn save_all(&self, items: &[(&str, &[u8])]) -> Result<()> {
+    fn write_batch(&self, puts: &[(&str, &[u8])], removes: &[&str]) -> Result<()> {
         let mut state = self.lock();
         state.writes += 1;
-        for (key, value) in items {
+        for key in removes {
+            state.values.remove(*key);
+        }
+        for (key, value) in puts {
             state.bytes_written += value.len() as u64;
             state.values.insert((*key).to_string(), value.to_vec());
         }
         Ok(())
+    }
+
+    fn keys(&self, prefix: &str) -> Result<Vec<String>> {
+        Ok(self
+            .lock()
+            .values
+            .range(prefix.to_string()..)
+            .map(|(k, _)| k)
+            .take_while(|k| k.starts_with(prefix))
+            .cloned()
+            .collect())
     }
 
     fn load(&self, key: &str) -> Result<Option<Vec<u8>>> {
@@ -127,6 +147,10 @@ mod tests {
         assert_eq!(p.writes(), 2);
         p.remove("a").unwrap();
         assert_eq!(p.load("a").unwrap(), None);
+        p.write_batch(&[("log/2", b"y"), ("log/3", b"z")], &["b"])
+            .unwrap();
+        assert_eq!(p.keys("log/").unwrap(), ["log/2", "log/3"]);
+        assert_eq!(p.load("b").unwrap(), None);
         p.save("bad", &[0xc1]).unwrap();
         assert!(matches!(p.load_value::<u64>("bad"), Err(Error::Persist(_))));
     }

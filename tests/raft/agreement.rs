@@ -40,7 +40,10 @@ fn rpc_byte_count() {
         // budget is generous but bounded: a leader that resent its whole log each time, or
         // sent entries many times over, would blow it.
         let expected = 2 * sent;
-        assert!(got < expected + 40_000, "too many bytes: {got} for {sent} bytes of commands");
+        assert!(
+            got < expected + 40_000,
+            "too many bytes: {got} for {sent} bytes of commands"
+        );
     });
 }
 
@@ -59,19 +62,31 @@ fn rpc_count() {
         let mut last = s.index;
         for i in 2..=iters + 1 {
             let s = h.start(leader, i).await.expect("the leader answers");
-            assert!(s.is_leader && s.index == last + 1, "{s:?} after index {last}");
+            assert!(
+                s.is_leader && s.index == last + 1,
+                "{s:?} after index {last}"
+            );
             last = s.index;
         }
         for index in s.index..=last {
             h.wait(index, 3, Some(s.term)).await;
         }
         let (after, _) = h.traffic();
-        assert!(after - before <= (iters + 1 + 3) * 3 * 2, "too many messages ({}) for {} commands", after - before, iters + 1);
+        assert!(
+            after - before <= (iters + 1 + 3) * 3 * 2,
+            "too many messages ({}) for {} commands",
+            after - before,
+            iters + 1
+        );
         // Idle: only heartbeats (and their answers), about 20 a second per follower pair.
         let (idle0, _) = h.traffic();
         tokio::time::sleep(ms(1_000)).await;
         let (idle1, _) = h.traffic();
-        assert!(idle1 - idle0 <= 3 * 20 * 2 + 10, "too many idle messages: {}", idle1 - idle0);
+        assert!(
+            idle1 - idle0 <= 3 * 20 * 2 + 10,
+            "too many idle messages: {}",
+            idle1 - idle0
+        );
     });
 }
 

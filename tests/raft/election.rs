@@ -11,7 +11,10 @@ fn initial_election() {
         // Give the peers time to agree on the term; it stays put without failures.
         tokio::time::sleep(ms(50)).await;
         let term1 = h.check_terms().await;
-        assert!(term1 >= 1, "term is {term1}, but election should have advanced it");
+        assert!(
+            term1 >= 1,
+            "term is {term1}, but election should have advanced it"
+        );
         tokio::time::sleep(ms(2_000)).await;
         let term2 = h.check_terms().await;
         assert_eq!(term1, term2, "the term changed with no failures");

@@ -12,6 +12,7 @@ use std::rc::Rc;
 use std::time::Duration;
 use tokio::time::Instant;
 use troupe_actors::raft::peer::{Applied, PeerOptions, RaftPeer, Snapshot, NAME};
+use troupe_actors::raft::storage::RaftStorage;
 use troupe_actors::raft::{Apply, RaftConfig};
 use troupe_messages::raft::{GetStatus, Index, RaftStatus, Start, Term};
 use troupe_runtime::sim::{derive_seed, LinkFaults};
@@ -28,7 +29,6 @@ pub fn command(n: u64) -> Vec<u8> {
 pub struct Logs {
     applied: BTreeMap<NodeId, BTreeMap<Index, Vec<u8>>>,
     errors: Vec<String>,
-    max_index: Index,
 }
 
 impl Logs {
@@ -42,8 +42,10 @@ impl Logs {
                 }
             }
         }
-        self.applied.entry(node).or_default().insert(index, cmd.to_vec());
-        self.max_index = self.max_index.max(index);
+        self.applied
+            .entry(node)
+            .or_default()
+            .insert(index, cmd.to_vec());
     }
 }
 
@@ -97,16 +99,20 @@ impl Handler<Applied> for Recorder {
                     }
                 }
             }
-            Apply::Snapshot { index, data, .. } => match decode::<BTreeMap<Index, Vec<u8>>>(&data) {
-                Ok(state) => {
-                    for (i, cmd) in &state {
-                        logs.record(self.node, *i, cmd);
+            Apply::Snapshot { index, data, .. } => {
+                match decode::<BTreeMap<Index, Vec<u8>>>(&data) {
+                    Ok(state) => {
+                        for (i, cmd) in &state {
+                            logs.record(self.node, *i, cmd);
+                        }
+                        self.state = state;
+                        self.last_applied = index;
                     }
-                    self.state = state;
-                    self.last_applied = index;
+                    Err(e) => logs
+                        .errors
+                        .push(format!("{}: bad snapshot: {e}", self.node)),
                 }
-                Err(e) => logs.errors.push(format!("{}: bad snapshot: {e}", self.node)),
-            },
+            }
         }
     }
 }
@@ -134,7 +140,11 @@ impl Harness {
         let shared = logs.clone();
         let cluster = Cluster::builder(seed)
             .nodes(n)
-            .faults(if reliable { LinkFaults::reliable() } else { LinkFaults::unreliable() })
+            .faults(if reliable {
+                LinkFaults::reliable()
+            } else {
+                LinkFaults::unreliable()
+            })
             .topology(move |node: &Node| {
                 let recorder = Recorder {
                     node: node.id(),
@@ -152,7 +162,10 @@ impl Harness {
                 };
                 match RaftPeer::spawn(node, options, recorder.clone().recipient()) {
                     Ok(peer) => recorder.do_send(SetRaft(peer.into_addr())),
-                    Err(e) => shared.borrow_mut().errors.push(format!("{}: {e}", node.id())),
+                    Err(e) => shared
+                        .borrow_mut()
+                        .errors
+                        .push(format!("{}: {e}", node.id())),
                 }
             })
             .build();
@@ -187,15 +200,23 @@ impl Harness {
 
     pub async fn status(&self, i: u32) -> Option<RaftStatus> {
         let node = self.cluster.node(i)?;
-        node.call(&Self::path(i), GetStatus, Duration::from_secs(1)).await.ok()
+        node.call(&Self::path(i), GetStatus, Duration::from_secs(1))
+            .await
+            .ok()
     }
 
     /// Asks peer `i` to start agreement on `cmd`.
     pub async fn start(&self, i: u32, cmd: u64) -> Option<troupe_messages::raft::Started> {
         let node = self.cluster.node(i)?;
-        node.call(&Self::path(i), Start { command: command(cmd) }, Duration::from_secs(1))
-            .await
-            .ok()
+        node.call(
+            &Self::path(i),
+            Start {
+                command: command(cmd),
+            },
+            Duration::from_secs(1),
+        )
+        .await
+        .ok()
     }
 
     /// Cuts peer `i` off from every other peer.
@@ -253,7 +274,11 @@ impl Harness {
                 }
             }
             for (term, ls) in &leaders {
-                assert!(ls.len() <= 1, "term {term} has {} leaders: {ls:?}", ls.len());
+                assert!(
+                    ls.len() <= 1,
+                    "term {term} has {} leaders: {ls:?}",
+                    ls.len()
+                );
             }
             if let Some((_, ls)) = leaders.iter().next_back() {
                 return ls[0];
@@ -284,7 +309,10 @@ impl Harness {
         for i in 1..=self.n {
             if self.connected(i) {
                 let s = self.status(i).await.expect("a connected peer answers");
-                assert!(!s.is_leader, "peer {i} leads, but there should be no leader");
+                assert!(
+                    !s.is_leader,
+                    "peer {i} leads, but there should be no leader"
+                );
             }
         }
     }
@@ -302,11 +330,6 @@ impl Harness {
             }
         }
         (count, cmd)
-    }
-
-    /// The highest index any peer applied.
-    pub fn max_index(&self) -> Index {
-        self.logs.borrow().max_index
     }
 
     /// Gets `cmd` committed on at least `expected` peers, as 6.824's `one`: offers it to peers
@@ -370,6 +393,21 @@ impl Harness {
         let (nd, cmd) = self.n_committed(index);
         assert!(nd >= n, "only {nd} peers applied index {index}, wanted {n}");
         cmd
+    }
+
+    /// The largest persisted Raft state (term, vote and log, without the snapshot) of any peer.
+    pub fn max_state_size(&self) -> usize {
+        (1..=self.n)
+            .filter_map(|i| self.cluster.net().persister(NodeId(i)))
+            .map(|p| RaftStorage::state_size(p.as_ref()).unwrap_or(0))
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Crashes peer `i` and starts it again at once from its persister.
+    pub fn crash_and_restart(&self, i: u32) {
+        self.crash(i);
+        self.restart(i);
     }
 
     /// Messages and bytes the network has carried so far.

@@ -7,3 +7,6 @@
 mod agreement;
 mod election;
 mod harness;
+mod persistence;
+mod snapshots;
+mod unreliable;

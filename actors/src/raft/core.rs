@@ -101,6 +101,9 @@ pub enum Apply {
 pub struct Effects {
     /// Term, vote or log changed: persist [`RaftCore::durable`] before sending anything.
     pub persist_state: bool,
+    /// The first log index whose entry was written or rewritten (entries from here to the end
+    /// must be stored again; entries past the end were truncated).
+    pub log_from: Option<Index>,
     /// The snapshot changed: persist [`RaftCore::snapshot`] together with the state.
     pub persist_snapshot: bool,
     /// Messages to send.
@@ -250,7 +253,7 @@ impl RaftCore {
             return (0, term, false);
         }
         let index = self.durable.log.push(Entry { term, command });
-        self.effects.persist_state = true;
+        self.log_changed(index);
         self.broadcast_append();
         self.maybe_commit();
         (index, term, true)
@@ -283,7 +286,11 @@ impl RaftCore {
                 // A pre-vote request changes no term; a granted pre-vote answer carries the
                 // term the candidate asked about, not the voter's.
                 RaftMessage::RequestVote { pre_vote: true, .. } => {}
-                RaftMessage::Vote { pre_vote: true, granted: true, .. } => {}
+                RaftMessage::Vote {
+                    pre_vote: true,
+                    granted: true,
+                    ..
+                } => {}
                 RaftMessage::RequestVote { .. } if self.in_leader_lease() => {
                     return; // a live leader: this candidate is the disruptive one
                 }
@@ -297,24 +304,47 @@ impl RaftCore {
             return;
         }
         match message {
-            RaftMessage::RequestVote { term, last_log_index, last_log_term, pre_vote } => {
-                self.on_request_vote(from, term, last_log_index, last_log_term, pre_vote)
-            }
-            RaftMessage::Vote { term, granted, pre_vote } => {
-                self.on_vote(from, term, granted, pre_vote)
-            }
-            RaftMessage::AppendEntries { prev_log_index, prev_log_term, entries, leader_commit, .. } => {
-                self.on_append(from, prev_log_index, prev_log_term, entries, leader_commit)
-            }
-            RaftMessage::AppendReply { success, match_index, conflict_term, conflict_index, .. } => {
-                self.on_append_reply(from, success, match_index, conflict_term, conflict_index)
-            }
-            RaftMessage::InstallSnapshot { last_included_index, last_included_term, data, .. } => {
-                self.on_install_snapshot(from, last_included_index, last_included_term, data)
-            }
-            RaftMessage::SnapshotReply { last_included_index, .. } => {
-                self.on_snapshot_reply(from, last_included_index)
-            }
+            RaftMessage::RequestVote {
+                term,
+                last_log_index,
+                last_log_term,
+                pre_vote,
+            } => self.on_request_vote(from, term, last_log_index, last_log_term, pre_vote),
+            RaftMessage::Vote {
+                term,
+                granted,
+                pre_vote,
+            } => self.on_vote(from, term, granted, pre_vote),
+            RaftMessage::AppendEntries {
+                prev_log_index,
+                prev_log_term,
+                entries,
+                leader_commit,
+                ..
+            } => self.on_append(from, prev_log_index, prev_log_term, entries, leader_commit),
+            RaftMessage::AppendReply {
+                success,
+                match_index,
+                rejected_index,
+                conflict_term,
+                conflict_index,
+                ..
+            } => self.on_append_reply(
+                from,
+                success,
+                match_index,
+                (rejected_index, conflict_term, conflict_index),
+            ),
+            RaftMessage::InstallSnapshot {
+                last_included_index,
+                last_included_term,
+                data,
+                ..
+            } => self.on_install_snapshot(from, last_included_index, last_included_term, data),
+            RaftMessage::SnapshotReply {
+                last_included_index,
+                ..
+            } => self.on_snapshot_reply(from, last_included_index),
         }
     }
 
@@ -324,19 +354,36 @@ impl RaftCore {
         let term = self.durable.term;
         match message {
             RaftMessage::AppendEntries { .. } | RaftMessage::InstallSnapshot { .. } => {
-                self.send(from, RaftMessage::AppendReply {
-                    term,
-                    success: false,
-                    match_index: 0,
-                    conflict_term: 0,
-                    conflict_index: 0,
-                });
+                self.send(
+                    from,
+                    RaftMessage::AppendReply {
+                        term,
+                        success: false,
+                        match_index: 0,
+                        rejected_index: 0,
+                        conflict_term: 0,
+                        conflict_index: 0,
+                    },
+                );
             }
             RaftMessage::RequestVote { pre_vote, .. } => {
-                self.send(from, RaftMessage::Vote { term, granted: false, pre_vote: *pre_vote });
+                self.send(
+                    from,
+                    RaftMessage::Vote {
+                        term,
+                        granted: false,
+                        pre_vote: *pre_vote,
+                    },
+                );
             }
             _ => {}
         }
+    }
+
+    /// Records that the log changed from `index` on.
+    pub(super) fn log_changed(&mut self, index: Index) {
+        self.effects.persist_state = true;
+        self.effects.log_from = Some(self.effects.log_from.map_or(index, |i| i.min(index)));
     }
 
     pub(super) fn send(&mut self, to: NodeId, message: RaftMessage) {
@@ -344,12 +391,18 @@ impl RaftCore {
     }
 
     pub(super) fn quorum(&self) -> usize {
-        (self.peers.len() + 1) / 2 + 1
+        let members = self.peers.len() + 1;
+        members / 2 + 1
     }
 
     pub(super) fn reset_election_timeout(&mut self) {
         self.election_elapsed = 0;
-        let (lo, hi) = (self.config.election_ticks_min, self.config.election_ticks_max.max(self.config.election_ticks_min));
+        let (lo, hi) = (
+            self.config.election_ticks_min,
+            self.config
+                .election_ticks_max
+                .max(self.config.election_ticks_min),
+        );
         self.election_timeout = self.rng.gen_range(lo..=hi);
     }
 

@@ -68,8 +68,8 @@ impl RaftCore {
         let up_to_date = (last_log_term, last_log_index) >= (log.last_term(), log.last_index());
         let granted = if pre_vote {
             // Would vote: a later term, a log at least as complete, and no live leader here.
-            let leader_alive = self.leader.is_some()
-                && self.election_elapsed < self.config.election_ticks_min;
+            let leader_alive =
+                self.leader.is_some() && self.election_elapsed < self.config.election_ticks_min;
             term > self.durable.term && up_to_date && !leader_alive
         } else {
             let free = self.durable.voted_for.is_none_or(|v| v == from);
@@ -80,8 +80,19 @@ impl RaftCore {
             self.effects.persist_state = true;
             self.reset_election_timeout();
         }
-        let answer_term = if pre_vote && granted { term } else { self.durable.term };
-        self.send(from, RaftMessage::Vote { term: answer_term, granted, pre_vote });
+        let answer_term = if pre_vote && granted {
+            term
+        } else {
+            self.durable.term
+        };
+        self.send(
+            from,
+            RaftMessage::Vote {
+                term: answer_term,
+                granted,
+                pre_vote,
+            },
+        );
     }
 
     pub(super) fn on_vote(&mut self, from: NodeId, term: Term, granted: bool, pre_vote: bool) {
@@ -109,14 +120,23 @@ impl RaftCore {
         self.progress = self
             .peers
             .iter()
-            .map(|&p| (p, Progress { next, matched: 0, active: true }))
+            .map(|&p| {
+                (
+                    p,
+                    Progress {
+                        next,
+                        matched: 0,
+                        active: true,
+                    },
+                )
+            })
             .collect();
         // A no-op of its own term lets it commit what earlier terms left uncommitted.
-        self.durable.log.push(Entry {
+        let noop = self.durable.log.push(Entry {
             term: self.durable.term,
             command: Vec::new(),
         });
-        self.effects.persist_state = true;
+        self.log_changed(noop);
         self.broadcast_append();
         self.maybe_commit();
     }

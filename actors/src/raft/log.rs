@@ -20,6 +20,15 @@ impl RaftLog {
         Self::default()
     }
 
+    /// A log rebuilt from storage: the snapshot's last index and term, and the entries after.
+    pub fn restore(snapshot_index: Index, snapshot_term: Term, entries: Vec<Entry>) -> Self {
+        RaftLog {
+            snapshot_index,
+            snapshot_term,
+            entries,
+        }
+    }
+
     /// The last index the snapshot covers (0 if none).
     pub fn snapshot_index(&self) -> Index {
         self.snapshot_index
@@ -109,10 +118,10 @@ impl RaftLog {
     }
 
     /// Stores `entries` as following `prev`, keeping what already matches and dropping any
-    /// conflicting suffix. Returns whether the log changed. Entries at or before the snapshot
-    /// are skipped (they are committed, so they match).
-    pub fn merge(&mut self, prev: Index, entries: &[Entry]) -> bool {
-        let mut changed = false;
+    /// conflicting suffix. Returns the first index that changed, if any. Entries at or before
+    /// the snapshot are skipped (they are committed, so they match).
+    pub fn merge(&mut self, prev: Index, entries: &[Entry]) -> Option<Index> {
+        let mut changed = None;
         for (k, entry) in entries.iter().enumerate() {
             let index = prev + 1 + k as Index;
             if index <= self.snapshot_index {
@@ -126,7 +135,7 @@ impl RaftLog {
                 }
                 None => self.entries.push(entry.clone()),
             }
-            changed = true;
+            changed = changed.or(Some(index));
         }
         changed
     }
@@ -172,8 +181,12 @@ mod tests {
         for t in [1, 1, 2, 2] {
             log.push(e(t));
         }
-        assert!(!log.merge(1, &[e(1), e(2)]), "already there");
-        assert!(log.merge(2, &[e(3)]), "conflict at 3 replaces the suffix");
+        assert_eq!(log.merge(1, &[e(1), e(2)]), None, "already there");
+        assert_eq!(
+            log.merge(2, &[e(3)]),
+            Some(3),
+            "conflict at 3 replaces the suffix"
+        );
         assert_eq!(log.last_index(), 3);
         assert_eq!(log.term_at(3), Some(3));
         assert_eq!(log.first_index_of_term_at(2), 1);
@@ -187,13 +200,23 @@ mod tests {
             log.push(e(t));
         }
         log.compact(3, 2);
-        assert_eq!((log.snapshot_index(), log.last_index(), log.len()), (3, 5, 2));
+        assert_eq!(
+            (log.snapshot_index(), log.last_index(), log.len()),
+            (3, 5, 2)
+        );
         assert_eq!(log.term_at(3), Some(2));
         assert_eq!(log.term_at(2), None);
         assert_eq!(log.entries_from(4, 10).len(), 2);
-        assert!(!log.merge(0, &[e(1), e(1), e(2), e(3)]), "a prefix inside the snapshot matches");
+        assert_eq!(
+            log.merge(0, &[e(1), e(1), e(2), e(3)]),
+            None,
+            "a prefix inside the snapshot matches"
+        );
         // A snapshot the log does not agree with replaces it entirely.
         log.compact(7, 4);
-        assert_eq!((log.snapshot_index(), log.last_index(), log.last_term()), (7, 7, 4));
+        assert_eq!(
+            (log.snapshot_index(), log.last_index(), log.last_term()),
+            (7, 7, 4)
+        );
     }
 }

@@ -9,6 +9,7 @@ mod election;
 pub mod log;
 pub mod peer;
 mod replication;
+pub mod storage;
 
 pub use self::core::{Apply, Durable, Effects, RaftConfig, RaftCore, Role};
 pub use self::log::RaftLog;

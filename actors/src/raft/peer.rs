@@ -5,19 +5,18 @@
 //! A service embeds a peer by spawning it with a recipient for [`Applied`] and sending it
 //! [`Start`] (answered with index, term and whether this peer leads) and [`Snapshot`].
 
-use super::core::{Apply, Durable, RaftConfig, RaftCore};
+use super::core::{Apply, RaftConfig, RaftCore};
+use super::storage::RaftStorage;
 use actix::{Actor, ActorContext, AsyncContext, Context, Handler, Message, Recipient};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::time::Duration;
 use troupe_messages::raft::{GetStatus, Index, Peer, RaftStatus, Start, Started};
 use troupe_messages::NodeId;
-use troupe_runtime::{encode, ActorHandle, ActorPath, ExitReason, Node, PersisterExt, Spawned};
+use troupe_runtime::{ActorHandle, ActorPath, ExitReason, Node, Spawned};
 
 /// The name a Raft peer registers under.
 pub const NAME: &str = "raft";
-const STATE_KEY: &str = "raft/state";
-const SNAPSHOT_KEY: &str = "raft/snapshot";
 
 /// A committed entry or installed snapshot, delivered to the service in log order.
 #[derive(Debug, Message)]
@@ -50,6 +49,7 @@ pub struct RaftPeer {
     node: Node,
     me: ActorHandle,
     core: RaftCore,
+    storage: RaftStorage,
     service: Recipient<Applied>,
     tick: Duration,
 }
@@ -62,8 +62,7 @@ impl RaftPeer {
         options: PeerOptions,
         service: Recipient<Applied>,
     ) -> troupe_runtime::Result<Spawned<RaftPeer>> {
-        let durable = node.persister().load_value::<Durable>(STATE_KEY)?.unwrap_or_default();
-        let snapshot = node.persister().load(SNAPSHOT_KEY)?.unwrap_or_default();
+        let (storage, durable, snapshot) = RaftStorage::load(node.persister().clone())?;
         let seed = node.with_rng(|rng| rng.gen::<u64>());
         let core = RaftCore::new(
             node.id(),
@@ -78,6 +77,7 @@ impl RaftPeer {
                 node: node.clone(),
                 me: me.clone(),
                 core,
+                storage,
                 service,
                 tick: options.tick,
             })?
@@ -90,10 +90,11 @@ impl RaftPeer {
     fn flush(&mut self, ctx: &mut Context<Self>) {
         let effects = self.core.take_effects();
         if effects.persist_state || effects.persist_snapshot {
-            if let Err(e) = self.persist(effects.persist_snapshot) {
+            if let Err(e) = self.storage.save(&self.core, &effects) {
                 // Nothing may be promised that is not durable: stop, as a crash would.
                 tracing::error!(node = %self.node.id(), "raft state not persisted: {e}");
-                self.me.stop_with(ExitReason::Failed(format!("persist failed: {e}")));
+                self.me
+                    .stop_with(ExitReason::Failed(format!("persist failed: {e}")));
                 ctx.stop();
                 return;
             }
@@ -107,18 +108,6 @@ impl RaftPeer {
         }
         for apply in effects.apply {
             self.service.do_send(Applied(apply));
-        }
-    }
-
-    fn persist(&self, with_snapshot: bool) -> troupe_runtime::Result<()> {
-        let state = encode(self.core.durable())?;
-        if with_snapshot {
-            self.node.persister().save_all(&[
-                (STATE_KEY, state.as_slice()),
-                (SNAPSHOT_KEY, self.core.snapshot()),
-            ])
-        } else {
-            self.node.persister().save(STATE_KEY, &state)
         }
     }
 }
@@ -139,6 +128,7 @@ impl Actor for RaftPeer {
 impl Handler<Peer> for RaftPeer {
     type Result = ();
     fn handle(&mut self, msg: Peer, ctx: &mut Context<Self>) {
+        tracing::trace!(node = %self.node.id(), from = %msg.from, message = ?msg.message, "raft message");
         self.core.step(msg.from, msg.message);
         self.flush(ctx);
     }
@@ -149,7 +139,11 @@ impl Handler<Start> for RaftPeer {
     fn handle(&mut self, msg: Start, ctx: &mut Context<Self>) -> Started {
         let (index, term, is_leader) = self.core.propose(msg.command);
         self.flush(ctx);
-        Started { index, term, is_leader }
+        Started {
+            index,
+            term,
+            is_leader,
+        }
     }
 }
 

@@ -73,16 +73,20 @@ impl RaftCore {
                 let t = log.term_at(prev_log_index).unwrap_or(0);
                 (t, log.first_index_of_term_at(prev_log_index))
             };
-            return self.send(from, RaftMessage::AppendReply {
-                term,
-                success: false,
-                match_index: 0,
-                conflict_term,
-                conflict_index,
-            });
+            return self.send(
+                from,
+                RaftMessage::AppendReply {
+                    term,
+                    success: false,
+                    match_index: 0,
+                    rejected_index: prev_log_index,
+                    conflict_term,
+                    conflict_index,
+                },
+            );
         }
-        if self.durable.log.merge(prev_log_index, &entries) {
-            self.effects.persist_state = true;
+        if let Some(changed) = self.durable.log.merge(prev_log_index, &entries) {
+            self.log_changed(changed);
         }
         let match_index = prev_log_index + entries.len() as Index;
         let match_index = match_index.max(self.durable.log.snapshot_index());
@@ -91,13 +95,17 @@ impl RaftCore {
             self.commit_index = new_commit;
             self.apply_committed();
         }
-        self.send(from, RaftMessage::AppendReply {
-            term,
-            success: true,
-            match_index,
-            conflict_term: 0,
-            conflict_index: 0,
-        });
+        self.send(
+            from,
+            RaftMessage::AppendReply {
+                term,
+                success: true,
+                match_index,
+                rejected_index: 0,
+                conflict_term: 0,
+                conflict_index: 0,
+            },
+        );
     }
 
     pub(super) fn on_append_reply(
@@ -105,8 +113,7 @@ impl RaftCore {
         from: NodeId,
         success: bool,
         match_index: Index,
-        conflict_term: Term,
-        conflict_index: Index,
+        (rejected_index, conflict_term, conflict_index): (Index, Term, Index),
     ) {
         if self.role != Role::Leader {
             return;
@@ -124,16 +131,22 @@ impl RaftCore {
             progress.next = progress.next.max(progress.matched + 1);
             let behind = progress.matched < last_index;
             self.maybe_commit();
-            if behind && self.progress.get(&from).is_some_and(|p| p.next <= last_index) {
+            if behind
+                && self
+                    .progress
+                    .get(&from)
+                    .is_some_and(|p| p.next <= last_index)
+            {
                 self.send_append(from);
             }
-        } else if conflict_index > 0 {
-            // Back up past the whole conflicting term at once.
+        } else if conflict_index > 0 && rejected_index >= progress.matched {
+            // Back up past the whole conflicting term at once, but never beyond the refused
+            // index (so each refusal moves strictly back) nor below what is known to match.
             let next = match (conflict_term, backed_up) {
                 (0, _) | (_, None) => conflict_index,
                 (_, Some(last_of_term)) => last_of_term + 1,
             };
-            progress.next = next.max(progress.matched + 1).max(1);
+            progress.next = next.min(rejected_index).max(progress.matched + 1).max(1);
             self.send_append(from);
         }
     }
@@ -157,11 +170,15 @@ impl RaftCore {
             self.last_applied = index;
             self.effects.persist_state = true;
             self.effects.persist_snapshot = true;
-            self.effects.apply.push(Apply::Snapshot { index, term, data });
+            self.effects
+                .apply
+                .push(Apply::Snapshot { index, term, data });
         }
         let answer = RaftMessage::SnapshotReply {
             term: self.durable.term,
-            last_included_index: index.max(self.commit_index).min(self.durable.log.last_index()),
+            last_included_index: index
+                .max(self.commit_index)
+                .min(self.durable.log.last_index()),
         };
         self.send(from, answer);
     }
