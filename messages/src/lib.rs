@@ -11,6 +11,7 @@
 
 pub mod echo;
 pub mod ids;
+pub mod kv;
 pub mod ping;
 pub mod raft;
 pub mod supervision;

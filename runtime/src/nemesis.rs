@@ -76,6 +76,7 @@ pub struct NemesisReport {
 pub struct Nemesis {
     kind: NemesisKind,
     net: SimNet,
+    targets: Vec<NodeId>,
     rng: ChaCha8Rng,
     /// Shortest and longest time between two actions.
     pub pace: (Duration, Duration),
@@ -88,10 +89,17 @@ impl Nemesis {
     pub fn new(kind: NemesisKind, net: &SimNet) -> Self {
         Nemesis {
             kind,
+            targets: net.node_ids(),
             net: net.clone(),
             rng: ChaCha8Rng::seed_from_u64(derive_seed(net.seed(), NEMESIS_STREAM)),
             pace: (Duration::from_millis(200), Duration::from_millis(1500)),
         }
+    }
+
+    /// Acts on these nodes only (for instance the servers, not the clients).
+    pub fn targets(mut self, targets: Vec<NodeId>) -> Self {
+        self.targets = targets;
+        self
     }
 
     /// Acts for `duration` of virtual time, then heals the network, makes links reliable and
@@ -135,7 +143,7 @@ impl Nemesis {
     }
 
     fn crash_or_restart(&mut self, report: &mut NemesisReport) {
-        let ids = self.net.node_ids();
+        let ids = self.targets.clone();
         let down: Vec<NodeId> = ids
             .iter()
             .copied()

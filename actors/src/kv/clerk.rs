@@ -1,0 +1,88 @@
+//! The clerk: the client library of the key-value service. It finds the leader, retries, and
+//! tags every operation with (client id, sequence number) so that a retry takes effect once.
+
+use super::server::NAME;
+use std::time::Duration;
+use tokio::time::Instant;
+use troupe_messages::kv::{KvOp, KvReply, KvRequest};
+use troupe_messages::NodeId;
+use troupe_runtime::{ActorPath, Error, Node};
+
+/// How an operation ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// It took effect; a get carries the value read.
+    Done(Option<String>),
+    /// It certainly did not take effect (no server ever accepted it).
+    NotApplied,
+    /// The deadline passed: it may or may not take effect.
+    Unknown,
+}
+
+/// A clerk, running on `node`, talking to `servers`.
+pub struct Clerk {
+    node: Node,
+    servers: Vec<NodeId>,
+    id: u64,
+    seq: u64,
+    leader: usize,
+    /// How long one attempt at one server may take.
+    pub attempt_timeout: Duration,
+    /// Pause after trying every server without success, so that elections can finish.
+    pub round_pause: Duration,
+}
+
+impl Clerk {
+    /// A clerk with a program-unique `id`.
+    pub fn new(node: Node, servers: Vec<NodeId>, id: u64) -> Self {
+        Clerk {
+            node,
+            servers,
+            id,
+            seq: 0,
+            leader: 0,
+            attempt_timeout: Duration::from_millis(500),
+            round_pause: Duration::from_millis(50),
+        }
+    }
+
+    /// Runs `op` until it is done or `deadline` has passed.
+    pub async fn run(&mut self, op: KvOp, deadline: Duration) -> Outcome {
+        self.seq += 1;
+        let started = Instant::now();
+        let mut maybe_applied = false;
+        let mut failures_in_round = 0;
+        while started.elapsed() < deadline {
+            let server = self.servers[self.leader % self.servers.len()];
+            let request = KvRequest {
+                client: self.id,
+                seq: self.seq,
+                op: op.clone(),
+            };
+            let target = ActorPath::new(server, NAME);
+            let answer = self.node.call(&target, request, self.attempt_timeout).await;
+            match answer {
+                Ok(KvReply::Ok { value }) => return Outcome::Done(value),
+                Ok(KvReply::WrongLeader { hint }) => {
+                    if let Some(i) = hint.and_then(|h| self.servers.iter().position(|&s| s == h)) {
+                        self.leader = i;
+                        continue;
+                    }
+                }
+                Ok(KvReply::NotCommitted) | Err(Error::Timeout { .. }) => maybe_applied = true,
+                Err(e) => tracing::debug!(client = self.id, "kv attempt failed: {e}"),
+            }
+            self.leader = (self.leader + 1) % self.servers.len();
+            failures_in_round += 1;
+            if failures_in_round >= self.servers.len() {
+                failures_in_round = 0;
+                tokio::time::sleep(self.round_pause).await;
+            }
+        }
+        if maybe_applied {
+            Outcome::Unknown
+        } else {
+            Outcome::NotApplied
+        }
+    }
+}

@@ -1,0 +1,194 @@
+//! The key-value server: an actor that turns each request into a Raft command, answers once
+//! the command is applied, and snapshots its state when Raft's log grows too big.
+
+use super::state::{Command, KvState};
+use crate::raft::peer::{Applied, PeerOptions, RaftPeer, Snapshot};
+use crate::raft::Apply;
+use actix::{
+    Actor, ActorFutureExt, Addr, Context, Handler, Message, ResponseActFuture, WrapFuture,
+};
+use std::collections::BTreeMap;
+use std::time::Duration;
+use tokio::sync::oneshot;
+use troupe_messages::kv::{KvReply, KvRequest};
+use troupe_messages::raft::{Index, Start};
+use troupe_runtime::{decode, encode, Node};
+
+/// The name a key-value server registers under.
+pub const NAME: &str = "kv";
+
+/// How to run a server.
+#[derive(Debug, Clone)]
+pub struct KvOptions {
+    /// The Raft group and its timing.
+    pub raft: PeerOptions,
+    /// Snapshot once about this many bytes of commands were applied since the last snapshot
+    /// (None: never).
+    pub max_raft_state: Option<usize>,
+    /// How long a request waits for its command to be applied.
+    pub commit_timeout: Duration,
+}
+
+/// The key-value server actor.
+pub struct KvServer {
+    node: Node,
+    raft: Option<Addr<RaftPeer>>,
+    state: KvState,
+    pending: BTreeMap<Index, Waiter>,
+    options: KvOptions,
+    bytes_since_snapshot: usize,
+}
+
+struct Waiter {
+    client: u64,
+    seq: u64,
+    reply: oneshot::Sender<KvReply>,
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+struct SetRaft(Addr<RaftPeer>);
+
+impl KvServer {
+    /// Starts a server and its Raft peer on `node`; the server registers as [`NAME`].
+    pub fn spawn(node: &Node, options: KvOptions) -> troupe_runtime::Result<()> {
+        let raft_options = options.raft.clone();
+        let server = KvServer {
+            node: node.clone(),
+            raft: None,
+            state: KvState::default(),
+            pending: BTreeMap::new(),
+            options,
+            bytes_since_snapshot: 0,
+        };
+        let server = node
+            .spawn_named(NAME, server)?
+            .accept::<KvRequest>()
+            .into_addr();
+        let peer = RaftPeer::spawn(node, raft_options, server.clone().recipient())?;
+        server.do_send(SetRaft(peer.into_addr()));
+        Ok(())
+    }
+
+    fn resolve_up_to(&mut self, index: Index, applied: Option<(&Command, Option<String>)>) {
+        while let Some(entry) = self.pending.first_entry() {
+            if *entry.key() > index {
+                break;
+            }
+            let at = *entry.key();
+            let waiter = entry.remove();
+            let reply = match applied {
+                Some((cmd, ref value))
+                    if at == index && cmd.client == waiter.client && cmd.seq == waiter.seq =>
+                {
+                    KvReply::Ok {
+                        value: value.clone(),
+                    }
+                }
+                // Another command took that index: leadership was lost before it committed.
+                _ => KvReply::NotCommitted,
+            };
+            // The clerk may have given up waiting; then nobody listens.
+            let _ = waiter.reply.send(reply);
+        }
+    }
+}
+
+impl Actor for KvServer {
+    type Context = Context<Self>;
+}
+
+impl Handler<SetRaft> for KvServer {
+    type Result = ();
+    fn handle(&mut self, msg: SetRaft, _: &mut Context<Self>) {
+        self.raft = Some(msg.0);
+    }
+}
+
+impl Handler<KvRequest> for KvServer {
+    type Result = ResponseActFuture<Self, KvReply>;
+
+    fn handle(&mut self, req: KvRequest, _: &mut Context<Self>) -> Self::Result {
+        let command = Command {
+            client: req.client,
+            seq: req.seq,
+            op: req.op,
+        };
+        let (raft, bytes) = match (&self.raft, encode(&command)) {
+            (Some(raft), Ok(bytes)) => (raft.clone(), bytes),
+            _ => return Box::pin(actix::fut::ready(KvReply::WrongLeader { hint: None })),
+        };
+        let start = async move { raft.send(Start { command: bytes }).await };
+        Box::pin(start.into_actor(self).then(move |started, act, _| {
+            let waiting = match started {
+                Ok(s) if s.is_leader => {
+                    let (reply, answer) = oneshot::channel();
+                    act.pending.insert(
+                        s.index,
+                        Waiter {
+                            client: command.client,
+                            seq: command.seq,
+                            reply,
+                        },
+                    );
+                    Some(answer)
+                }
+                _ => None,
+            };
+            let timeout = act.options.commit_timeout;
+            async move {
+                match waiting {
+                    None => KvReply::WrongLeader { hint: None },
+                    Some(answer) => match tokio::time::timeout(timeout, answer).await {
+                        Ok(Ok(reply)) => reply,
+                        _ => KvReply::NotCommitted,
+                    },
+                }
+            }
+            .into_actor(act)
+        }))
+    }
+}
+
+impl Handler<Applied> for KvServer {
+    type Result = ();
+
+    fn handle(&mut self, msg: Applied, _: &mut Context<Self>) {
+        match msg.0 {
+            Apply::Command { index, command, .. } => {
+                let cmd = match decode::<Command>(&command) {
+                    Ok(cmd) => cmd,
+                    Err(e) => {
+                        tracing::error!(node = %self.node.id(), index, "undecodable command skipped: {e}");
+                        self.resolve_up_to(index, None);
+                        return;
+                    }
+                };
+                let value = self.state.apply(&cmd);
+                self.resolve_up_to(index, Some((&cmd, value)));
+                self.bytes_since_snapshot += command.len() + 16;
+                if let (Some(max), Some(raft)) = (self.options.max_raft_state, &self.raft) {
+                    if self.bytes_since_snapshot >= max / 2 {
+                        match encode(&self.state) {
+                            Ok(data) => {
+                                raft.do_send(Snapshot { index, data });
+                                self.bytes_since_snapshot = 0;
+                            }
+                            Err(e) => tracing::error!("snapshot does not encode: {e}"),
+                        }
+                    }
+                }
+            }
+            Apply::Snapshot { index, data, .. } => match decode::<KvState>(&data) {
+                Ok(state) => {
+                    self.state = state;
+                    self.bytes_since_snapshot = 0;
+                    self.resolve_up_to(index, None);
+                }
+                Err(e) => {
+                    tracing::error!(node = %self.node.id(), "undecodable snapshot ignored: {e}")
+                }
+            },
+        }
+    }
+}

@@ -1,0 +1,109 @@
+//! A client workload for the key-value service: random gets, puts and appends on a few shared
+//! keys, every operation recorded in a history for the linearizability checker. Used by
+//! `troupe sim raft-kv` and the KV tests.
+
+use super::clerk::{Clerk, Outcome};
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::time::Duration;
+use troupe_messages::kv::KvOp;
+use troupe_runtime::history::{OpKind, Operation};
+
+/// The shape of the load one client offers.
+#[derive(Debug, Clone, Copy)]
+pub struct Workload {
+    /// Keys are k0..k{keys-1}.
+    pub keys: usize,
+    /// Pause between two operations of one client.
+    pub think: Duration,
+    /// How long a client tries one operation before its outcome is unknown.
+    pub op_deadline: Duration,
+}
+
+impl Default for Workload {
+    fn default() -> Self {
+        Workload {
+            keys: 5,
+            think: Duration::from_millis(10),
+            op_deadline: Duration::from_secs(3),
+        }
+    }
+}
+
+/// What all clients did.
+#[derive(Debug, Default)]
+pub struct Recorder {
+    /// Every operation that may have taken effect, with its call and return times.
+    pub history: Vec<Operation>,
+    /// Operations that took effect.
+    pub ok: u64,
+    /// Operations that certainly did not.
+    pub failed: u64,
+    /// Operations whose outcome is unknown.
+    pub unknown: u64,
+}
+
+/// Runs one client until `stop` is set, recording into `recorder`.
+pub async fn run_client(
+    mut clerk: Clerk,
+    client: u64,
+    workload: Workload,
+    mut rng: ChaCha8Rng,
+    recorder: Rc<RefCell<Recorder>>,
+    stop: Rc<Cell<bool>>,
+    clock: impl Fn() -> u64,
+) {
+    let mut n = 0u64;
+    while !stop.get() {
+        n += 1;
+        let key = format!("k{}", rng.gen_range(0..workload.keys.max(1)));
+        let value = format!("{client}.{n};");
+        let roll = rng.gen_range(0..10);
+        let (kind, op) = match roll {
+            0..=3 => (OpKind::Get, KvOp::Get { key: key.clone() }),
+            4..=7 => (
+                OpKind::Append,
+                KvOp::Append {
+                    key: key.clone(),
+                    value: value.clone(),
+                },
+            ),
+            _ => (
+                OpKind::Put,
+                KvOp::Put {
+                    key: key.clone(),
+                    value: value.clone(),
+                },
+            ),
+        };
+        let call = clock();
+        let outcome = clerk.run(op, workload.op_deadline).await;
+        let (ret, output) = match outcome {
+            Outcome::Done(output) => {
+                recorder.borrow_mut().ok += 1;
+                (Some(clock()), output)
+            }
+            Outcome::Unknown => {
+                recorder.borrow_mut().unknown += 1;
+                (None, None)
+            }
+            Outcome::NotApplied => {
+                recorder.borrow_mut().failed += 1;
+                tokio::time::sleep(workload.think).await;
+                continue;
+            }
+        };
+        recorder.borrow_mut().history.push(Operation {
+            client,
+            op: kind,
+            key,
+            value: (kind != OpKind::Get).then_some(value),
+            output: if kind == OpKind::Get { output } else { None },
+            call,
+            ret,
+        });
+        tokio::time::sleep(workload.think).await;
+    }
+}

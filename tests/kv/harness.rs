@@ -1,0 +1,175 @@
+//! A key-value cluster under test: servers n1..nS, client nodes after them, a recorded history,
+//! and the checks every test ends with.
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::time::Duration;
+use troupe_actors::kv::clerk::{Clerk, Outcome};
+use troupe_actors::kv::server::{KvOptions, KvServer};
+use troupe_actors::kv::workload::{run_client, Recorder, Workload};
+use troupe_actors::raft::peer::PeerOptions;
+use troupe_actors::raft::RaftConfig;
+use troupe_messages::kv::KvOp;
+use troupe_runtime::history::OpKind;
+use troupe_runtime::linearizability::{check, Verdict};
+use troupe_runtime::sim::{derive_seed, LinkFaults};
+use troupe_runtime::testkit::Cluster;
+use troupe_runtime::NodeId;
+
+pub fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+pub struct KvHarness {
+    pub cluster: Cluster,
+    pub servers: Vec<NodeId>,
+    pub clients: u32,
+    pub recorder: Rc<RefCell<Recorder>>,
+    seed: u64,
+    /// Clerk ids handed out so far: every clerk needs its own, or the servers would take its
+    /// first operations for duplicates of an earlier clerk's.
+    clerks: Cell<u64>,
+}
+
+impl KvHarness {
+    pub fn new(
+        seed: u64,
+        servers: u32,
+        clients: u32,
+        reliable: bool,
+        max_raft_state: Option<usize>,
+    ) -> Self {
+        let server_ids: Vec<NodeId> = (1..=servers).map(NodeId).collect();
+        let members = server_ids.clone();
+        let cluster = Cluster::builder(seed)
+            .nodes(servers + clients + 1)
+            .faults(if reliable {
+                LinkFaults::reliable()
+            } else {
+                LinkFaults::unreliable()
+            })
+            .topology(move |node| {
+                if node.id().0 > servers {
+                    return; // a client node
+                }
+                let options = KvOptions {
+                    raft: PeerOptions {
+                        members: members.clone(),
+                        config: RaftConfig::default(),
+                        tick: ms(10),
+                    },
+                    max_raft_state,
+                    commit_timeout: ms(1_000),
+                };
+                if let Err(e) = KvServer::spawn(node, options) {
+                    panic!("kv server did not start on {}: {e}", node.id());
+                }
+            })
+            .build();
+        KvHarness {
+            cluster,
+            servers: server_ids,
+            clients,
+            recorder: Rc::new(RefCell::new(Recorder::default())),
+            seed,
+            clerks: Cell::new(0),
+        }
+    }
+
+    /// The node of client `c` (0-based); the last node is kept for the final checks.
+    fn client_node(&self, c: u32) -> u32 {
+        self.servers.len() as u32 + 1 + c
+    }
+
+    /// Runs every client for `d` of virtual time while `during` does its damage.
+    pub async fn run_clients<F: std::future::Future<Output = ()>>(&self, d: Duration, during: F) {
+        let stop = Rc::new(Cell::new(false));
+        let mut tasks = Vec::new();
+        for c in 0..self.clients {
+            let node = self.cluster.up(self.client_node(c));
+            self.clerks.set(self.clerks.get() + 1);
+            let clerk = Clerk::new(node.clone(), self.servers.clone(), self.clerks.get());
+            let rng = ChaCha8Rng::seed_from_u64(derive_seed(self.seed, 1000 + u64::from(c)));
+            let clock = move || node.now_ns();
+            tasks.push(actix_rt::spawn(run_client(
+                clerk,
+                u64::from(c),
+                Workload::default(),
+                rng,
+                self.recorder.clone(),
+                stop.clone(),
+                clock,
+            )));
+        }
+        let started = tokio::time::Instant::now();
+        during.await;
+        tokio::time::sleep_until(started + d).await;
+        stop.set(true);
+        for t in tasks {
+            t.await.expect("client task finishes");
+        }
+    }
+
+    /// Heals everything, checks the history is linearizable, and that a fresh client reads
+    /// every acknowledged append and can still write.
+    pub async fn finish(&self) {
+        self.cluster.heal();
+        self.cluster.reliable();
+        for id in self.cluster.ids() {
+            if self.cluster.net().node(id).is_none() {
+                self.cluster.net().restart(id);
+            }
+        }
+        let checker = self.cluster.up(self.cluster.ids().len() as u32);
+        let mut clerk = Clerk::new(checker, self.servers.clone(), u64::MAX - self.seed);
+        // Progress after healing.
+        let wrote = clerk
+            .run(
+                KvOp::Append {
+                    key: "k0".into(),
+                    value: "final;".into(),
+                },
+                ms(10_000),
+            )
+            .await;
+        assert_eq!(wrote, Outcome::Done(None), "no progress after healing");
+        let recorder = self.recorder.borrow();
+        assert!(recorder.ok > 0, "no operation succeeded");
+        if let Some(path) = std::env::var_os("TROUPE_HISTORY") {
+            let file = std::fs::File::create(path).expect("history file");
+            troupe_runtime::history::write(&recorder.history, file).expect("history written");
+        }
+        let verdict = check(&recorder.history);
+        assert_eq!(
+            verdict,
+            Verdict::Linearizable,
+            "{} operations",
+            recorder.history.len()
+        );
+        // Every acknowledged append is in its key's final value, unless a later put replaced it.
+        for key in (0..Workload::default().keys).map(|k| format!("k{k}")) {
+            let value = match clerk.run(KvOp::Get { key: key.clone() }, ms(10_000)).await {
+                Outcome::Done(Some(v)) => v,
+                other => panic!("final read of {key} failed: {other:?}"),
+            };
+            let last_put = recorder
+                .history
+                .iter()
+                .filter(|o| o.key == key && o.op == OpKind::Put)
+                .map(|o| o.call)
+                .max()
+                .unwrap_or(0);
+            for op in recorder.history.iter().filter(|o| {
+                o.key == key && o.op == OpKind::Append && o.ret.is_some() && o.call > last_put
+            }) {
+                let appended = op.value.as_deref().unwrap_or_default();
+                assert!(
+                    value.contains(appended),
+                    "acknowledged append {appended:?} to {key} was lost"
+                );
+            }
+        }
+    }
+}
