@@ -135,11 +135,14 @@ impl KvHarness {
             )
             .await;
         assert_eq!(wrote, Outcome::Done(None), "no progress after healing");
-        let recorder = self.recorder.borrow();
-        assert!(recorder.ok > 0, "no operation succeeded");
+        let (history, ok) = {
+            let recorder = self.recorder.borrow();
+            (recorder.history.clone(), recorder.ok)
+        };
+        assert!(ok > 0, "no operation succeeded");
         if let Some(path) = std::env::var_os("TROUPE_HISTORY") {
             let file = std::fs::File::create(path).expect("history file");
-            troupe_runtime::history::write(&recorder.history, file).expect("history written");
+            troupe_runtime::history::write(&history, file).expect("history written");
         }
         let verdict = check(&recorder.history);
         assert_eq!(
@@ -154,14 +157,13 @@ impl KvHarness {
                 Outcome::Done(Some(v)) => v,
                 other => panic!("final read of {key} failed: {other:?}"),
             };
-            let last_put = recorder
-                .history
+            let last_put = history
                 .iter()
                 .filter(|o| o.key == key && o.op == OpKind::Put)
                 .map(|o| o.call)
                 .max()
                 .unwrap_or(0);
-            for op in recorder.history.iter().filter(|o| {
+            for op in history.iter().filter(|o| {
                 o.key == key && o.op == OpKind::Append && o.ret.is_some() && o.call > last_put
             }) {
                 let appended = op.value.as_deref().unwrap_or_default();
