@@ -144,12 +144,12 @@ impl KvHarness {
             let file = std::fs::File::create(path).expect("history file");
             troupe_runtime::history::write(&history, file).expect("history written");
         }
-        let verdict = check(&recorder.history);
+        let verdict = check(&history);
         assert_eq!(
             verdict,
             Verdict::Linearizable,
             "{} operations",
-            recorder.history.len()
+            history.len()
         );
         // Every acknowledged append is in its key's final value, unless a later put replaced it.
         for key in (0..Workload::default().keys).map(|k| format!("k{k}")) {
