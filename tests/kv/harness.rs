@@ -9,8 +9,6 @@ use std::time::Duration;
 use troupe_actors::kv::clerk::{Clerk, Outcome};
 use troupe_actors::kv::server::{KvOptions, KvServer};
 use troupe_actors::kv::workload::{run_client, Recorder, Workload};
-use troupe_actors::raft::peer::PeerOptions;
-use troupe_actors::raft::RaftConfig;
 use troupe_messages::kv::KvOp;
 use troupe_runtime::history::OpKind;
 use troupe_runtime::linearizability::{check, Verdict};
@@ -55,13 +53,8 @@ impl KvHarness {
                     return; // a client node
                 }
                 let options = KvOptions {
-                    raft: PeerOptions {
-                        members: members.clone(),
-                        config: RaftConfig::default(),
-                        tick: ms(10),
-                    },
                     max_raft_state,
-                    commit_timeout: ms(1_000),
+                    ..KvOptions::new(members.clone())
                 };
                 if let Err(e) = KvServer::spawn(node, options) {
                     panic!("kv server did not start on {}: {e}", node.id());

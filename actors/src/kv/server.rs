@@ -12,6 +12,7 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 use troupe_messages::kv::{KvReply, KvRequest};
 use troupe_messages::raft::{Index, Start};
+use troupe_messages::NodeId;
 use troupe_runtime::{decode, encode, Node};
 
 /// The name a key-value server registers under.
@@ -27,6 +28,22 @@ pub struct KvOptions {
     pub max_raft_state: Option<usize>,
     /// How long a request waits for its command to be applied.
     pub commit_timeout: Duration,
+}
+
+impl KvOptions {
+    /// A group of `members` with the default Raft timing (10 ms ticks, elections after
+    /// 150-300 ms), requests waiting up to 1 s to commit, and no snapshots.
+    pub fn new(members: Vec<NodeId>) -> Self {
+        KvOptions {
+            raft: PeerOptions {
+                members,
+                config: crate::raft::RaftConfig::default(),
+                tick: Duration::from_millis(10),
+            },
+            max_raft_state: None,
+            commit_timeout: Duration::from_secs(1),
+        }
+    }
 }
 
 /// The key-value server actor.

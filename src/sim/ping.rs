@@ -1,48 +1,16 @@
-//! `troupe sim <system>`: one topology on the simulated network, a nemesis, and a JSON report.
+//! `troupe sim ping`: every node pings every other node while the nemesis acts; afterwards
+//! every node must make progress again.
 
-use anyhow::{bail, Context as _, Result};
-use clap::{Args, ValueEnum};
+use super::SimArgs;
+use anyhow::{bail, Result};
 use serde::Serialize;
 use std::time::{Duration, Instant as WallInstant};
 use troupe_actors::ping::{Pinger, NAME as PINGER};
 use troupe_messages::ping::{Counts, GetCounts};
-use troupe_runtime::nemesis::{Nemesis, NemesisKind, NemesisReport};
+use troupe_runtime::nemesis::{Nemesis, NemesisReport};
 use troupe_runtime::sim::{block_on, LinkFaults};
 use troupe_runtime::testkit::Cluster;
 use troupe_runtime::{ActorPath, NodeId};
-
-/// The systems `troupe sim` can run.
-#[derive(Clone, Copy, Debug, ValueEnum)]
-pub enum System {
-    /// Every node pings every other node every 100 ms: the runtime's own smoke topology.
-    Ping,
-}
-
-/// Options of `troupe sim`.
-#[derive(Args, Debug)]
-pub struct SimArgs {
-    /// Which system to run.
-    #[arg(value_enum)]
-    system: System,
-    /// The seed behind every random choice; the same seed replays the same run.
-    #[arg(long, default_value_t = 1)]
-    seed: u64,
-    /// Number of nodes.
-    #[arg(long, default_value_t = 5)]
-    nodes: u32,
-    /// Virtual time the nemesis acts for (e.g. 60s, 500ms, 2m).
-    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
-    duration: Duration,
-    /// Faults to inject: none, crash, partition, unreliable or all.
-    #[arg(long, default_value = "none")]
-    nemesis: NemesisKind,
-    /// Also write the event log here as JSON lines.
-    #[arg(long)]
-    events: Option<std::path::PathBuf>,
-    /// Print only the JSON report.
-    #[arg(long)]
-    json: bool,
-}
 
 /// The report of a `troupe sim ping` run.
 #[derive(Serialize)]
@@ -66,25 +34,13 @@ struct PingReport {
 /// How long after healing every node must have made progress.
 const SETTLE: Duration = Duration::from_secs(2);
 
-/// Runs the topology; `Ok(false)` when the run's own check failed (no progress after healing).
+/// Runs the ping topology; `Ok(false)` if some node made no progress after healing.
 pub fn run(args: SimArgs) -> Result<bool> {
-    if args.nodes == 0 {
-        bail!("--nodes must be at least 1");
-    }
-    match args.system {
-        System::Ping => run_ping(args),
-    }
-}
-
-fn run_ping(args: SimArgs) -> Result<bool> {
     let wall = WallInstant::now();
-    let events = match &args.events {
-        Some(path) => Some(
-            std::fs::File::create(path)
-                .with_context(|| format!("cannot create the event log {}", path.display()))?,
-        ),
-        None => None,
-    };
+    if args.history.is_some() {
+        bail!("the ping topology has no client history");
+    }
+    let events = args.events_file()?;
     let nodes = args.nodes;
     let (report_parts, progress) = block_on(async move {
         let ids: Vec<NodeId> = (1..=nodes).map(NodeId).collect();
