@@ -253,6 +253,15 @@ impl Node {
         });
     }
 
+    /// The handle of the actor registered as `name` on this node, if any (Erlang's `whereis`).
+    pub fn handle(&self, name: &str) -> Option<ActorHandle> {
+        self.inner
+            .registry
+            .borrow()
+            .get(name)
+            .map(|e| e.handle.clone())
+    }
+
     /// Starts an anonymous actor on this node. It is still addressable, as `$<id>`.
     pub fn spawn<A>(&self, actor: A) -> Spawned<A>
     where

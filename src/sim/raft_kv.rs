@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 use std::rc::Rc;
 use std::time::{Duration, Instant as WallInstant};
 use troupe_actors::kv::clerk::{Clerk, Outcome};
-use troupe_actors::kv::server::{KvOptions, KvServer};
+use troupe_actors::kv::server::KvOptions;
 use troupe_actors::kv::workload::{run_client, Recorder, Workload};
 use troupe_actors::raft::peer::NAME as RAFT;
 use troupe_messages::kv::KvOp;
@@ -23,6 +23,8 @@ use troupe_runtime::nemesis::{Nemesis, NemesisReport};
 use troupe_runtime::sim::{block_on, derive_seed};
 use troupe_runtime::testkit::Cluster;
 use troupe_runtime::{ActorPath, NodeId};
+use troupe_supervisors::failover::raft::kv_replica;
+use troupe_supervisors::Supervisor;
 
 /// After healing: how long clients keep going, and how long the final client may take.
 const SETTLE: Duration = Duration::from_secs(5);
@@ -60,8 +62,9 @@ pub fn run(args: SimArgs) -> Result<bool> {
             .nodes(servers + clients + 1)
             .topology(move |node| {
                 if node.id().0 <= servers {
-                    if let Err(e) = KvServer::spawn(node, KvOptions::new(group.clone())) {
-                        tracing::error!(node = %node.id(), "kv server did not start: {e}");
+                    let spec = kv_replica(KvOptions::new(group.clone()));
+                    if let Err(e) = Supervisor::start(node, spec) {
+                        tracing::error!(node = %node.id(), "kv replica did not start: {e}");
                     }
                 }
             })

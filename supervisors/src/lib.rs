@@ -11,6 +11,7 @@
 //! the [`Supervisor`] actor only feeds it exits and carries out what it decides.
 
 mod error;
+pub mod failover;
 pub mod plan;
 mod spec;
 mod supervisor;

@@ -15,6 +15,8 @@ use troupe_runtime::linearizability::{check, Verdict};
 use troupe_runtime::sim::{derive_seed, LinkFaults};
 use troupe_runtime::testkit::Cluster;
 use troupe_runtime::NodeId;
+use troupe_supervisors::failover::raft::kv_replica;
+use troupe_supervisors::Supervisor;
 
 pub fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
@@ -39,6 +41,22 @@ impl KvHarness {
         reliable: bool,
         max_raft_state: Option<usize>,
     ) -> Self {
+        Self::build(seed, servers, clients, reliable, max_raft_state, false)
+    }
+
+    /// Like `new`, but each replica runs under the Raft replica supervisor.
+    pub fn supervised(seed: u64, servers: u32, clients: u32) -> Self {
+        Self::build(seed, servers, clients, true, None, true)
+    }
+
+    fn build(
+        seed: u64,
+        servers: u32,
+        clients: u32,
+        reliable: bool,
+        max_raft_state: Option<usize>,
+        supervised: bool,
+    ) -> Self {
         let server_ids: Vec<NodeId> = (1..=servers).map(NodeId).collect();
         let members = server_ids.clone();
         let cluster = Cluster::builder(seed)
@@ -56,7 +74,16 @@ impl KvHarness {
                     max_raft_state,
                     ..KvOptions::new(members.clone())
                 };
-                if let Err(e) = KvServer::spawn(node, options) {
+                let started = if supervised {
+                    Supervisor::start(node, kv_replica(options))
+                        .map(|_| ())
+                        .map_err(|e| e.to_string())
+                } else {
+                    KvServer::spawn(node, options)
+                        .map(|_| ())
+                        .map_err(|e| e.to_string())
+                };
+                if let Err(e) = started {
                     panic!("kv server did not start on {}: {e}", node.id());
                 }
             })

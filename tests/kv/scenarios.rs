@@ -182,3 +182,55 @@ fn snapshot_size_bound() {
         h.finish().await;
     });
 }
+
+#[test]
+fn a_crashed_raft_actor_is_restarted_by_its_supervisor() {
+    use troupe_messages::raft::GetStatus;
+    use troupe_runtime::{ActorPath, ExitReason};
+    use troupe_supervisors::WhichChildren;
+    simulate(210, |seed| async move {
+        let h = KvHarness::supervised(seed, 5, 3);
+        let during = async {
+            tokio::time::sleep(ms(1_000)).await;
+            // Find the leader and crash its Raft actor (not its node), as a panic would.
+            let mut leader = None;
+            for &id in &h.servers {
+                let node = h.cluster.net().node(id).expect("up");
+                let status = node
+                    .call(&ActorPath::new(id, "raft"), GetStatus, ms(100))
+                    .await;
+                if status.is_ok_and(|s| s.is_leader) {
+                    leader = Some(node);
+                }
+            }
+            let node = leader.expect("a leader after 1 s");
+            let raft = node.handle("raft").expect("the peer runs");
+            raft.kill(ExitReason::Panic("injected".into()));
+            tokio::time::sleep(ms(1_500)).await;
+            // The supervisor restarted the replica; the restarted peer rejoined with its state.
+            let children = node
+                .call(
+                    &node.path(troupe_supervisors::failover::raft::NAME),
+                    WhichChildren,
+                    ms(100),
+                )
+                .await
+                .expect("the supervisor answers");
+            assert_eq!(
+                (children[0].alive, children[0].restarts),
+                (true, 1),
+                "{children:?}"
+            );
+            let status = node
+                .call(&node.path("raft"), GetStatus, ms(100))
+                .await
+                .expect("peer back");
+            assert!(
+                status.commit_index > 0,
+                "the restarted peer lost its log: {status:?}"
+            );
+        };
+        h.run_clients(ms(4_000), during).await;
+        h.finish().await;
+    });
+}

@@ -13,7 +13,7 @@ use tokio::sync::oneshot;
 use troupe_messages::kv::{KvReply, KvRequest};
 use troupe_messages::raft::{Index, Start};
 use troupe_messages::NodeId;
-use troupe_runtime::{decode, encode, Node};
+use troupe_runtime::{decode, encode, ActorHandle, ExitReason, Node};
 
 /// The name a key-value server registers under.
 pub const NAME: &str = "kv";
@@ -67,8 +67,10 @@ struct Waiter {
 struct SetRaft(Addr<RaftPeer>);
 
 impl KvServer {
-    /// Starts a server and its Raft peer on `node`; the server registers as [`NAME`].
-    pub fn spawn(node: &Node, options: KvOptions) -> troupe_runtime::Result<()> {
+    /// Starts a server and its Raft peer on `node`; the server registers as [`NAME`]. The two
+    /// are linked: if either stops, the other is stopped too, so a supervisor of the returned
+    /// server handle restarts the pair (the peer from what it persisted).
+    pub fn spawn(node: &Node, options: KvOptions) -> troupe_runtime::Result<ActorHandle> {
         let raft_options = options.raft.clone();
         let server = KvServer {
             node: node.clone(),
@@ -78,13 +80,27 @@ impl KvServer {
             options,
             bytes_since_snapshot: 0,
         };
-        let server = node
-            .spawn_named(NAME, server)?
-            .accept::<KvRequest>()
-            .into_addr();
-        let peer = RaftPeer::spawn(node, raft_options, server.clone().recipient())?;
-        server.do_send(SetRaft(peer.into_addr()));
-        Ok(())
+        let server = node.spawn_named(NAME, server)?.accept::<KvRequest>();
+        let peer = match RaftPeer::spawn(node, raft_options, server.addr().clone().recipient()) {
+            Ok(peer) => peer,
+            Err(e) => {
+                server
+                    .handle()
+                    .kill(ExitReason::Failed(format!("raft peer did not start: {e}")));
+                return Err(e);
+            }
+        };
+        let (server_handle, peer_handle) = (server.handle().clone(), peer.handle().clone());
+        let linked = server_handle.clone();
+        peer_handle.on_exit(move |reason| {
+            linked.kill(ExitReason::Failed(format!(
+                "its raft peer stopped: {reason}"
+            )));
+        });
+        let linked = peer_handle.clone();
+        server_handle.on_exit(move |_| linked.kill(ExitReason::Shutdown));
+        server.addr().do_send(SetRaft(peer.into_addr()));
+        Ok(server_handle)
     }
 
     fn resolve_up_to(&mut self, index: Index, applied: Option<(&Command, Option<String>)>) {

@@ -1,0 +1,4 @@
+//! The failover supervisors of each system: the supervision trees that keep a system's roles
+//! running on a node.
+
+pub mod raft;
