@@ -8,5 +8,6 @@ mod agreement;
 mod election;
 mod harness;
 mod persistence;
+mod props;
 mod snapshots;
 mod unreliable;

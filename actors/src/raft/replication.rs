@@ -119,6 +119,11 @@ impl RaftCore {
             return;
         }
         let last_index = self.durable.log.last_index();
+        if match_index > last_index || rejected_index > last_index {
+            // No honest follower can match or refuse past the leader's log: a bogus answer.
+            tracing::warn!(node = %self.id, %from, match_index, rejected_index, "ignored an impossible append answer");
+            return;
+        }
         let backed_up = self.durable.log.last_index_of_term(conflict_term);
         let Some(progress) = self.progress.get_mut(&from) else {
             return;
@@ -188,6 +193,10 @@ impl RaftCore {
             return;
         }
         let last_index = self.durable.log.last_index();
+        if index > last_index {
+            tracing::warn!(node = %self.id, %from, index, "ignored an impossible snapshot answer");
+            return;
+        }
         if let Some(progress) = self.progress.get_mut(&from) {
             progress.active = true;
             progress.matched = progress.matched.max(index);
