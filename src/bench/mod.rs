@@ -2,6 +2,7 @@
 //! same run, so that results compare as ratios on a noisy shared machine.
 
 mod messaging;
+mod raft;
 
 use anyhow::Result;
 use clap::{Args, ValueEnum};
@@ -11,6 +12,10 @@ use clap::{Args, ValueEnum};
 pub enum Bench {
     /// Local messaging against raw actix, SimNet throughput, and virtual-time speed.
     Messaging,
+    /// Key-value throughput and latency on Raft, 3 and 5 servers, 1, 8 and 64 clients.
+    RaftKv,
+    /// Time to elect a new leader after the leader crashes, over 1000 trials.
+    Election,
 }
 
 /// Options of `troupe bench`.
@@ -30,5 +35,7 @@ pub struct BenchArgs {
 pub fn run(args: BenchArgs) -> Result<()> {
     match args.bench {
         Bench::Messaging => messaging::run(args.quick, args.json),
+        Bench::RaftKv => raft::kv(args.quick, args.json),
+        Bench::Election => raft::election(args.quick, args.json),
     }
 }
