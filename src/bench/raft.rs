@@ -53,7 +53,10 @@ fn kv_run(servers: u32, clients: u32, secs: u64) -> KvResult {
             .faults(LinkFaults::reliable().with_delay(LINK.0, LINK.1))
             .topology(move |node| {
                 if node.id().0 <= servers {
-                    let options = KvOptions { max_raft_state: Some(64 * 1024), ..KvOptions::new(group.clone()) };
+                    let options = KvOptions {
+                        max_raft_state: Some(64 * 1024),
+                        ..KvOptions::new(group.clone())
+                    };
                     if let Err(e) = KvServer::spawn(node, options) {
                         tracing::error!("kv server did not start: {e}");
                     }
@@ -64,20 +67,33 @@ fn kv_run(servers: u32, clients: u32, secs: u64) -> KvResult {
         cluster.run_for(Duration::from_secs(1)).await;
         let recorder = Rc::new(RefCell::new(Recorder::default()));
         let stop = Rc::new(Cell::new(false));
-        let workload = Workload { think: Duration::ZERO, ..Workload::default() };
+        let workload = Workload {
+            think: Duration::ZERO,
+            ..Workload::default()
+        };
         let mut tasks = Vec::new();
         for c in 0..clients {
             let node = cluster.up(servers + 1 + c);
             let clerk = Clerk::new(node.clone(), members.clone(), u64::from(c) + 1);
             let rng = ChaCha8Rng::seed_from_u64(derive_seed(7, u64::from(c)));
-            tasks.push(actix_rt::spawn(run_client(clerk, u64::from(c), workload, rng, recorder.clone(), stop.clone(), move || node.now_ns())));
+            tasks.push(actix_rt::spawn(run_client(
+                clerk,
+                u64::from(c),
+                workload,
+                rng,
+                recorder.clone(),
+                stop.clone(),
+                move || node.now_ns(),
+            )));
         }
         cluster.run_for(Duration::from_secs(secs)).await;
         stop.set(true);
         for t in tasks {
             let _ = t.await;
         }
-        Rc::try_unwrap(recorder).map(RefCell::into_inner).unwrap_or_default()
+        Rc::try_unwrap(recorder)
+            .map(RefCell::into_inner)
+            .unwrap_or_default()
     });
     let mut latencies: Vec<u64> = recorder
         .history
@@ -114,7 +130,12 @@ pub fn kv(quick: bool, json: bool) -> Result<()> {
             if !json {
                 println!(
                     "{:>7} {:>7} {:>14.0} {:>8.1} {:>8.1} {:>22.0}",
-                    r.servers, r.clients, r.ops_per_virtual_sec, r.p50_ms, r.p99_ms, r.virtual_per_wall
+                    r.servers,
+                    r.clients,
+                    r.ops_per_virtual_sec,
+                    r.p50_ms,
+                    r.p99_ms,
+                    r.virtual_per_wall
                 );
             }
             results.push(r);
@@ -169,7 +190,13 @@ fn election_trial(seed: u64, timeout_ms: (u32, u32)) -> Option<u64> {
                         continue;
                     }
                     if let Some(node) = cluster.net().node(id) {
-                        let status = node.call(&ActorPath::new(id, RAFT), GetStatus, Duration::from_millis(10)).await;
+                        let status = node
+                            .call(
+                                &ActorPath::new(id, RAFT),
+                                GetStatus,
+                                Duration::from_millis(10),
+                            )
+                            .await;
                         if status.is_ok_and(|s| s.is_leader) {
                             return Some(id);
                         }
@@ -180,14 +207,19 @@ fn election_trial(seed: u64, timeout_ms: (u32, u32)) -> Option<u64> {
         };
         let first = Rc::new(Cell::new(None));
         cluster
-            .wait_for("a first leader", Duration::from_secs(10), Duration::from_millis(5), || {
-                let probe = leader(None);
-                let found = first.clone();
-                async move {
-                    found.set(probe.await);
-                    found.get().is_some()
-                }
-            })
+            .wait_for(
+                "a first leader",
+                Duration::from_secs(10),
+                Duration::from_millis(5),
+                || {
+                    let probe = leader(None);
+                    let found = first.clone();
+                    async move {
+                        found.set(probe.await);
+                        found.get().is_some()
+                    }
+                },
+            )
             .await
             .ok()?;
         // Let it settle into steady heartbeats, then crash it.
@@ -195,10 +227,15 @@ fn election_trial(seed: u64, timeout_ms: (u32, u32)) -> Option<u64> {
         let old = first.get()?;
         cluster.crash(old.0);
         let took = cluster
-            .wait_for("a new leader", Duration::from_secs(10), Duration::from_millis(1), || {
-                let probe = leader(Some(old));
-                async move { probe.await.is_some() }
-            })
+            .wait_for(
+                "a new leader",
+                Duration::from_secs(10),
+                Duration::from_millis(1),
+                || {
+                    let probe = leader(Some(old));
+                    async move { probe.await.is_some() }
+                },
+            )
             .await
             .ok()?;
         Some(took.as_nanos() as u64)
@@ -219,7 +256,9 @@ pub fn election(quick: bool, json: bool) -> Result<()> {
     }
     let mut results = Vec::new();
     for timeout in [(150, 155), (150, 175), (150, 200), (150, 300)] {
-        let mut times: Vec<u64> = (1..=trials as u64).filter_map(|s| election_trial(s, timeout)).collect();
+        let mut times: Vec<u64> = (1..=trials as u64)
+            .filter_map(|s| election_trial(s, timeout))
+            .collect();
         times.sort_unstable();
         let r = ElectionResult {
             timeout_ms: timeout,
