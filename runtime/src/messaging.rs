@@ -258,13 +258,24 @@ impl Node {
                     Rejection::NoSuchActor => s.rejected_no_actor += 1,
                     _ => s.rejected_unknown_kind += 1,
                 });
-                tracing::warn!(
-                    node = %self.id(),
-                    from = %envelope.from,
-                    actor = %envelope.to_name,
-                    kind = %envelope.kind,
-                    "refused a message: {rejection}"
-                );
+                // A missing actor is routine while a node restarts; an unknown kind is not.
+                if rejection == Rejection::NoSuchActor {
+                    tracing::debug!(
+                        node = %self.id(),
+                        from = %envelope.from,
+                        actor = %envelope.to_name,
+                        kind = %envelope.kind,
+                        "refused a message: {rejection}"
+                    );
+                } else {
+                    tracing::warn!(
+                        node = %self.id(),
+                        from = %envelope.from,
+                        actor = %envelope.to_name,
+                        kind = %envelope.kind,
+                        "refused a message: {rejection}"
+                    );
+                }
                 self.refuse(&envelope, rejection);
             }
         }

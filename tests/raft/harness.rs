@@ -207,12 +207,19 @@ impl Harness {
 
     /// Asks peer `i` to start agreement on `cmd`.
     pub async fn start(&self, i: u32, cmd: u64) -> Option<troupe_messages::raft::Started> {
+        self.start_bytes(i, command(cmd)).await
+    }
+
+    /// Asks peer `i` to start agreement on a command of any bytes.
+    pub async fn start_bytes(
+        &self,
+        i: u32,
+        cmd: Vec<u8>,
+    ) -> Option<troupe_messages::raft::Started> {
         let node = self.cluster.node(i)?;
         node.call(
             &Self::path(i),
-            Start {
-                command: command(cmd),
-            },
+            Start { command: cmd },
             Duration::from_secs(1),
         )
         .await
@@ -336,6 +343,11 @@ impl Harness {
     /// in turn until a leader takes it, then waits 2 s for agreement; with `retry`, offers it
     /// again if agreement fails, for 10 s in all.
     pub async fn one(&self, cmd: u64, expected: usize, retry: bool) -> Index {
+        self.one_bytes(command(cmd), expected, retry).await
+    }
+
+    /// [`Harness::one`] for a command of any bytes.
+    pub async fn one_bytes(&self, cmd: Vec<u8>, expected: usize, retry: bool) -> Index {
         let start = Instant::now();
         let mut next = 0;
         while start.elapsed() < Duration::from_secs(10) {
@@ -343,7 +355,7 @@ impl Harness {
             for _ in 0..self.n {
                 next = next % self.n + 1;
                 if self.connected(next) {
-                    if let Some(s) = self.start(next, cmd).await {
+                    if let Some(s) = self.start_bytes(next, cmd.clone()).await {
                         if s.is_leader {
                             index = Some(s.index);
                             break;
@@ -356,17 +368,17 @@ impl Harness {
                     let t1 = Instant::now();
                     while t1.elapsed() < Duration::from_secs(2) {
                         let (nd, got) = self.n_committed(index);
-                        if nd >= expected && got == Some(command(cmd)) {
+                        if nd >= expected && got.as_ref() == Some(&cmd) {
                             return index;
                         }
                         tokio::time::sleep(ms(20)).await;
                     }
-                    assert!(retry, "one({cmd}) failed to reach agreement");
+                    assert!(retry, "one({cmd:?}) failed to reach agreement");
                 }
                 None => tokio::time::sleep(ms(50)).await,
             }
         }
-        panic!("one({cmd}) failed to reach agreement in 10 s");
+        panic!("one({cmd:?}) failed to reach agreement in 10 s");
     }
 
     /// Waits for `n` peers to apply `index`; gives up early if the term moves past
