@@ -267,7 +267,7 @@ impl Node {
     where
         A: Actor<Context = Context<A>>,
     {
-        self.spawn_inner(None, |_| actor)
+        self.spawn_with(None, |_| actor)
             .expect("anonymous names are unique")
     }
 
@@ -276,23 +276,12 @@ impl Node {
     where
         A: Actor<Context = Context<A>>,
     {
-        self.spawn_inner(Some(name), |_| actor)
+        self.spawn_with(Some(name), |_| actor)
     }
 
     /// Starts an actor built by `make`, which is given the actor's own handle (to stop with a
     /// reason, for instance).
     pub fn spawn_with<A>(
-        &self,
-        name: Option<&str>,
-        make: impl FnOnce(&ActorHandle) -> A,
-    ) -> Result<Spawned<A>>
-    where
-        A: Actor<Context = Context<A>>,
-    {
-        self.spawn_inner(name, make)
-    }
-
-    fn spawn_inner<A>(
         &self,
         name: Option<&str>,
         make: impl FnOnce(&ActorHandle) -> A,
