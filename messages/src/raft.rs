@@ -119,6 +119,8 @@ pub struct Started {
     pub term: Term,
     /// Whether this peer is the leader (if not, nothing was started).
     pub is_leader: bool,
+    /// Who this peer believes leads, for a caller to try next.
+    pub leader: Option<NodeId>,
 }
 
 /// A peer's view of itself.

@@ -171,16 +171,19 @@ impl KvHarness {
             "{} operations",
             history.len()
         );
-        // Every acknowledged append is in its key's final value, unless a later put replaced it.
+        // Every acknowledged append is in its key's final value, unless a put may have replaced
+        // it.
         for key in (0..Workload::default().keys).map(|k| format!("k{k}")) {
             let value = match clerk.run(KvOp::Get { key: key.clone() }, ms(10_000)).await {
                 Outcome::Done(Some(v)) => v,
                 other => panic!("final read of {key} failed: {other:?}"),
             };
+            // A put may overwrite any append it could be ordered after: one that had not
+            // returned before the append was called (an unanswered put never returned).
             let last_put = history
                 .iter()
                 .filter(|o| o.key == key && o.op == OpKind::Put)
-                .map(|o| o.call)
+                .map(|o| o.ret.unwrap_or(u64::MAX))
                 .max()
                 .unwrap_or(0);
             for op in history.iter().filter(|o| {

@@ -153,6 +153,7 @@ impl Handler<KvRequest> for KvServer {
         };
         let start = async move { raft.send(Start { command: bytes }).await };
         Box::pin(start.into_actor(self).then(move |started, act, _| {
+            let hint = started.as_ref().ok().and_then(|s| s.leader);
             let waiting = match started {
                 Ok(s) if s.is_leader => {
                     let (reply, answer) = oneshot::channel();
@@ -171,7 +172,7 @@ impl Handler<KvRequest> for KvServer {
             let timeout = act.options.commit_timeout;
             async move {
                 match waiting {
-                    None => KvReply::WrongLeader { hint: None },
+                    None => KvReply::WrongLeader { hint },
                     Some(answer) => match tokio::time::timeout(timeout, answer).await {
                         Ok(Ok(reply)) => reply,
                         _ => KvReply::NotCommitted,

@@ -143,6 +143,7 @@ impl Handler<Start> for RaftPeer {
             index,
             term,
             is_leader,
+            leader: self.core.leader(),
         }
     }
 }
