@@ -45,6 +45,16 @@ pub enum Error {
     /// A persister failed to read or write.
     #[error("persister error: {0}")]
     Persist(String),
+    /// A durable log is damaged before its tail: the node must not start on it.
+    #[error("{path}: corrupt record at byte {offset} with more records after it ({detail}); refusing to start: restore this node's data from a replica")]
+    CorruptLog {
+        /// The damaged file.
+        path: String,
+        /// Where the bad record starts.
+        offset: u64,
+        /// What is wrong with it.
+        detail: String,
+    },
     /// A name was registered twice on one node.
     #[error("the name `{0}` is already registered on this node")]
     NameTaken(String),

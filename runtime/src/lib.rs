@@ -34,6 +34,7 @@ pub use envelope::{decode, encode, Envelope, Flow, SYSTEM_NAME};
 pub use error::{Error, Result};
 pub use events::{Event, EventLog};
 pub use node::{Node, NodeConfig, NodeParts, NodeStats, Transport};
+pub use persist::file::{FilePersister, Recovery};
 pub use persist::{MemPersister, Persister, PersisterExt};
 pub use registry::Spawned;
 pub use troupe_messages as messages;

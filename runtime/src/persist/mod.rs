@@ -1,8 +1,11 @@
-//! Durable state: the [`Persister`] trait and the in-memory persister of the simulation.
+//! Durable state: the [`Persister`] trait, the in-memory persister of the simulation, and the
+//! file persister of real nodes ([`file::FilePersister`]).
 //!
 //! A node keeps across crashes exactly what it wrote through its persister, and nothing else.
 //! In simulation the [`MemPersister`] is owned by the simulated network, not by the node, so it
 //! survives the node's crash and is handed to the node's next incarnation.
+
+pub mod file;
 
 use crate::envelope::{decode, encode};
 use crate::error::{Error, Result};
