@@ -55,6 +55,9 @@ pub enum Error {
         /// What is wrong with it.
         detail: String,
     },
+    /// A peer connection was refused during the handshake, or refused us.
+    #[error("handshake failed: {0}")]
+    Handshake(String),
     /// A name was registered twice on one node.
     #[error("the name `{0}` is already registered on this node")]
     NameTaken(String),

@@ -26,6 +26,7 @@ mod node;
 mod persist;
 mod registry;
 pub mod sim;
+pub mod tcp;
 pub mod testkit;
 pub mod timer;
 
