@@ -8,6 +8,7 @@
 
 mod bench;
 mod check;
+mod cluster;
 mod sim;
 
 use anyhow::Result;
@@ -31,6 +32,11 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Check a key-value history for linearizability; exit 0 only if it is.
     Check(check::CheckArgs),
+    /// Set up a real cluster of processes.
+    #[command(subcommand)]
+    Cluster(cluster::ClusterCommand),
+    /// Run one node of a real cluster (until the process is stopped).
+    Node(cluster::NodeArgs),
 }
 
 /// Exit codes: 0 success, 1 a negative verdict (`check`: not linearizable; `sim`: the run's own
@@ -59,6 +65,8 @@ fn run() -> Result<ExitCode> {
             }
         }
         Command::Bench(args) => bench::run(args)?,
+        Command::Cluster(command) => cluster::run(command)?,
+        Command::Node(args) => cluster::node(args)?,
         Command::Check(args) => {
             if !check::run(args)? {
                 return Ok(ExitCode::FAILURE);

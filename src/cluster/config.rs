@@ -1,0 +1,165 @@
+//! The cluster configuration file (TOML): the system to run, the cluster's name and secret,
+//! where data lives, the timeouts, and a `[[nodes]]` table per node.
+//!
+//! ```toml
+//! cluster = "troupe-local"
+//! system = "raft-kv"
+//! secret = "4f1c..."            # or secret_file = "secret.txt"
+//! data_dir = "data"             # relative paths are relative to this file
+//! [timeouts]
+//! tick_ms = 10
+//! election_ms = [150, 300]
+//! heartbeat_ms = 50
+//! [[nodes]]
+//! id = "n1"
+//! peer_addr = "127.0.0.1:40001"
+//! client_addr = "127.0.0.1:40002"
+//! ```
+
+use anyhow::{bail, Context as _, Result};
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use troupe_runtime::NodeId;
+
+/// One node's entry.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NodeEntry {
+    /// Its id, `n1` and so on.
+    pub id: String,
+    /// Where its peers reach it.
+    pub peer_addr: SocketAddr,
+    /// Where clients reach it.
+    pub client_addr: SocketAddr,
+}
+
+/// Raft timing.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Timeouts {
+    /// One tick, in milliseconds.
+    pub tick_ms: u64,
+    /// Shortest and longest election timeout, in milliseconds.
+    pub election_ms: [u64; 2],
+    /// Heartbeat interval, in milliseconds.
+    pub heartbeat_ms: u64,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            tick_ms: 10,
+            election_ms: [150, 300],
+            heartbeat_ms: 50,
+        }
+    }
+}
+
+/// The whole file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClusterConfig {
+    /// The cluster's name; nodes of another cluster are refused.
+    pub cluster: String,
+    /// The system every node runs.
+    pub system: String,
+    /// The shared secret, in hex.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+    /// Or a file holding it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_file: Option<PathBuf>,
+    /// Where each node keeps its data (a directory per node inside).
+    pub data_dir: PathBuf,
+    /// Raft timing.
+    #[serde(default)]
+    pub timeouts: Timeouts,
+    /// The nodes.
+    pub nodes: Vec<NodeEntry>,
+    /// The file's own directory, for relative paths.
+    #[serde(skip)]
+    pub base: PathBuf,
+}
+
+impl ClusterConfig {
+    /// Reads and checks a configuration file.
+    pub fn load(path: &Path) -> Result<ClusterConfig> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let mut config: ClusterConfig = toml::from_str(&text)
+            .with_context(|| format!("{} is not a valid cluster configuration", path.display()))?;
+        config.base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        if config.system != "raft-kv" {
+            bail!(
+                "{}: unknown system {:?} (this version runs raft-kv)",
+                path.display(),
+                config.system
+            );
+        }
+        if config.nodes.is_empty() {
+            bail!("{}: no [[nodes]]", path.display());
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for node in &config.nodes {
+            let id: NodeId = node
+                .id
+                .parse()
+                .with_context(|| format!("{}: bad node id", path.display()))?;
+            if !seen.insert(id) {
+                bail!("{}: node {} appears twice", path.display(), node.id);
+            }
+        }
+        config.secret_bytes()?;
+        Ok(config)
+    }
+
+    /// The shared secret's bytes.
+    pub fn secret_bytes(&self) -> Result<Vec<u8>> {
+        let hex = match (&self.secret, &self.secret_file) {
+            (Some(s), _) => s.clone(),
+            (None, Some(file)) => {
+                let file = self.base.join(file);
+                std::fs::read_to_string(&file)
+                    .with_context(|| format!("cannot read the secret file {}", file.display()))?
+            }
+            (None, None) => bail!("the configuration needs `secret` or `secret_file`"),
+        };
+        decode_hex(hex.trim()).context("the secret must be hex")
+    }
+
+    /// The node entry for `id`.
+    pub fn node(&self, id: &str) -> Result<(NodeId, &NodeEntry)> {
+        let wanted: NodeId = id.parse().with_context(|| format!("bad node id {id:?}"))?;
+        self.nodes
+            .iter()
+            .find(|n| n.id.parse::<NodeId>().ok() == Some(wanted))
+            .map(|n| (wanted, n))
+            .with_context(|| format!("no node {id} in the configuration"))
+    }
+
+    /// Every node's id and peer address.
+    pub fn peers(&self) -> Result<std::collections::BTreeMap<NodeId, SocketAddr>> {
+        self.nodes
+            .iter()
+            .map(|n| Ok((n.id.parse::<NodeId>()?, n.peer_addr)))
+            .collect()
+    }
+
+    /// A node's data directory.
+    pub fn data_dir_of(&self, id: NodeId) -> PathBuf {
+        self.base.join(&self.data_dir).join(id.to_string())
+    }
+}
+
+/// Lower-case hex.
+pub fn encode_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn decode_hex(s: &str) -> Result<Vec<u8>> {
+    if s.len() % 2 != 0 || s.is_empty() {
+        bail!("expected an even number of hex digits");
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).with_context(|| format!("bad hex at {i}")))
+        .collect()
+}
