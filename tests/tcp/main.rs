@@ -3,46 +3,17 @@
 //! garbage on the peer port closes that connection and nothing else. No test sleeps to wait: each
 //! polls with a deadline.
 
-use actix::{Actor, Context, Handler};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
-use troupe_messages::echo::{Echo, Note, NotesSeen};
+use troupe_actors::ping::{Pinger, NAME as PINGER};
+use troupe_messages::ping::{GetCounts, Ping, Tick};
 use troupe_runtime::tcp::handshake::Credentials;
 use troupe_runtime::tcp::net::{start_node, TcpConfig};
 use troupe_runtime::{ActorPath, MemPersister, Node, NodeConfig, NodeId};
-
-struct EchoActor {
-    notes: u64,
-}
-
-impl Actor for EchoActor {
-    type Context = Context<Self>;
-}
-
-impl Handler<Echo> for EchoActor {
-    type Result = String;
-    fn handle(&mut self, msg: Echo, _: &mut Context<Self>) -> String {
-        msg.0
-    }
-}
-
-impl Handler<Note> for EchoActor {
-    type Result = ();
-    fn handle(&mut self, _: Note, _: &mut Context<Self>) {
-        self.notes += 1;
-    }
-}
-
-impl Handler<NotesSeen> for EchoActor {
-    type Result = u64;
-    fn handle(&mut self, _: NotesSeen, _: &mut Context<Self>) -> u64 {
-        self.notes
-    }
-}
 
 fn node(
     id: u32,
@@ -93,30 +64,25 @@ fn nodes_talk_over_tcp_and_intruders_are_refused() {
         let n1 = node(1, b"right", listeners.next().unwrap(), &peers);
         let n2 = node(2, b"right", listeners.next().unwrap(), &peers);
         let intruder = node(3, b"wrong", listeners.next().unwrap(), &peers);
-        n2.spawn_named("echo", EchoActor { notes: 0 })
-            .expect("name free")
-            .accept::<Echo>()
-            .accept::<Note>()
-            .accept::<NotesSeen>();
-        let echo = ActorPath::new(NodeId(2), "echo");
+        // A pinger with no peers of its own: it answers pings and counts ticks.
+        Pinger::start(&n2, [], Duration::from_secs(1)).expect("name free");
+        let pinger = ActorPath::new(NodeId(2), PINGER);
 
         // The intruder sends first; none of it may arrive.
         for i in 0..20 {
-            intruder
-                .send(&echo, Note(format!("intruder {i}")))
-                .expect("queued");
+            intruder.send(&pinger, Tick(i)).expect("queued");
         }
         // A call across real TCP, through the same API as in simulation.
-        let answer = eventually("an echo over TCP", || {
-            let (n1, echo) = (n1.clone(), echo.clone());
+        let answer = eventually("a ping over TCP", || {
+            let (n1, pinger) = (n1.clone(), pinger.clone());
             async move {
-                n1.call(&echo, Echo("over tcp".into()), Duration::from_millis(200))
+                n1.call(&pinger, Ping(42), Duration::from_millis(200))
                     .await
                     .ok()
             }
         })
         .await;
-        assert_eq!(answer, "over tcp");
+        assert_eq!(answer, 42);
 
         // Garbage on the peer port: random bytes, and a 4 GiB length prefix.
         for junk in [
@@ -128,24 +94,25 @@ fn nodes_talk_over_tcp_and_intruders_are_refused() {
                 .expect("connect");
             raw.write_all(&junk).await.expect("write");
         }
-        // n1's note arrives (the node still serves); the intruder's twenty never do.
-        n1.send(&echo, Note("from n1".into())).expect("queued");
-        let seen = eventually("n1's note", || {
-            let (n1, echo) = (n1.clone(), echo.clone());
+        // n1's tick arrives (the node still serves); the intruder's twenty never do.
+        n1.send(&pinger, Tick(1000)).expect("queued");
+        let seen = eventually("n1's tick", || {
+            let (n1, pinger) = (n1.clone(), pinger.clone());
             async move {
-                match n1.call(&echo, NotesSeen, Duration::from_millis(200)).await {
-                    Ok(n) if n >= 1 => Some(n),
+                match n1
+                    .call(&pinger, GetCounts, Duration::from_millis(200))
+                    .await
+                {
+                    Ok(c) if c.ticks >= 1 => Some(c.ticks),
                     _ => None,
                 }
             }
         })
         .await;
-        assert_eq!(seen, 1, "only n1's note may be delivered");
+        assert_eq!(seen, 1, "only n1's tick may be delivered");
         assert_eq!(
-            n1.call(&echo, Echo("still here".into()), Duration::from_secs(1))
-                .await
-                .as_deref(),
-            Ok("still here")
+            n1.call(&pinger, Ping(7), Duration::from_secs(1)).await,
+            Ok(7)
         );
     });
 }

@@ -20,7 +20,7 @@
 //! point leaves either the old snapshot with its complete log, or the new snapshot (with an
 //! empty or missing new log).
 
-use super::Persister;
+use super::{keys_with_prefix, Persister};
 use crate::{decode, encode, Error, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -230,14 +230,7 @@ impl Persister for FilePersister {
     }
 
     fn keys(&self, prefix: &str) -> Result<Vec<String>> {
-        Ok(self
-            .lock()
-            .values
-            .range(prefix.to_string()..)
-            .map(|(k, _)| k)
-            .take_while(|k| k.starts_with(prefix))
-            .cloned()
-            .collect())
+        Ok(keys_with_prefix(&self.lock().values, prefix))
     }
 
     fn size(&self, key: &str) -> Result<usize> {

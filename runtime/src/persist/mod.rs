@@ -111,14 +111,7 @@ impl Persister for MemPersister {
     }
 
     fn keys(&self, prefix: &str) -> Result<Vec<String>> {
-        Ok(self
-            .lock()
-            .values
-            .range(prefix.to_string()..)
-            .map(|(k, _)| k)
-            .take_while(|k| k.starts_with(prefix))
-            .cloned()
-            .collect())
+        Ok(keys_with_prefix(&self.lock().values, prefix))
     }
 
     fn load(&self, key: &str) -> Result<Option<Vec<u8>>> {
@@ -133,6 +126,16 @@ impl Persister for MemPersister {
     fn size(&self, key: &str) -> Result<usize> {
         Ok(self.lock().values.get(key).map_or(0, |v| v.len()))
     }
+}
+
+/// The keys of `values` that start with `prefix`, in order.
+pub(crate) fn keys_with_prefix(values: &BTreeMap<String, Vec<u8>>, prefix: &str) -> Vec<String> {
+    values
+        .range(prefix.to_string()..)
+        .map(|(k, _)| k)
+        .take_while(|k| k.starts_with(prefix))
+        .cloned()
+        .collect()
 }
 
 #[cfg(test)]
