@@ -4,6 +4,9 @@
 //! troupe sim ping --nodes 5 --seed 1 --duration 60s --nemesis all --json
 //! troupe bench messaging
 //! troupe check history.jsonl
+//! troupe cluster init --nodes 3 --dir /tmp/c && troupe cluster up --config /tmp/c/cluster.toml
+//! troupe kv --config /tmp/c/cluster.toml put k v
+//! troupe status --config /tmp/c/cluster.toml --json
 //! ```
 
 mod bench;
@@ -37,6 +40,10 @@ enum Command {
     Cluster(cluster::ClusterCommand),
     /// Run one node of a real cluster (until the process is stopped).
     Node(cluster::NodeArgs),
+    /// A key-value client of a real cluster: get, put or append.
+    Kv(cluster::KvArgs),
+    /// Every node's role, term, commit index and reachability.
+    Status(cluster::StatusArgs),
 }
 
 /// Exit codes: 0 success, 1 a negative verdict (`check`: not linearizable; `sim`: the run's own
@@ -67,6 +74,8 @@ fn run() -> Result<ExitCode> {
         Command::Bench(args) => bench::run(args)?,
         Command::Cluster(command) => cluster::run(command)?,
         Command::Node(args) => cluster::node(args)?,
+        Command::Kv(args) => return cluster::kv(args),
+        Command::Status(args) => cluster::status(args)?,
         Command::Check(args) => {
             if !check::run(args)? {
                 return Ok(ExitCode::FAILURE);

@@ -61,3 +61,17 @@ pub enum KvReply {
     /// not take effect; retry with the same sequence number.
     NotCommitted,
 }
+
+/// Asks a server for a key's value in its own replica, without going through the log: possibly
+/// stale, for checking that a replica caught up, never for a linearizable read. Answers the
+/// value ("" for a missing key).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, actix::Message)]
+#[rtype(result = "String")]
+pub struct ReadLocal {
+    /// The key.
+    pub key: String,
+}
+
+impl Wire for ReadLocal {
+    const TAG: &'static str = "kv.read_local";
+}

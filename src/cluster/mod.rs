@@ -1,20 +1,16 @@
-//! `troupe cluster init` and `troupe node`: a real cluster of processes from one config file.
+//! A real cluster of processes from one config file: `troupe cluster init` writes the file,
+//! `troupe node` runs one node, `troupe cluster up` runs them all as child processes, `troupe
+//! kv` and `troupe status` are clients.
 
-pub mod config;
+mod client;
+mod up;
+
+pub use client::{kv, status, KvArgs, StatusArgs};
 
 use anyhow::{Context as _, Result};
 use clap::{Args, Subcommand};
-use config::{encode_hex, ClusterConfig, NodeEntry, Timeouts};
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::Duration;
-use troupe_actors::kv::server::KvOptions;
-use troupe_actors::raft::RaftConfig;
-use troupe_runtime::tcp::handshake::Credentials;
-use troupe_runtime::tcp::net::{start_node, TcpConfig};
-use troupe_runtime::{FilePersister, NodeConfig};
-use troupe_supervisors::failover::raft::kv_replica;
-use troupe_supervisors::Supervisor;
+use troupe::config::{encode_hex, ClusterConfig, NodeEntry, Timeouts};
 
 /// `troupe cluster ...`.
 #[derive(Subcommand, Debug)]
@@ -29,6 +25,12 @@ pub enum ClusterCommand {
         #[arg(long)]
         dir: PathBuf,
     },
+    /// Start every node of a config on this machine as child processes; Ctrl-C stops them.
+    Up {
+        /// The cluster configuration.
+        #[arg(long)]
+        config: PathBuf,
+    },
 }
 
 /// `troupe node --config FILE --id n1`.
@@ -36,15 +38,16 @@ pub enum ClusterCommand {
 pub struct NodeArgs {
     /// The cluster configuration.
     #[arg(long)]
-    config: PathBuf,
+    pub config: PathBuf,
     /// Which node of it this process is.
     #[arg(long)]
-    id: String,
+    pub id: String,
 }
 
 pub fn run(command: ClusterCommand) -> Result<()> {
     match command {
         ClusterCommand::Init { nodes, dir } => init(nodes, dir),
+        ClusterCommand::Up { config } => up::run(&config),
     }
 }
 
@@ -83,51 +86,30 @@ fn init(nodes: u32, dir: PathBuf) -> Result<()> {
     Ok(())
 }
 
-/// Runs one node until the process is stopped.
+/// Runs one node until the process is stopped (SIGTERM or Ctrl-C end it cleanly; SIGKILL is a
+/// crash it recovers from).
 pub fn node(args: NodeArgs) -> Result<()> {
     let config = ClusterConfig::load(&args.config)?;
     let (id, entry) = config.node(&args.id)?;
-    let peers = config.peers()?;
-    let data = config.data_dir_of(id);
-    let persister = FilePersister::open(&data)
-        .with_context(|| format!("node {id} cannot start on {}", data.display()))?;
-    if persister.recovery().truncated_bytes > 0 {
-        eprintln!(
-            "troupe: {id}: truncated a torn tail of {} bytes: {}",
-            persister.recovery().truncated_bytes,
-            persister.recovery().reason.as_deref().unwrap_or("")
-        );
-    }
-    let credentials = Credentials {
-        cluster: config.cluster.clone(),
-        node: id,
-        secret: config.secret_bytes()?,
-    };
-    let t = &config.timeouts;
-    let ticks = |ms: u64| u32::try_from((ms / t.tick_ms.max(1)).max(1)).unwrap_or(u32::MAX);
-    let mut options = KvOptions::new(peers.keys().copied().collect());
-    options.raft.tick = Duration::from_millis(t.tick_ms.max(1));
-    options.raft.config = RaftConfig {
-        election_ticks_min: ticks(t.election_ms[0]),
-        election_ticks_max: ticks(t.election_ms[1]),
-        heartbeat_ticks: ticks(t.heartbeat_ms),
-        ..RaftConfig::default()
-    };
-    options.max_raft_state = Some(1 << 20);
-    let peer_addr = entry.peer_addr;
+    let (peer_addr, client_addr) = (entry.peer_addr, entry.client_addr);
     actix_rt::System::new().block_on(async move {
-        let listener = tokio::net::TcpListener::bind(peer_addr)
+        let peers = tokio::net::TcpListener::bind(peer_addr)
             .await
-            .with_context(|| format!("cannot listen on {peer_addr}"))?;
-        let node = start_node(
-            listener,
-            TcpConfig::new(credentials, peers),
-            Arc::new(persister),
-            NodeConfig::default(),
-        )?;
-        Supervisor::start(&node, kv_replica(options)).context("the replica did not start")?;
-        eprintln!("troupe: node {id} serving peers on {peer_addr}");
-        std::future::pending::<()>().await;
+            .with_context(|| format!("cannot listen for peers on {peer_addr}"))?;
+        let clients = tokio::net::TcpListener::bind(client_addr)
+            .await
+            .with_context(|| format!("cannot listen for clients on {client_addr}"))?;
+        let running = troupe::deploy::start(&config, id, peers, clients)?;
+        if running.recovery.truncated_bytes > 0 {
+            eprintln!(
+                "troupe: {id}: truncated a torn tail of {} bytes: {}",
+                running.recovery.truncated_bytes,
+                running.recovery.reason.as_deref().unwrap_or("")
+            );
+        }
+        eprintln!("troupe: node {id} serving peers on {peer_addr}, clients on {client_addr}");
+        up::until_stopped().await?;
+        eprintln!("troupe: node {id} stopped");
         Ok(())
     })
 }

@@ -2,6 +2,8 @@
 //! operation, reads through the log, snapshots when the log grows.
 
 pub mod clerk;
+pub mod gateway;
+pub mod remote;
 pub mod server;
 pub mod state;
 pub mod workload;

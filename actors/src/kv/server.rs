@@ -10,7 +10,7 @@ use actix::{
 use std::collections::BTreeMap;
 use std::time::Duration;
 use tokio::sync::oneshot;
-use troupe_messages::kv::{KvReply, KvRequest};
+use troupe_messages::kv::{KvReply, KvRequest, ReadLocal};
 use troupe_messages::raft::{Index, Start};
 use troupe_messages::NodeId;
 use troupe_runtime::{decode, encode, ActorHandle, ExitReason, Node};
@@ -80,7 +80,10 @@ impl KvServer {
             options,
             bytes_since_snapshot: 0,
         };
-        let server = node.spawn_named(NAME, server)?.accept::<KvRequest>();
+        let server = node
+            .spawn_named(NAME, server)?
+            .accept::<KvRequest>()
+            .accept::<ReadLocal>();
         let peer = match RaftPeer::spawn(node, raft_options, server.addr().clone().recipient()) {
             Ok(peer) => peer,
             Err(e) => {
@@ -224,5 +227,13 @@ impl Handler<Applied> for KvServer {
                 }
             },
         }
+    }
+}
+
+impl Handler<ReadLocal> for KvServer {
+    type Result = String;
+
+    fn handle(&mut self, msg: ReadLocal, _: &mut Context<Self>) -> String {
+        self.state.get(&msg.key).unwrap_or_default().to_string()
     }
 }

@@ -1,0 +1,187 @@
+//! The remote clerk: the key-value client of a real cluster, over the nodes' client ports. Like
+//! the simulated [`Clerk`](super::clerk::Clerk), it tags every operation with (client id,
+//! sequence number) so that a retry takes effect once, and it moves to another node when one
+//! fails; any node serves (followers forward to the leader), but the clerk prefers the leader
+//! when it learns who that is, to save a hop.
+
+use super::clerk::Outcome;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::Instant;
+use troupe_messages::client::{ClientRequest, ClientResponse, NodeStatus, Role};
+use troupe_messages::kv::{KvOp, KvReply, KvRequest};
+use troupe_messages::NodeId;
+use troupe_runtime::tcp::clients::ClientConnection;
+use troupe_runtime::tcp::frames::MAX_FRAME;
+use troupe_runtime::tcp::handshake::Credentials;
+use troupe_runtime::{ActorPath, Error, Result};
+
+/// A connection to a node's client port.
+pub type Connection = ClientConnection<ClientRequest, ClientResponse>;
+
+/// A clerk over TCP.
+pub struct RemoteClerk {
+    nodes: Vec<(NodeId, SocketAddr)>,
+    credentials: Credentials,
+    connections: BTreeMap<usize, Arc<Connection>>,
+    current: usize,
+    id: u64,
+    seq: u64,
+    /// How long one attempt at one node may take.
+    pub attempt_timeout: Duration,
+    /// Pause after every node failed once, so that an election can finish.
+    pub round_pause: Duration,
+}
+
+impl RemoteClerk {
+    /// A clerk for the cluster whose nodes' client addresses are `nodes`, with the cluster's
+    /// `credentials` and a client `id` unique among the cluster's clients (a random one will
+    /// do).
+    pub fn new(nodes: Vec<(NodeId, SocketAddr)>, credentials: Credentials, id: u64) -> Self {
+        RemoteClerk {
+            nodes,
+            credentials,
+            connections: BTreeMap::new(),
+            current: 0,
+            id,
+            seq: 0,
+            attempt_timeout: Duration::from_secs(2),
+            round_pause: Duration::from_millis(100),
+        }
+    }
+
+    /// Talk to this node first.
+    pub fn prefer(&mut self, node: NodeId) {
+        if let Some(i) = self.nodes.iter().position(|(id, _)| *id == node) {
+            self.current = i;
+        }
+    }
+
+    /// The node the clerk talks to first.
+    pub fn preferred(&self) -> NodeId {
+        self.nodes[self.current].0
+    }
+
+    async fn connection(&mut self, i: usize) -> Result<Arc<Connection>> {
+        if let Some(conn) = self.connections.get(&i).filter(|c| c.is_open()) {
+            return Ok(conn.clone());
+        }
+        let conn = Arc::new(
+            Connection::connect(
+                self.nodes[i].1,
+                &self.credentials,
+                MAX_FRAME,
+                self.attempt_timeout,
+            )
+            .await?,
+        );
+        self.connections.insert(i, conn.clone());
+        Ok(conn)
+    }
+
+    /// Sends one request to node `i` (by its place in the list).
+    async fn ask(&mut self, i: usize, request: &ClientRequest) -> Result<ClientResponse> {
+        let conn = self.connection(i).await?;
+        let answer = conn.call(request, self.attempt_timeout).await;
+        if answer.is_err() {
+            self.connections.remove(&i);
+        }
+        answer
+    }
+
+    /// Asks `node` for its status.
+    pub async fn status(&mut self, node: NodeId) -> Result<NodeStatus> {
+        let i = self.index_of(node)?;
+        match self.ask(i, &ClientRequest::Status).await? {
+            ClientResponse::Status(status) => Ok(status),
+            other => Err(unexpected(node, other)),
+        }
+    }
+
+    /// Reads `key` from `node`'s own replica (possibly stale).
+    pub async fn read_local(&mut self, node: NodeId, key: &str) -> Result<String> {
+        let i = self.index_of(node)?;
+        let request = ClientRequest::ReadLocal { key: key.into() };
+        match self.ask(i, &request).await? {
+            ClientResponse::Value(value) => Ok(value),
+            other => Err(unexpected(node, other)),
+        }
+    }
+
+    /// Asks every node who leads and prefers the leader that a node reports about itself.
+    pub async fn find_leader(&mut self) -> Option<NodeId> {
+        let ids: Vec<NodeId> = self.nodes.iter().map(|(id, _)| *id).collect();
+        for id in ids {
+            if let Ok(status) = self.status(id).await {
+                if status.role == Role::Leader {
+                    self.prefer(id);
+                    return Some(id);
+                }
+            }
+        }
+        None
+    }
+
+    fn index_of(&self, node: NodeId) -> Result<usize> {
+        self.nodes
+            .iter()
+            .position(|(id, _)| *id == node)
+            .ok_or_else(|| Error::Unreachable {
+                target: ActorPath::new(node, "client"),
+                reason: "no such node in the configuration".into(),
+            })
+    }
+
+    /// Runs `op` until it is done or `deadline` has passed.
+    pub async fn run(&mut self, op: KvOp, deadline: Duration) -> Outcome {
+        self.seq += 1;
+        let request = ClientRequest::Kv(KvRequest {
+            client: self.id,
+            seq: self.seq,
+            op,
+        });
+        let started = Instant::now();
+        let mut maybe_applied = false;
+        let mut failures_in_round = 0;
+        while started.elapsed() < deadline {
+            let i = self.current;
+            match self.ask(i, &request).await {
+                Ok(ClientResponse::Kv(KvReply::Ok { value })) => return Outcome::Done(value),
+                Ok(ClientResponse::Kv(KvReply::WrongLeader { hint: Some(leader) }))
+                    if leader != self.nodes[i].0 && self.index_of(leader).is_ok() =>
+                {
+                    self.prefer(leader);
+                    continue;
+                }
+                Ok(ClientResponse::Kv(KvReply::NotCommitted)) | Err(Error::Timeout { .. }) => {
+                    maybe_applied = true
+                }
+                Ok(other) => tracing::debug!(client = self.id, "kv attempt: {other:?}"),
+                Err(e) => tracing::debug!(client = self.id, "kv attempt failed: {e}"),
+            }
+            self.current = (self.current + 1) % self.nodes.len();
+            failures_in_round += 1;
+            if failures_in_round >= self.nodes.len() {
+                failures_in_round = 0;
+                tokio::time::sleep(self.round_pause).await;
+            }
+        }
+        if maybe_applied {
+            Outcome::Unknown
+        } else {
+            Outcome::NotApplied
+        }
+    }
+}
+
+fn unexpected(node: NodeId, response: ClientResponse) -> Error {
+    Error::Unreachable {
+        target: ActorPath::new(node, "client"),
+        reason: match response {
+            ClientResponse::Unavailable { reason } => reason,
+            other => format!("unexpected answer {other:?}"),
+        },
+    }
+}

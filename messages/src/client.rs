@@ -1,0 +1,70 @@
+//! The client port's wire types: what a client (the `troupe kv` command, a benchmark, an
+//! application) sends to any node of a real cluster, and what the node answers.
+//!
+//! A client connection carries frames of `(request id, request)` one way and `(request id,
+//! response)` the other; a client may have many requests in flight on one connection, and
+//! answers come back in the order they finish, matched by id.
+
+use crate::ids::NodeId;
+use crate::kv::{KvReply, KvRequest};
+use crate::raft::{Index, Term};
+use serde::{Deserialize, Serialize};
+
+/// What a client asks a node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ClientRequest {
+    /// A key-value operation. The node runs it itself if it leads, or forwards it to the
+    /// leader it knows.
+    Kv(KvRequest),
+    /// This node's Raft role, term and commit index.
+    Status,
+    /// A key's value in this node's own replica, without asking the leader: possibly stale,
+    /// never linearizable. For checking that a replica caught up.
+    ReadLocal {
+        /// The key.
+        key: String,
+    },
+}
+
+/// A node's Raft role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Role {
+    /// It leads its group.
+    Leader,
+    /// It follows (or is a candidate).
+    Follower,
+}
+
+/// One node's view of its group, as `troupe status` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeStatus {
+    /// The node.
+    pub id: NodeId,
+    /// Its role.
+    pub role: Role,
+    /// Its current term.
+    pub term: Term,
+    /// The highest index it knows committed.
+    pub commit_index: Index,
+    /// Its last log index.
+    pub last_index: Index,
+    /// Who it believes leads.
+    pub leader: Option<NodeId>,
+}
+
+/// What a node answers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ClientResponse {
+    /// The answer to a key-value operation (after forwarding, if the node did not lead).
+    Kv(KvReply),
+    /// The answer to [`ClientRequest::Status`].
+    Status(NodeStatus),
+    /// The answer to [`ClientRequest::ReadLocal`] ("" for a missing key).
+    Value(String),
+    /// The node could not serve the request (its replica is restarting, say); try again or
+    /// another node.
+    Unavailable {
+        /// Why.
+        reason: String,
+    },
+}

@@ -1,0 +1,107 @@
+//! A real node, assembled: the TCP peer network with the cluster's credentials, the file
+//! persister in the node's data directory, the supervised key-value replica, and the client
+//! port whose gateway forwards operations to the leader. `troupe node` runs one per process;
+//! tests start them in-process on ports the OS chose.
+
+use crate::config::ClusterConfig;
+use anyhow::{Context as _, Result};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use troupe_actors::kv::gateway;
+use troupe_actors::kv::server::KvOptions;
+use troupe_actors::raft::RaftConfig;
+use troupe_messages::client::{ClientRequest, ClientResponse};
+use troupe_runtime::tcp::clients::{serve_clients, ClientPortConfig};
+use troupe_runtime::tcp::frames::MAX_FRAME;
+use troupe_runtime::tcp::handshake::Credentials;
+use troupe_runtime::tcp::net::{start_node, TcpConfig};
+use troupe_runtime::{FilePersister, Node, NodeConfig, NodeId, Recovery};
+use troupe_supervisors::failover::raft::kv_replica;
+use troupe_supervisors::Supervisor;
+
+/// How long the gateway waits for the actor it asks (the key-value server waits up to 1 s for
+/// a commit; forwarding adds a hop).
+const GATEWAY_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A node that is up.
+pub struct RunningNode {
+    /// The node.
+    pub node: Node,
+    /// What opening its data directory found at the end of its log.
+    pub recovery: Recovery,
+}
+
+/// The key-value replica's options for `config`'s timing and members.
+pub fn kv_options(config: &ClusterConfig) -> Result<KvOptions> {
+    let t = &config.timeouts;
+    let ticks = |ms: u64| u32::try_from((ms / t.tick_ms.max(1)).max(1)).unwrap_or(u32::MAX);
+    let mut options = KvOptions::new(config.peers()?.keys().copied().collect());
+    options.raft.tick = Duration::from_millis(t.tick_ms.max(1));
+    options.raft.config = RaftConfig {
+        election_ticks_min: ticks(t.election_ms[0]),
+        election_ticks_max: ticks(t.election_ms[1]),
+        heartbeat_ticks: ticks(t.heartbeat_ms),
+        ..RaftConfig::default()
+    };
+    options.max_raft_state = Some(1 << 20);
+    Ok(options)
+}
+
+/// The cluster's credentials as node `id` presents them.
+pub fn credentials(config: &ClusterConfig, id: NodeId) -> Result<Credentials> {
+    Ok(Credentials {
+        cluster: config.cluster.clone(),
+        node: id,
+        secret: config.secret_bytes()?,
+    })
+}
+
+/// Starts node `id` of `config`, serving peers on `peers` and clients on `clients`. Must run
+/// inside an actix System (a real-time one); the node lives as long as that System.
+pub fn start(
+    config: &ClusterConfig,
+    id: NodeId,
+    peers: TcpListener,
+    clients: TcpListener,
+) -> Result<RunningNode> {
+    let data = config.data_dir_of(id);
+    let persister = FilePersister::open(&data)
+        .with_context(|| format!("node {id} cannot start on {}", data.display()))?;
+    let recovery = persister.recovery().clone();
+    if recovery.truncated_bytes > 0 {
+        tracing::warn!(
+            node = %id,
+            bytes = recovery.truncated_bytes,
+            reason = recovery.reason.as_deref().unwrap_or(""),
+            "truncated a torn tail of the log"
+        );
+    }
+    let credentials = credentials(config, id)?;
+    let node = start_node(
+        peers,
+        TcpConfig::new(credentials.clone(), config.peers()?),
+        Arc::new(persister),
+        NodeConfig::default(),
+    )?;
+    Supervisor::start(&node, kv_replica(kv_options(config)?))
+        .context("the key-value replica did not start")?;
+    let port = ClientPortConfig {
+        credentials,
+        max_frame: MAX_FRAME,
+        handshake_timeout: Duration::from_secs(5),
+    };
+    let gateway_node = node.clone();
+    actix_rt::spawn(serve_clients(
+        clients,
+        port,
+        move |request: ClientRequest| {
+            let node = gateway_node.clone();
+            async move {
+                let answer: ClientResponse = gateway::answer(node, request, GATEWAY_TIMEOUT).await;
+                answer
+            }
+        },
+    ));
+    Ok(RunningNode { node, recovery })
+}
