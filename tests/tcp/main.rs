@@ -3,6 +3,8 @@
 //! garbage on the peer port closes that connection and nothing else. No test sleeps to wait: each
 //! polls with a deadline.
 
+mod bad_input;
+
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;

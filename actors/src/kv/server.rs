@@ -54,6 +54,8 @@ pub struct KvServer {
     pending: BTreeMap<Index, Waiter>,
     options: KvOptions,
     bytes_since_snapshot: usize,
+    /// The last log index applied to `state`.
+    last_applied: Index,
 }
 
 struct Waiter {
@@ -79,6 +81,7 @@ impl KvServer {
             pending: BTreeMap::new(),
             options,
             bytes_since_snapshot: 0,
+            last_applied: 0,
         };
         let server = node
             .spawn_named(NAME, server)?
@@ -158,6 +161,14 @@ impl Handler<KvRequest> for KvServer {
         Box::pin(start.into_actor(self).then(move |started, act, _| {
             let hint = started.as_ref().ok().and_then(|s| s.leader);
             let waiting = match started {
+                // Applied already (a group of one commits at once, before this answer).
+                Ok(s) if s.is_leader && s.index <= act.last_applied => {
+                    let reply = match act.state.result_of(command.client, command.seq) {
+                        Some(value) => KvReply::Ok { value },
+                        None => KvReply::NotCommitted,
+                    };
+                    Err(reply)
+                }
                 Ok(s) if s.is_leader => {
                     let (reply, answer) = oneshot::channel();
                     act.pending.insert(
@@ -168,15 +179,15 @@ impl Handler<KvRequest> for KvServer {
                             reply,
                         },
                     );
-                    Some(answer)
+                    Ok(answer)
                 }
-                _ => None,
+                _ => Err(KvReply::WrongLeader { hint }),
             };
             let timeout = act.options.commit_timeout;
             async move {
                 match waiting {
-                    None => KvReply::WrongLeader { hint },
-                    Some(answer) => match tokio::time::timeout(timeout, answer).await {
+                    Err(reply) => reply,
+                    Ok(answer) => match tokio::time::timeout(timeout, answer).await {
                         Ok(Ok(reply)) => reply,
                         _ => KvReply::NotCommitted,
                     },
@@ -193,6 +204,7 @@ impl Handler<Applied> for KvServer {
     fn handle(&mut self, msg: Applied, _: &mut Context<Self>) {
         match msg.0 {
             Apply::Command { index, command, .. } => {
+                self.last_applied = index;
                 let cmd = match decode::<Command>(&command) {
                     Ok(cmd) => cmd,
                     Err(e) => {
@@ -219,6 +231,7 @@ impl Handler<Applied> for KvServer {
             Apply::Snapshot { index, data, .. } => match decode::<KvState>(&data) {
                 Ok(state) => {
                     self.state = state;
+                    self.last_applied = index;
                     self.bytes_since_snapshot = 0;
                     self.resolve_up_to(index, None);
                 }

@@ -51,6 +51,15 @@ impl KvState {
         result
     }
 
+    /// The recorded result of the clerk's operation `seq`, if that is the last one applied for
+    /// the clerk (a get's value, or `None` for a put or append).
+    pub fn result_of(&self, client: u64, seq: u64) -> Option<Option<String>> {
+        match self.last.get(&client) {
+            Some((last, result)) if *last == seq => Some(result.clone()),
+            _ => None,
+        }
+    }
+
     /// The value of `key`, if set.
     pub fn get(&self, key: &str) -> Option<&str> {
         self.data.get(key).map(String::as_str)

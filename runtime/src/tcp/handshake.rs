@@ -191,7 +191,13 @@ pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
     within: Duration,
 ) -> Result<NodeId> {
     tokio::time::timeout(within, async {
-        let (peer, theirs) = match receive(stream).await? {
+        let hello = match receive(stream).await {
+            Ok(hello) => hello,
+            // Tell the sender why, if it is still listening.
+            Err(Error::Handshake(reason)) => return Err(refuse(stream, reason).await),
+            Err(e) => return Err(e),
+        };
+        let (peer, theirs) = match hello {
             Step::Hello {
                 cluster,
                 node,

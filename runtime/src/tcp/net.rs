@@ -198,10 +198,10 @@ async fn accept_loop(listener: TcpListener, config: TcpConfig, node: Weak<crate:
                 };
                 match frame {
                     Ok(frame) => {
-                        let before = node.stats().bad_frames;
+                        let before = protocol_violations(&node);
                         node.receive_frame(&frame);
-                        if node.stats().bad_frames > before {
-                            tracing::warn!(%peer, %from, "closing a connection that sent a malformed frame");
+                        if protocol_violations(&node) > before {
+                            tracing::warn!(%peer, %from, "closing a connection that sent a malformed frame or an unknown message kind");
                             return;
                         }
                     }
@@ -213,4 +213,11 @@ async fn accept_loop(listener: TcpListener, config: TcpConfig, node: Weak<crate:
             }
         });
     }
+}
+
+/// Frames a peer should never send: not an envelope, a kind nobody accepts, a body that does
+/// not decode. (A message for an actor that is not there is routine during restarts.)
+fn protocol_violations(node: &Node) -> u64 {
+    let stats = node.stats();
+    stats.bad_frames + stats.rejected_unknown_kind + stats.rejected_undecodable
 }
