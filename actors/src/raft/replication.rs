@@ -145,6 +145,13 @@ impl RaftCore {
                 self.send_append(from);
             }
         } else if conflict_index > 0 && rejected_index >= progress.matched {
+            if conflict_term == 0 && conflict_index <= progress.matched {
+                // The follower's log ends before entries it acknowledged: it lost them, which
+                // only a damaged log truncated at start-up does. Send them again (the commit
+                // index never moves back; what a majority held stays committed).
+                tracing::warn!(node = %self.id, %from, matched = progress.matched, has = conflict_index - 1, "follower lost acknowledged entries; replicating them again");
+                progress.matched = conflict_index - 1;
+            }
             // Back up past the whole conflicting term at once, but never beyond the refused
             // index (so each refusal moves strictly back) nor below what is known to match.
             let next = match (conflict_term, backed_up) {
