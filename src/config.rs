@@ -111,6 +111,40 @@ impl ClusterConfig {
         Ok(config)
     }
 
+    /// A cluster of `nodes` nodes (n1..nN) on free loopback ports, with a fresh random secret
+    /// and data in `data/` next to the file.
+    pub fn local(nodes: u32) -> Result<ClusterConfig> {
+        let mut secret = [0u8; 32];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut secret);
+        Ok(ClusterConfig {
+            cluster: "troupe-local".into(),
+            system: "raft-kv".into(),
+            secret: Some(encode_hex(&secret)),
+            secret_file: None,
+            data_dir: "data".into(),
+            timeouts: Timeouts::default(),
+            nodes: (1..=nodes)
+                .map(|i| {
+                    Ok(NodeEntry {
+                        id: format!("n{i}"),
+                        peer_addr: free_loopback_port()?,
+                        client_addr: free_loopback_port()?,
+                    })
+                })
+                .collect::<Result<_>>()?,
+            base: PathBuf::new(),
+        })
+    }
+
+    /// Writes the configuration to `dir/cluster.toml` (creating `dir`); returns the path.
+    pub fn write_to(&self, dir: &Path) -> Result<PathBuf> {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let path = dir.join("cluster.toml");
+        std::fs::write(&path, toml::to_string_pretty(self)?)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        Ok(path)
+    }
+
     /// The shared secret's bytes.
     pub fn secret_bytes(&self) -> Result<Vec<u8>> {
         let hex = match (&self.secret, &self.secret_file) {
@@ -147,6 +181,13 @@ impl ClusterConfig {
     pub fn data_dir_of(&self, id: NodeId) -> PathBuf {
         self.base.join(&self.data_dir).join(id.to_string())
     }
+}
+
+/// A loopback address with a port the OS says is free now.
+pub fn free_loopback_port() -> Result<SocketAddr> {
+    let listener =
+        std::net::TcpListener::bind("127.0.0.1:0").context("cannot bind a loopback port")?;
+    Ok(listener.local_addr()?)
 }
 
 /// Lower-case hex.

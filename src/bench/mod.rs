@@ -1,8 +1,10 @@
 //! `troupe bench <what>`: benchmarks that print their conditions and a baseline measured in the
 //! same run, so that results compare as ratios on a noisy shared machine.
 
+mod etcd;
 mod messaging;
 mod raft;
+mod real;
 
 use anyhow::Result;
 use clap::{Args, ValueEnum};
@@ -30,11 +32,18 @@ pub struct BenchArgs {
     /// Print the results as one JSON object.
     #[arg(long)]
     json: bool,
+    /// raft-kv only: real node processes on loopback (fsync on), with etcd side by side.
+    #[arg(long)]
+    real: bool,
+    /// With --real: the etcd binary to compare with (default: `etcd` on the PATH).
+    #[arg(long)]
+    etcd: Option<std::path::PathBuf>,
 }
 
 pub fn run(args: BenchArgs) -> Result<()> {
     match args.bench {
         Bench::Messaging => messaging::run(args.quick, args.json),
+        Bench::RaftKv if args.real => real::run(args.quick, args.json, args.etcd),
         Bench::RaftKv => raft::kv(args.quick, args.json),
         Bench::Election => raft::election(args.quick, args.json),
     }

@@ -10,7 +10,7 @@ pub use client::{kv, status, KvArgs, StatusArgs};
 use anyhow::{Context as _, Result};
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
-use troupe::config::{encode_hex, ClusterConfig, NodeEntry, Timeouts};
+use troupe::config::ClusterConfig;
 
 /// `troupe cluster ...`.
 #[derive(Subcommand, Debug)]
@@ -51,37 +51,8 @@ pub fn run(command: ClusterCommand) -> Result<()> {
     }
 }
 
-fn free_loopback_port() -> Result<std::net::SocketAddr> {
-    let listener =
-        std::net::TcpListener::bind("127.0.0.1:0").context("cannot bind a loopback port")?;
-    Ok(listener.local_addr()?)
-}
-
 fn init(nodes: u32, dir: PathBuf) -> Result<()> {
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let mut secret = [0u8; 32];
-    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut secret);
-    let config = ClusterConfig {
-        cluster: "troupe-local".into(),
-        system: "raft-kv".into(),
-        secret: Some(encode_hex(&secret)),
-        secret_file: None,
-        data_dir: "data".into(),
-        timeouts: Timeouts::default(),
-        nodes: (1..=nodes)
-            .map(|i| {
-                Ok(NodeEntry {
-                    id: format!("n{i}"),
-                    peer_addr: free_loopback_port()?,
-                    client_addr: free_loopback_port()?,
-                })
-            })
-            .collect::<Result<_>>()?,
-        base: PathBuf::new(),
-    };
-    let path = dir.join("cluster.toml");
-    std::fs::write(&path, toml::to_string_pretty(&config)?)
-        .with_context(|| format!("cannot write {}", path.display()))?;
+    let path = ClusterConfig::local(nodes)?.write_to(&dir)?;
     println!("{}", path.display());
     Ok(())
 }
