@@ -6,6 +6,7 @@
 //! system = "raft-kv"
 //! secret = "4f1c..."            # or secret_file = "secret.txt"
 //! data_dir = "data"             # relative paths are relative to this file
+//! max_raft_state_bytes = 67108864  # snapshot after about half this many bytes of commands
 //! [timeouts]
 //! tick_ms = 10
 //! election_ms = [150, 300]
@@ -72,6 +73,11 @@ pub struct ClusterConfig {
     /// Raft timing.
     #[serde(default)]
     pub timeouts: Timeouts,
+    /// A node snapshots its key-value state (and drops the Raft log before it) once about half
+    /// this many bytes of commands were applied since the last snapshot, as 6.824's
+    /// `maxraftstate`. Larger: fewer, longer snapshot writes; smaller: faster restarts.
+    #[serde(default = "default_max_raft_state")]
+    pub max_raft_state_bytes: usize,
     /// The nodes.
     pub nodes: Vec<NodeEntry>,
     /// The file's own directory, for relative paths.
@@ -123,6 +129,7 @@ impl ClusterConfig {
             secret_file: None,
             data_dir: "data".into(),
             timeouts: Timeouts::default(),
+            max_raft_state_bytes: default_max_raft_state(),
             nodes: (1..=nodes)
                 .map(|i| {
                     Ok(NodeEntry {
@@ -181,6 +188,10 @@ impl ClusterConfig {
     pub fn data_dir_of(&self, id: NodeId) -> PathBuf {
         self.base.join(&self.data_dir).join(id.to_string())
     }
+}
+
+fn default_max_raft_state() -> usize {
+    64 << 20
 }
 
 /// A loopback address with a port the OS says is free now.

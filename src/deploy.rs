@@ -44,7 +44,7 @@ pub fn kv_options(config: &ClusterConfig) -> Result<KvOptions> {
         heartbeat_ticks: ticks(t.heartbeat_ms),
         ..RaftConfig::default()
     };
-    options.max_raft_state = Some(1 << 20);
+    options.max_raft_state = Some(config.max_raft_state_bytes);
     Ok(options)
 }
 

@@ -74,6 +74,10 @@ pub enum RaftMessage {
         /// On failure, the first index of `conflict_term` in the follower's log, or its log
         /// length + 1 if the log is too short: where the leader should try next.
         conflict_index: Index,
+        /// A number the follower drew when it started. A refusal from another boot than the
+        /// success the leader last counted comes from a restarted follower, which may have
+        /// lost a damaged log tail; within one boot a follower never loses what it matched.
+        boot: u64,
     },
     /// The leader sends its snapshot to a follower that is too far behind.
     InstallSnapshot {

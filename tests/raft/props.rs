@@ -278,6 +278,7 @@ impl World {
                         rejected_index: 0,
                         conflict_term: 0,
                         conflict_index: 0,
+                        boot: 0,
                     },
                     4 => RaftMessage::InstallSnapshot {
                         term,
@@ -313,6 +314,7 @@ impl World {
                     rejected_index: 0,
                     conflict_term: 0,
                     conflict_index: 0,
+                    boot: 0,
                 };
                 self.cores
                     .get_mut(&to)

@@ -152,6 +152,7 @@ fn bad_input_on_either_port_closes_that_connection_and_nothing_else() {
             secret_file: None,
             data_dir: dir.clone(),
             timeouts: Timeouts::default(),
+            max_raft_state_bytes: 1 << 20,
             nodes: vec![NodeEntry {
                 id: "n1".into(),
                 peer_addr,

@@ -116,6 +116,8 @@ pub struct Effects {
 pub(super) struct Progress {
     pub(super) next: Index,
     pub(super) matched: Index,
+    /// The follower's boot when it reported `matched` (0: not known).
+    pub(super) matched_boot: u64,
     /// Heard from since the last quorum check.
     pub(super) active: bool,
 }
@@ -123,6 +125,8 @@ pub(super) struct Progress {
 /// One Raft peer's state machine.
 pub struct RaftCore {
     pub(super) id: NodeId,
+    /// Drawn at start-up; carried in this peer's append answers (see `AppendReply::boot`).
+    pub(super) boot: u64,
     pub(super) peers: Vec<NodeId>,
     pub(super) config: RaftConfig,
     pub(super) rng: ChaCha8Rng,
@@ -151,8 +155,12 @@ impl RaftCore {
         snapshot: Vec<u8>,
     ) -> Self {
         let snapshot_index = durable.log.snapshot_index();
+        let mut rng = rng;
+        // Never 0, which stands for "not known".
+        let boot = rng.gen::<u64>().max(1);
         let mut core = RaftCore {
             id,
+            boot,
             peers: members.iter().copied().filter(|&m| m != id).collect(),
             config,
             rng,
@@ -259,6 +267,28 @@ impl RaftCore {
         (index, term, true)
     }
 
+    /// Appends a command to the leader's log like [`RaftCore::propose`], but sends nothing
+    /// yet: a peer that takes many proposals at once calls [`RaftCore::replicate`] after the
+    /// batch, so that the batch is persisted once and travels as one AppendEntries per follower.
+    pub fn propose_later(&mut self, command: Vec<u8>) -> (Index, Term, bool) {
+        let term = self.durable.term;
+        if self.role != Role::Leader || command.is_empty() {
+            return (0, term, false);
+        }
+        let index = self.durable.log.push(Entry { term, command });
+        self.log_changed(index);
+        (index, term, true)
+    }
+
+    /// Sends every follower the entries it is missing and commits what a majority holds: the
+    /// end of a batch of [`RaftCore::propose_later`].
+    pub fn replicate(&mut self) {
+        if self.role == Role::Leader {
+            self.broadcast_append();
+            self.maybe_commit();
+        }
+    }
+
     /// The service has a snapshot covering everything up to `index` (which it has applied):
     /// compact the log.
     pub fn compact(&mut self, index: Index, data: Vec<u8>) {
@@ -328,12 +358,14 @@ impl RaftCore {
                 rejected_index,
                 conflict_term,
                 conflict_index,
+                boot,
                 ..
             } => self.on_append_reply(
                 from,
                 success,
                 match_index,
                 (rejected_index, conflict_term, conflict_index),
+                boot,
             ),
             RaftMessage::InstallSnapshot {
                 last_included_index,
@@ -363,6 +395,7 @@ impl RaftCore {
                         rejected_index: 0,
                         conflict_term: 0,
                         conflict_index: 0,
+                        boot: self.boot,
                     },
                 );
             }

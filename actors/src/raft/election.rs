@@ -126,6 +126,7 @@ impl RaftCore {
                     Progress {
                         next,
                         matched: 0,
+                        matched_boot: 0,
                         active: true,
                     },
                 )

@@ -82,6 +82,7 @@ impl RaftCore {
                     rejected_index: prev_log_index,
                     conflict_term,
                     conflict_index,
+                    boot: self.boot,
                 },
             );
         }
@@ -104,6 +105,7 @@ impl RaftCore {
                 rejected_index: 0,
                 conflict_term: 0,
                 conflict_index: 0,
+                boot: self.boot,
             },
         );
     }
@@ -114,6 +116,7 @@ impl RaftCore {
         success: bool,
         match_index: Index,
         (rejected_index, conflict_term, conflict_index): (Index, Term, Index),
+        boot: u64,
     ) {
         if self.role != Role::Leader {
             return;
@@ -130,8 +133,9 @@ impl RaftCore {
         };
         progress.active = true;
         if success {
-            if match_index > progress.matched {
+            if match_index >= progress.matched {
                 progress.matched = match_index;
+                progress.matched_boot = boot;
             }
             progress.next = progress.next.max(progress.matched + 1);
             let behind = progress.matched < last_index;
@@ -145,10 +149,12 @@ impl RaftCore {
                 self.send_append(from);
             }
         } else if conflict_index > 0 && rejected_index >= progress.matched {
-            if conflict_term == 0 && conflict_index <= progress.matched {
-                // The follower's log ends before entries it acknowledged: it lost them, which
-                // only a damaged log truncated at start-up does. Send them again (the commit
-                // index never moves back; what a majority held stays committed).
+            let restarted = progress.matched_boot != 0 && boot != progress.matched_boot;
+            if restarted && conflict_term == 0 && conflict_index <= progress.matched {
+                // A restarted follower's log ends before entries it acknowledged in an earlier
+                // boot: it lost them, which only a damaged log tail truncated at start-up does.
+                // Send them again (the commit index never moves back; what a majority held
+                // stays committed).
                 tracing::warn!(node = %self.id, %from, matched = progress.matched, has = conflict_index - 1, "follower lost acknowledged entries; replicating them again");
                 progress.matched = conflict_index - 1;
             }
