@@ -6,3 +6,4 @@
 mod first_entry;
 mod kill_and_corrupt;
 mod support;
+mod up;

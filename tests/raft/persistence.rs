@@ -251,3 +251,36 @@ fn figure_8() {
         h.one(h.random(), n as usize, true).await;
     });
 }
+
+/// A follower whose stored log lost its last entries (as a damaged tail truncated at start-up
+/// leaves it) catches up after its restart: its refusal carries a new boot, so the leader knows
+/// the entries it counted as matched are gone and sends them again.
+#[test]
+fn a_follower_that_lost_its_log_tail_catches_up() {
+    simulate(131, |seed| async move {
+        use troupe_actors::raft::storage::ENTRY_PREFIX;
+        use troupe_runtime::{NodeId, Persister};
+        let h = Harness::new(seed, 3, true, None);
+        let leader = h.check_one_leader().await;
+        for i in 0..10 {
+            h.one(100 + i, 3, true).await;
+        }
+        let follower = (1..=3).find(|&i| i != leader).expect("a follower");
+        h.crash(follower);
+        let persister = h
+            .cluster
+            .net()
+            .persister(NodeId(follower))
+            .expect("its storage");
+        let mut keys = persister.keys(ENTRY_PREFIX).expect("keys");
+        keys.sort();
+        assert!(keys.len() >= 10, "{keys:?}");
+        for key in keys.iter().rev().take(3) {
+            persister.remove(key).expect("remove");
+        }
+        h.restart(follower);
+        // A new command commits on all three: the follower got its lost entries back.
+        h.one(200, 3, true).await;
+        h.check_errors();
+    });
+}

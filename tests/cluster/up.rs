@@ -1,0 +1,89 @@
+//! `troupe cluster up` runs every node of a config as its child process; the cluster serves
+//! `troupe kv` and `troupe status`; Ctrl-C (SIGINT) stops every node cleanly.
+
+use super::support::{troupe, Processes};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+/// Whether process `pid` still exists (and is not a zombie awaiting its parent).
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|stat| !stat.contains(") Z "))
+        .unwrap_or(false)
+}
+
+#[test]
+fn cluster_up_serves_and_ctrl_c_stops_every_node() {
+    // The config only; `cluster up` starts the nodes.
+    let cluster = Processes::init("up", 3);
+    let mut up = troupe()
+        .args(["cluster", "up", "--config"])
+        .arg(&cluster.config_path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("cluster up starts");
+    let start = Instant::now();
+    loop {
+        let out = troupe()
+            .args(["kv", "--timeout", "1s", "--config"])
+            .arg(&cluster.config_path)
+            .args(["put", "greeting", "hello"])
+            .output()
+            .expect("troupe kv runs");
+        if out.status.success() {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the cluster did not serve within 30 s: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let get = troupe()
+        .args(["kv", "--config"])
+        .arg(&cluster.config_path)
+        .args(["get", "greeting"])
+        .output()
+        .expect("troupe kv runs");
+    assert_eq!(
+        String::from_utf8_lossy(&get.stdout).lines().last(),
+        Some("hello")
+    );
+
+    // SIGINT, as Ctrl-C in a terminal sends.
+    // SAFETY: kill(2) on our own child with a valid signal.
+    unsafe { libc::kill(up.id() as i32, libc::SIGINT) };
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = up.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "cluster up did not stop"
+        );
+        std::thread::yield_now();
+    };
+    assert!(status.success(), "cluster up exited with {status}");
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(&mut up.stdout.take().expect("stdout"), &mut stdout)
+        .expect("read");
+    let pids: Vec<u32> = stdout
+        .lines()
+        .filter_map(|l| l.split_once(": pid ")?.1.split(',').next()?.parse().ok())
+        .collect();
+    assert_eq!(pids.len(), 3, "{stdout}");
+    for pid in pids {
+        assert!(!alive(pid), "node process {pid} outlived cluster up");
+    }
+    // A client now fails, and says so with a non-zero exit.
+    let out = troupe()
+        .args(["kv", "--timeout", "1s", "--config"])
+        .arg(&cluster.config_path)
+        .args(["get", "greeting"])
+        .output()
+        .expect("troupe kv runs");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("troupe:"));
+}
