@@ -11,6 +11,10 @@
 //! tick_ms = 10
 //! election_ms = [150, 300]
 //! heartbeat_ms = 50
+//! [tls]                         # optional: `troupe cluster init --tls` makes these
+//! ca = "tls/ca.crt"
+//! cert = "tls/node.crt"
+//! key = "tls/node.key"
 //! [[nodes]]
 //! id = "n1"
 //! peer_addr = "127.0.0.1:40001"
@@ -21,6 +25,7 @@ use anyhow::{bail, Context as _, Result};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use troupe_runtime::tcp::tls::{Tls, SERVER_NAME};
 use troupe_runtime::NodeId;
 
 /// One node's entry.
@@ -32,6 +37,18 @@ pub struct NodeEntry {
     pub peer_addr: SocketAddr,
     /// Where clients reach it.
     pub client_addr: SocketAddr,
+}
+
+/// TLS files (PEM), relative to the configuration file: the cluster's CA, and the certificate
+/// and key every node shows.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TlsFiles {
+    /// The CA certificate every node and client trusts.
+    pub ca: PathBuf,
+    /// The nodes' certificate (for the name `troupe-cluster`, signed by the CA).
+    pub cert: PathBuf,
+    /// Its private key.
+    pub key: PathBuf,
 }
 
 /// Raft timing.
@@ -78,6 +95,9 @@ pub struct ClusterConfig {
     /// `maxraftstate`. Larger: fewer, longer snapshot writes; smaller: faster restarts.
     #[serde(default = "default_max_raft_state")]
     pub max_raft_state_bytes: usize,
+    /// TLS on peer links and client ports (absent: plain TCP, still authenticated).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsFiles>,
     /// The nodes.
     pub nodes: Vec<NodeEntry>,
     /// The file's own directory, for relative paths.
@@ -130,6 +150,7 @@ impl ClusterConfig {
             data_dir: "data".into(),
             timeouts: Timeouts::default(),
             max_raft_state_bytes: default_max_raft_state(),
+            tls: None,
             nodes: (1..=nodes)
                 .map(|i| {
                     Ok(NodeEntry {
@@ -164,6 +185,53 @@ impl ClusterConfig {
             (None, None) => bail!("the configuration needs `secret` or `secret_file`"),
         };
         decode_hex(hex.trim()).context("the secret must be hex")
+    }
+
+    /// The TLS setup, if the configuration asks for TLS.
+    pub fn tls(&self) -> Result<Option<Tls>> {
+        let Some(files) = &self.tls else {
+            return Ok(None);
+        };
+        let read = |path: &PathBuf| {
+            let path = self.base.join(path);
+            std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))
+        };
+        let tls = Tls::from_pem(&read(&files.ca)?, &read(&files.cert)?, &read(&files.key)?)
+            .context("the TLS files do not make a TLS setup")?;
+        Ok(Some(tls))
+    }
+
+    /// Makes a CA and a node certificate signed by it into `dir/tls/` and points the
+    /// configuration at them (paths relative to `dir`, where the file will be written).
+    pub fn generate_tls(&mut self, dir: &Path) -> Result<()> {
+        use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+        let ca_key = KeyPair::generate()?;
+        let mut ca = CertificateParams::new(Vec::<String>::new())?;
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca.distinguished_name
+            .push(rcgen::DnType::CommonName, format!("{} CA", self.cluster));
+        let ca = ca.self_signed(&ca_key)?;
+        let node_key = KeyPair::generate()?;
+        let node = CertificateParams::new(vec![SERVER_NAME.to_string()])?
+            .signed_by(&node_key, &ca, &ca_key)?;
+        let tls_dir = dir.join("tls");
+        std::fs::create_dir_all(&tls_dir)
+            .with_context(|| format!("cannot create {}", tls_dir.display()))?;
+        for (name, pem) in [
+            ("ca.crt", ca.pem()),
+            ("node.crt", node.pem()),
+            ("node.key", node_key.serialize_pem()),
+        ] {
+            let path = tls_dir.join(name);
+            std::fs::write(&path, pem)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+        self.tls = Some(TlsFiles {
+            ca: "tls/ca.crt".into(),
+            cert: "tls/node.crt".into(),
+            key: "tls/node.key".into(),
+        });
+        Ok(())
     }
 
     /// The node entry for `id`.

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use troupe_actors::kv::gateway;
+use troupe_actors::kv::remote::RemoteClerk;
 use troupe_actors::kv::server::KvOptions;
 use troupe_actors::raft::RaftConfig;
 use troupe_messages::client::{ClientRequest, ClientResponse};
@@ -48,6 +49,17 @@ pub fn kv_options(config: &ClusterConfig) -> Result<KvOptions> {
     Ok(options)
 }
 
+/// A clerk for `config`'s cluster with client id `client`, over TLS if the cluster uses it.
+pub fn clerk(config: &ClusterConfig, client: u64) -> Result<RemoteClerk> {
+    let nodes = config
+        .nodes
+        .iter()
+        .map(|n| Ok((n.id.parse::<NodeId>()?, n.client_addr)))
+        .collect::<Result<Vec<_>>>()?;
+    let credentials = credentials(config, NodeId(0))?;
+    Ok(RemoteClerk::new(nodes, credentials, client).with_tls(config.tls()?))
+}
+
 /// The cluster's credentials as node `id` presents them.
 pub fn credentials(config: &ClusterConfig, id: NodeId) -> Result<Credentials> {
     Ok(Credentials {
@@ -78,9 +90,13 @@ pub fn start(
         );
     }
     let credentials = credentials(config, id)?;
+    let tls = config.tls()?;
     let node = start_node(
         peers,
-        TcpConfig::new(credentials.clone(), config.peers()?),
+        TcpConfig {
+            tls: tls.clone(),
+            ..TcpConfig::new(credentials.clone(), config.peers()?)
+        },
         Arc::new(persister),
         NodeConfig::default(),
     )?;
@@ -90,6 +106,7 @@ pub fn start(
         credentials,
         max_frame: MAX_FRAME,
         handshake_timeout: Duration::from_secs(5),
+        tls,
     };
     let gateway_node = node.clone();
     actix_rt::spawn(serve_clients(

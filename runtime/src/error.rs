@@ -58,6 +58,9 @@ pub enum Error {
     /// A peer connection was refused during the handshake, or refused us.
     #[error("handshake failed: {0}")]
     Handshake(String),
+    /// A TLS setup could not be built, or a TLS handshake failed.
+    #[error("tls: {0}")]
+    Tls(String),
     /// A name was registered twice on one node.
     #[error("the name `{0}` is already registered on this node")]
     NameTaken(String),

@@ -90,14 +90,7 @@ impl Nodes {
     }
 
     fn clerk(&self, id: u64) -> Result<RemoteClerk> {
-        let nodes = self
-            .config
-            .nodes
-            .iter()
-            .map(|n| Ok((n.id.parse::<NodeId>()?, n.client_addr)))
-            .collect::<Result<Vec<_>>>()?;
-        let credentials = troupe::deploy::credentials(&self.config, NodeId(0))?;
-        Ok(RemoteClerk::new(nodes, credentials, id))
+        troupe::deploy::clerk(&self.config, id)
     }
 
     /// Polls until a node reports itself leader.

@@ -63,14 +63,8 @@ pub struct StatusArgs {
 }
 
 fn clerk(config: &ClusterConfig) -> Result<RemoteClerk> {
-    let nodes = config
-        .nodes
-        .iter()
-        .map(|n| Ok((n.id.parse::<NodeId>()?, n.client_addr)))
-        .collect::<Result<Vec<_>>>()?;
     let id = rand::RngCore::next_u64(&mut rand::rngs::OsRng);
-    let credentials = troupe::deploy::credentials(config, NodeId(0))?;
-    Ok(RemoteClerk::new(nodes, credentials, id))
+    troupe::deploy::clerk(config, id)
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {

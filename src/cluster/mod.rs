@@ -24,6 +24,9 @@ pub enum ClusterCommand {
         /// Where to write cluster.toml (and keep the nodes' data).
         #[arg(long)]
         dir: PathBuf,
+        /// Also make a CA and a node certificate (in DIR/tls) and use TLS on every link.
+        #[arg(long)]
+        tls: bool,
     },
     /// Start every node of a config on this machine as child processes; Ctrl-C stops them.
     Up {
@@ -46,13 +49,17 @@ pub struct NodeArgs {
 
 pub fn run(command: ClusterCommand) -> Result<()> {
     match command {
-        ClusterCommand::Init { nodes, dir } => init(nodes, dir),
+        ClusterCommand::Init { nodes, dir, tls } => init(nodes, dir, tls),
         ClusterCommand::Up { config } => up::run(&config),
     }
 }
 
-fn init(nodes: u32, dir: PathBuf) -> Result<()> {
-    let path = ClusterConfig::local(nodes)?.write_to(&dir)?;
+fn init(nodes: u32, dir: PathBuf, tls: bool) -> Result<()> {
+    let mut config = ClusterConfig::local(nodes)?;
+    if tls {
+        config.generate_tls(&dir)?;
+    }
+    let path = config.write_to(&dir)?;
     println!("{}", path.display());
     Ok(())
 }

@@ -27,11 +27,17 @@ pub struct Processes {
 impl Processes {
     /// Writes a config for `nodes` nodes in a fresh directory named after `name`.
     pub fn init(name: &str, nodes: u32) -> Processes {
+        Self::init_with(name, nodes, &[])
+    }
+
+    /// The same, with more arguments for `troupe cluster init` (such as `--tls`).
+    pub fn init_with(name: &str, nodes: u32, extra: &[&str]) -> Processes {
         let dir = std::env::temp_dir().join(format!("troupe-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let out = troupe()
             .args(["cluster", "init", "--nodes", &nodes.to_string(), "--dir"])
             .arg(&dir)
+            .args(extra)
             .output()
             .expect("troupe runs");
         assert!(out.status.success(), "cluster init failed: {out:?}");
@@ -96,14 +102,7 @@ impl Processes {
 
     /// A clerk over every node's client port.
     pub fn clerk(&self, client: u64) -> RemoteClerk {
-        let nodes = self
-            .config
-            .nodes
-            .iter()
-            .map(|n| (n.id.parse().expect("node id"), n.client_addr))
-            .collect();
-        let credentials = troupe::deploy::credentials(&self.config, NodeId(0)).expect("secret");
-        RemoteClerk::new(nodes, credentials, client)
+        troupe::deploy::clerk(&self.config, client).expect("a clerk")
     }
 
     /// Polls until some running node reports itself leader; returns it.

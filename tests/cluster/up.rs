@@ -1,5 +1,5 @@
-//! `troupe cluster up` runs every node of a config as its child process; the cluster serves
-//! `troupe kv` and `troupe status`; Ctrl-C (SIGINT) stops every node cleanly.
+//! `troupe cluster init --tls` and `troupe cluster up`: every node of the config runs as a child
+//! process, over TLS; the cluster serves `troupe kv`; Ctrl-C (SIGINT) stops every node cleanly.
 
 use super::support::{troupe, Processes};
 use std::process::Stdio;
@@ -15,7 +15,8 @@ fn alive(pid: u32) -> bool {
 #[test]
 fn cluster_up_serves_and_ctrl_c_stops_every_node() {
     // The config only; `cluster up` starts the nodes.
-    let cluster = Processes::init("up", 3);
+    let cluster = Processes::init_with("up", 3, &["--tls"]);
+    assert!(cluster.config.tls.is_some(), "init --tls configures TLS");
     let mut up = troupe()
         .args(["cluster", "up", "--config"])
         .arg(&cluster.config_path)

@@ -153,6 +153,7 @@ fn bad_input_on_either_port_closes_that_connection_and_nothing_else() {
             data_dir: dir.clone(),
             timeouts: Timeouts::default(),
             max_raft_state_bytes: 1 << 20,
+            tls: None,
             nodes: vec![NodeEntry {
                 id: "n1".into(),
                 peer_addr,

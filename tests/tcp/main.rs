@@ -4,6 +4,7 @@
 //! polls with a deadline.
 
 mod bad_input;
+mod tls;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

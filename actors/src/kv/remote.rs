@@ -16,6 +16,7 @@ use troupe_messages::NodeId;
 use troupe_runtime::tcp::clients::ClientConnection;
 use troupe_runtime::tcp::frames::MAX_FRAME;
 use troupe_runtime::tcp::handshake::Credentials;
+use troupe_runtime::tcp::tls::Tls;
 use troupe_runtime::{ActorPath, Error, Result};
 
 /// A connection to a node's client port.
@@ -25,6 +26,7 @@ pub type Connection = ClientConnection<ClientRequest, ClientResponse>;
 pub struct RemoteClerk {
     nodes: Vec<(NodeId, SocketAddr)>,
     credentials: Credentials,
+    tls: Option<Tls>,
     connections: BTreeMap<usize, Arc<Connection>>,
     current: usize,
     id: u64,
@@ -43,6 +45,7 @@ impl RemoteClerk {
         RemoteClerk {
             nodes,
             credentials,
+            tls: None,
             connections: BTreeMap::new(),
             current: 0,
             id,
@@ -50,6 +53,12 @@ impl RemoteClerk {
             attempt_timeout: Duration::from_secs(2),
             round_pause: Duration::from_millis(100),
         }
+    }
+
+    /// Connect over TLS (for a cluster whose client ports use it).
+    pub fn with_tls(mut self, tls: Option<Tls>) -> Self {
+        self.tls = tls;
+        self
     }
 
     /// Talk to this node first.
@@ -72,6 +81,7 @@ impl RemoteClerk {
             Connection::connect(
                 self.nodes[i].1,
                 &self.credentials,
+                self.tls.as_ref(),
                 MAX_FRAME,
                 self.attempt_timeout,
             )

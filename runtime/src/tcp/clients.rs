@@ -12,6 +12,8 @@
 
 use super::frames::framed;
 use super::handshake::{accept, dial, Credentials};
+use super::net::within;
+use super::tls::{accepted, dialed, Tls};
 use crate::{decode, encode, ActorPath, Error, Result};
 use futures_util::{SinkExt, StreamExt};
 use serde::de::DeserializeOwned;
@@ -44,6 +46,8 @@ pub struct ClientPortConfig {
     pub max_frame: usize,
     /// How long a client's handshake may take.
     pub handshake_timeout: Duration,
+    /// TLS on every client connection.
+    pub tls: Option<Tls>,
 }
 
 /// Accepts clients on `listener` and answers each request with `handler`. Runs until the
@@ -89,6 +93,12 @@ where
     Fut: Future<Output = Resp> + 'static,
 {
     stream.set_nodelay(true).ok();
+    let stream = within(
+        config.handshake_timeout,
+        accepted(config.tls.as_ref(), stream),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
     let mut framed = framed(stream, config.max_frame);
     accept(&mut framed, &config.credentials, config.handshake_timeout)
         .await
@@ -106,6 +116,8 @@ where
     let result = loop {
         let frame = match frames.next().await {
             None => break Ok(()),
+            // A TLS peer that hangs up without close_notify: an ordinary hang-up.
+            Some(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => break Ok(()),
             Some(Err(e)) => break Err(format!("bad frame: {e}")),
             Some(Ok(frame)) => frame,
         };
@@ -152,29 +164,31 @@ where
     Req: Serialize,
     Resp: DeserializeOwned + Send + 'static,
 {
-    /// Connects to `addr` and authenticates with the cluster's name and secret (the node id
-    /// in `credentials` is ignored: a client presents [`CLIENT_ID`]).
+    /// Connects to `addr` (over TLS if `tls` is set) and authenticates with the cluster's name
+    /// and secret (the node id in `credentials` is ignored: a client presents [`CLIENT_ID`]).
     pub async fn connect(
         addr: SocketAddr,
         credentials: &Credentials,
+        tls: Option<&Tls>,
         max_frame: usize,
-        within: Duration,
+        limit: Duration,
     ) -> Result<Self> {
         let unreachable = |reason: String| Error::Unreachable {
             target: ActorPath::new(CLIENT_ID, addr.to_string()),
             reason,
         };
-        let stream = tokio::time::timeout(within, TcpStream::connect(addr))
+        let stream = tokio::time::timeout(limit, TcpStream::connect(addr))
             .await
             .map_err(|_| unreachable("connecting timed out".into()))?
             .map_err(|e| unreachable(e.to_string()))?;
         stream.set_nodelay(true).ok();
+        let stream = within(limit, dialed(tls, stream)).await?;
         let mut framed = framed(stream, max_frame);
         let credentials = Credentials {
             node: CLIENT_ID,
             ..credentials.clone()
         };
-        dial(&mut framed, &credentials, within).await?;
+        dial(&mut framed, &credentials, limit).await?;
         let (mut sink, mut frames) = framed.split();
         let (outgoing, mut to_send) = mpsc::unbounded_channel::<Vec<u8>>();
         tokio::spawn(async move {

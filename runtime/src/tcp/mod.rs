@@ -6,3 +6,4 @@ pub mod clients;
 pub mod frames;
 pub mod handshake;
 pub mod net;
+pub mod tls;

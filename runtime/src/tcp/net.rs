@@ -8,6 +8,7 @@
 
 use super::frames::{framed, MAX_FRAME};
 use super::handshake::{accept, dial, Credentials};
+use super::tls::{accepted, dialed, Tls};
 use crate::envelope::Envelope;
 use crate::events::EventLog;
 use crate::node::{Node, NodeConfig, NodeParts, Transport};
@@ -39,10 +40,12 @@ pub struct TcpConfig {
     pub handshake_timeout: Duration,
     /// First and longest pause between reconnection attempts.
     pub backoff: (Duration, Duration),
+    /// TLS on every peer connection (both ends must agree).
+    pub tls: Option<Tls>,
 }
 
 impl TcpConfig {
-    /// Defaults: 16 MiB frames, 5 s handshakes, reconnect after 50 ms doubling to 2 s.
+    /// Defaults: 16 MiB frames, 5 s handshakes, reconnect after 50 ms doubling to 2 s, no TLS.
     pub fn new(credentials: Credentials, peers: BTreeMap<NodeId, SocketAddr>) -> Self {
         TcpConfig {
             credentials,
@@ -50,6 +53,7 @@ impl TcpConfig {
             max_frame: MAX_FRAME,
             handshake_timeout: Duration::from_secs(5),
             backoff: (Duration::from_millis(50), Duration::from_secs(2)),
+            tls: None,
         }
     }
 }
@@ -136,6 +140,11 @@ async fn dial_loop(
                     reason: e.to_string(),
                 })?;
             stream.set_nodelay(true).ok();
+            let stream = within(
+                config.handshake_timeout,
+                dialed(config.tls.as_ref(), stream),
+            )
+            .await?;
             let mut framed = framed(stream, config.max_frame);
             let who = dial(&mut framed, &config.credentials, config.handshake_timeout).await?;
             if who != peer {
@@ -183,6 +192,18 @@ async fn accept_loop(listener: TcpListener, config: TcpConfig, node: Weak<crate:
         let (config, node) = (config.clone(), node.clone());
         actix_rt::spawn(async move {
             stream.set_nodelay(true).ok();
+            let stream = match within(
+                config.handshake_timeout,
+                accepted(config.tls.as_ref(), stream),
+            )
+            .await
+            {
+                Ok(stream) => stream,
+                Err(e) => {
+                    tracing::warn!(%from, "connection refused: {e}");
+                    return;
+                }
+            };
             let mut framed = framed(stream, config.max_frame);
             let peer =
                 match accept(&mut framed, &config.credentials, config.handshake_timeout).await {
@@ -205,6 +226,11 @@ async fn accept_loop(listener: TcpListener, config: TcpConfig, node: Weak<crate:
                             return;
                         }
                     }
+                    // A TLS peer that hangs up without close_notify (a restart, say).
+                    Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                        tracing::info!(%peer, %from, "connection ended: {e}");
+                        return;
+                    }
                     Err(e) => {
                         tracing::warn!(%peer, %from, "closing a connection: {e}");
                         return;
@@ -220,4 +246,14 @@ async fn accept_loop(listener: TcpListener, config: TcpConfig, node: Weak<crate:
 fn protocol_violations(node: &Node) -> u64 {
     let stats = node.stats();
     stats.bad_frames + stats.rejected_unknown_kind + stats.rejected_undecodable
+}
+
+/// `future`, or a TLS error once `limit` has passed.
+pub(crate) async fn within<T>(
+    limit: Duration,
+    future: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    tokio::time::timeout(limit, future)
+        .await
+        .map_err(|_| Error::Tls(format!("the TLS handshake took longer than {limit:?}")))?
 }
