@@ -177,4 +177,21 @@ fn a_torn_or_corrupt_log_tail_is_truncated_and_the_node_rejoins() {
     write_some(&mut clerk, 50);
     rt.block_on(cluster.wait_replicated(&acked.borrow(), Duration::from_secs(30)));
     assert_eq!(acked.borrow().len(), 200);
+
+    // 3. Damage before the tail is not a torn write: the node refuses to start, and says why.
+    cluster.kill(follower);
+    let log = newest_log(&cluster.data_dir(follower));
+    let mut bytes = std::fs::read(&log).expect("read the log");
+    bytes[10] ^= 0x5a; // inside the first record
+    std::fs::write(&log, &bytes).expect("write the damaged log");
+    let out = troupe()
+        .args(["node", "--id", &follower.to_string(), "--config"])
+        .arg(&cluster.config_path)
+        .output()
+        .expect("troupe node runs");
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("refusing to start"), "{stderr}");
+    // The other two keep serving.
+    write_some(&mut clerk, 10);
 }
