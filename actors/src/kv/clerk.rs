@@ -50,8 +50,7 @@ impl Clerk {
     pub async fn run(&mut self, op: KvOp, deadline: Duration) -> Outcome {
         self.seq += 1;
         let started = Instant::now();
-        let mut maybe_applied = false;
-        let mut failures_in_round = 0;
+        let mut retries = Retries::new(self.servers.len(), self.round_pause);
         while started.elapsed() < deadline {
             let server = self.servers[self.leader % self.servers.len()];
             let request = KvRequest {
@@ -61,25 +60,61 @@ impl Clerk {
             };
             let target = ActorPath::new(server, NAME);
             let answer = self.node.call(&target, request, self.attempt_timeout).await;
-            match answer {
+            let maybe_applied = match answer {
                 Ok(KvReply::Ok { value }) => return Outcome::Done(value),
                 Ok(KvReply::WrongLeader { hint }) => {
                     if let Some(i) = hint.and_then(|h| self.servers.iter().position(|&s| s == h)) {
                         self.leader = i;
                         continue;
                     }
+                    false
                 }
-                Ok(KvReply::NotCommitted) | Err(Error::Timeout { .. }) => maybe_applied = true,
-                Err(e) => tracing::debug!(client = self.id, "kv attempt failed: {e}"),
-            }
+                Ok(KvReply::NotCommitted) | Err(Error::Timeout { .. }) => true,
+                Err(e) => {
+                    tracing::debug!(client = self.id, "kv attempt failed: {e}");
+                    false
+                }
+            };
             self.leader = (self.leader + 1) % self.servers.len();
-            failures_in_round += 1;
-            if failures_in_round >= self.servers.len() {
-                failures_in_round = 0;
-                tokio::time::sleep(self.round_pause).await;
-            }
+            retries.failed(maybe_applied).await;
         }
-        if maybe_applied {
+        retries.outcome()
+    }
+}
+
+/// The retry bookkeeping of a clerk: after every server failed once, pause (an election may be
+/// under way); when time is up, say whether the operation may have taken effect.
+pub(super) struct Retries {
+    servers: usize,
+    pause: Duration,
+    failures_in_round: usize,
+    maybe_applied: bool,
+}
+
+impl Retries {
+    /// For a group of `servers`, pausing `pause` after each round.
+    pub(super) fn new(servers: usize, pause: Duration) -> Self {
+        Retries {
+            servers,
+            pause,
+            failures_in_round: 0,
+            maybe_applied: false,
+        }
+    }
+
+    /// An attempt failed; `maybe_applied` if it may have reached a server and been started.
+    pub(super) async fn failed(&mut self, maybe_applied: bool) {
+        self.maybe_applied |= maybe_applied;
+        self.failures_in_round += 1;
+        if self.failures_in_round >= self.servers {
+            self.failures_in_round = 0;
+            tokio::time::sleep(self.pause).await;
+        }
+    }
+
+    /// How the operation ended, if no attempt succeeded.
+    pub(super) fn outcome(&self) -> Outcome {
+        if self.maybe_applied {
             Outcome::Unknown
         } else {
             Outcome::NotApplied

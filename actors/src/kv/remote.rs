@@ -4,7 +4,7 @@
 //! fails; any node serves (followers forward to the leader), but the clerk prefers the leader
 //! when it learns who that is, to save a hop.
 
-use super::clerk::Outcome;
+use super::clerk::{Outcome, Retries};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -153,11 +153,10 @@ impl RemoteClerk {
             op,
         });
         let started = Instant::now();
-        let mut maybe_applied = false;
-        let mut failures_in_round = 0;
+        let mut retries = Retries::new(self.nodes.len(), self.round_pause);
         while started.elapsed() < deadline {
             let i = self.current;
-            match self.ask(i, &request).await {
+            let maybe_applied = match self.ask(i, &request).await {
                 Ok(ClientResponse::Kv(KvReply::Ok { value })) => return Outcome::Done(value),
                 Ok(ClientResponse::Kv(KvReply::WrongLeader { hint: Some(leader) }))
                     if leader != self.nodes[i].0 && self.index_of(leader).is_ok() =>
@@ -165,24 +164,20 @@ impl RemoteClerk {
                     self.prefer(leader);
                     continue;
                 }
-                Ok(ClientResponse::Kv(KvReply::NotCommitted)) | Err(Error::Timeout { .. }) => {
-                    maybe_applied = true
+                Ok(ClientResponse::Kv(KvReply::NotCommitted)) | Err(Error::Timeout { .. }) => true,
+                Ok(other) => {
+                    tracing::debug!(client = self.id, "kv attempt: {other:?}");
+                    false
                 }
-                Ok(other) => tracing::debug!(client = self.id, "kv attempt: {other:?}"),
-                Err(e) => tracing::debug!(client = self.id, "kv attempt failed: {e}"),
-            }
+                Err(e) => {
+                    tracing::debug!(client = self.id, "kv attempt failed: {e}");
+                    false
+                }
+            };
             self.current = (self.current + 1) % self.nodes.len();
-            failures_in_round += 1;
-            if failures_in_round >= self.nodes.len() {
-                failures_in_round = 0;
-                tokio::time::sleep(self.round_pause).await;
-            }
+            retries.failed(maybe_applied).await;
         }
-        if maybe_applied {
-            Outcome::Unknown
-        } else {
-            Outcome::NotApplied
-        }
+        retries.outcome()
     }
 }
 

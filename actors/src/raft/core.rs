@@ -256,15 +256,9 @@ impl RaftCore {
     /// Starts agreement on `command` if this peer leads. Commands must not be empty (an empty
     /// entry is the no-op a new leader appends).
     pub fn propose(&mut self, command: Vec<u8>) -> (Index, Term, bool) {
-        let term = self.durable.term;
-        if self.role != Role::Leader || command.is_empty() {
-            return (0, term, false);
-        }
-        let index = self.durable.log.push(Entry { term, command });
-        self.log_changed(index);
-        self.broadcast_append();
-        self.maybe_commit();
-        (index, term, true)
+        let started = self.propose_later(command);
+        self.replicate();
+        started
     }
 
     /// Appends a command to the leader's log like [`RaftCore::propose`], but sends nothing
