@@ -4,6 +4,7 @@
 //! feeds them inputs and performs their effects. So far: [`ping`], the pinger every node of the
 //! messaging benchmark and the runtime's tests runs.
 
+pub mod chain;
 pub mod kv;
 pub mod ping;
 pub mod raft;

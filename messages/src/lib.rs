@@ -9,6 +9,7 @@
 //! is what the receiving node uses to pick the decoder, so it must be unique across the program
 //! and must not change between versions that talk to each other.
 
+pub mod chain;
 pub mod client;
 pub mod echo;
 pub mod ids;

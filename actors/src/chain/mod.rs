@@ -1,0 +1,15 @@
+//! Chain replication and CRAQ (van Renesse and Schneider, OSDI 2004; Terrace and Freedman,
+//! USENIX ATC 2009): writes enter at the head and flow down the chain, the tail commits, and the
+//! acknowledgement flows back up. Plain chain replication reads at the tail; CRAQ reads at any
+//! node, answering a clean key locally and asking the tail which version is committed for a
+//! dirty one.
+//!
+//! [`core::ChainCore`] makes every decision of one node of one chain and returns effects.
+
+pub mod core;
+pub mod store;
+
+pub use self::core::{ChainCore, ChainEffects, RequestId};
+
+#[cfg(test)]
+mod tests;
