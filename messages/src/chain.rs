@@ -121,9 +121,53 @@ pub enum ChainReply {
         /// Where to go, if known.
         node: Option<NodeId>,
     },
+    /// Not answered in time: a write may still commit; retry with the same sequence number.
+    NotCommitted,
     /// This node is not in the current chain, or the client's epoch is not this node's.
     WrongEpoch {
         /// This node's epoch.
         epoch: Epoch,
     },
+}
+
+/// A chain node's message to another chain node (the actor's wire envelope for
+/// [`ChainMessage`]).
+#[derive(Debug, Clone, Serialize, Deserialize, actix::Message)]
+#[rtype(result = "()")]
+pub struct ChainPeer {
+    /// The sending node.
+    pub from: NodeId,
+    /// What it says.
+    pub message: ChainMessage,
+}
+
+impl crate::Wire for ChainPeer {
+    const TAG: &'static str = "chain.peer";
+}
+
+/// A client's operation, for the chain in `epoch`: a get is a read, a put or an append a write.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, actix::Message)]
+#[rtype(result = "ChainReply")]
+pub struct ChainRequest {
+    /// The configuration the client works from.
+    pub epoch: Epoch,
+    /// The client.
+    pub client: u64,
+    /// The client's sequence number for this operation (the same on every retry).
+    pub client_seq: u64,
+    /// The operation.
+    pub op: KvOp,
+}
+
+impl crate::Wire for ChainRequest {
+    const TAG: &'static str = "chain.request";
+}
+
+/// Installs a configuration on a chain node (from the configuration manager).
+#[derive(Debug, Clone, Serialize, Deserialize, actix::Message)]
+#[rtype(result = "()")]
+pub struct SetChainConfig(pub ChainConfig);
+
+impl crate::Wire for SetChainConfig {
+    const TAG: &'static str = "chain.config";
 }

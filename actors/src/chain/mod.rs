@@ -6,7 +6,9 @@
 //!
 //! [`core::ChainCore`] makes every decision of one node of one chain and returns effects.
 
+pub mod clerk;
 pub mod core;
+pub mod node;
 pub mod store;
 
 pub use self::core::{ChainCore, ChainEffects, RequestId};

@@ -84,7 +84,7 @@ impl Clerk {
 
 /// The retry bookkeeping of a clerk: after every server failed once, pause (an election may be
 /// under way); when time is up, say whether the operation may have taken effect.
-pub(super) struct Retries {
+pub(crate) struct Retries {
     servers: usize,
     pause: Duration,
     failures_in_round: usize,
@@ -93,7 +93,7 @@ pub(super) struct Retries {
 
 impl Retries {
     /// For a group of `servers`, pausing `pause` after each round.
-    pub(super) fn new(servers: usize, pause: Duration) -> Self {
+    pub(crate) fn new(servers: usize, pause: Duration) -> Self {
         Retries {
             servers,
             pause,
@@ -103,7 +103,7 @@ impl Retries {
     }
 
     /// An attempt failed; `maybe_applied` if it may have reached a server and been started.
-    pub(super) async fn failed(&mut self, maybe_applied: bool) {
+    pub(crate) async fn failed(&mut self, maybe_applied: bool) {
         self.maybe_applied |= maybe_applied;
         self.failures_in_round += 1;
         if self.failures_in_round >= self.servers {
@@ -113,7 +113,7 @@ impl Retries {
     }
 
     /// How the operation ended, if no attempt succeeded.
-    pub(super) fn outcome(&self) -> Outcome {
+    pub(crate) fn outcome(&self) -> Outcome {
         if self.maybe_applied {
             Outcome::Unknown
         } else {

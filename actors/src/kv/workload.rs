@@ -1,6 +1,6 @@
 //! A client workload for the key-value service: random gets, puts and appends on a few shared
 //! keys, every operation recorded in a history for the linearizability checker. Used by
-//! `troupe sim raft-kv` and the KV tests.
+//! `troupe sim raft-kv`, the KV tests and the chain tests.
 
 use super::clerk::{Clerk, Outcome};
 use rand::Rng;
@@ -45,9 +45,28 @@ pub struct Recorder {
     pub unknown: u64,
 }
 
+/// A key-value client a workload can drive: the Raft service's clerk, a chain's clerk.
+#[allow(async_fn_in_trait)] // clients run on one thread: their futures need not be Send
+pub trait KvClient {
+    /// Runs `op` until it is done or `deadline` has passed.
+    async fn run(&mut self, op: KvOp, deadline: Duration) -> Outcome;
+}
+
+impl KvClient for Clerk {
+    async fn run(&mut self, op: KvOp, deadline: Duration) -> Outcome {
+        Clerk::run(self, op, deadline).await
+    }
+}
+
+impl KvClient for crate::chain::clerk::ChainClerk {
+    async fn run(&mut self, op: KvOp, deadline: Duration) -> Outcome {
+        crate::chain::clerk::ChainClerk::run(self, op, deadline).await
+    }
+}
+
 /// Runs one client until `stop` is set, recording into `recorder`.
 pub async fn run_client(
-    mut clerk: Clerk,
+    mut clerk: impl KvClient,
     client: u64,
     workload: Workload,
     mut rng: ChaCha8Rng,

@@ -1,0 +1,110 @@
+//! The chain node actor: a thin shell around [`ChainCore`]. It turns client requests into core
+//! inputs (keeping each caller's reply channel until the core answers), hands peer messages and
+//! new configurations to the core, and carries out the core's effects.
+
+use super::core::{ChainCore, ChainEffects, RequestId};
+use actix::{Actor, Context, Handler, ResponseFuture};
+use std::collections::BTreeMap;
+use std::time::Duration;
+use tokio::sync::oneshot;
+use troupe_messages::chain::{ChainConfig, ChainPeer, ChainReply, ChainRequest, SetChainConfig};
+use troupe_messages::kv::KvOp;
+use troupe_runtime::{ActorPath, Node, Spawned};
+
+/// The name a chain node registers under.
+pub const NAME: &str = "chain";
+
+/// How long a client request may wait for the chain before the node gives up on it (the
+/// client retries with the same sequence number).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The chain node actor.
+pub struct ChainNode {
+    node: Node,
+    core: ChainCore,
+    waiting: BTreeMap<RequestId, oneshot::Sender<ChainReply>>,
+    next_request: RequestId,
+}
+
+impl ChainNode {
+    /// Starts the chain node of `node` under [`NAME`], empty, in `config`.
+    pub fn spawn(
+        node: &Node,
+        config: ChainConfig,
+        craq: bool,
+    ) -> troupe_runtime::Result<Spawned<ChainNode>> {
+        let actor = ChainNode {
+            node: node.clone(),
+            core: ChainCore::new(node.id(), config, craq),
+            waiting: BTreeMap::new(),
+            next_request: 0,
+        };
+        Ok(node
+            .spawn_named(NAME, actor)?
+            .accept::<ChainPeer>()
+            .accept::<ChainRequest>()
+            .accept::<SetChainConfig>())
+    }
+
+    fn perform(&mut self) {
+        let ChainEffects { send, replies } = self.core.take_effects();
+        let from = self.node.id();
+        for (to, message) in send {
+            let path = ActorPath::new(to, NAME);
+            if let Err(e) = self.node.send(&path, ChainPeer { from, message }) {
+                tracing::debug!(node = %from, %to, "chain message not sent: {e}");
+            }
+        }
+        for (request, reply) in replies {
+            if let Some(waiter) = self.waiting.remove(&request) {
+                // The caller may have given up; then nobody listens.
+                let _ = waiter.send(reply);
+            }
+        }
+    }
+}
+
+impl Actor for ChainNode {
+    type Context = Context<Self>;
+}
+
+impl Handler<ChainPeer> for ChainNode {
+    type Result = ();
+    fn handle(&mut self, msg: ChainPeer, _: &mut Context<Self>) {
+        self.core.receive(msg.from, msg.message);
+        self.perform();
+    }
+}
+
+impl Handler<SetChainConfig> for ChainNode {
+    type Result = ();
+    fn handle(&mut self, msg: SetChainConfig, _: &mut Context<Self>) {
+        tracing::debug!(node = %self.node.id(), epoch = msg.0.epoch, chain = ?msg.0.nodes, "new chain configuration");
+        self.core.reconfigure(msg.0);
+        self.perform();
+    }
+}
+
+impl Handler<ChainRequest> for ChainNode {
+    type Result = ResponseFuture<ChainReply>;
+
+    fn handle(&mut self, msg: ChainRequest, _: &mut Context<Self>) -> Self::Result {
+        self.next_request += 1;
+        let request = self.next_request;
+        let (reply, answer) = oneshot::channel();
+        self.waiting.insert(request, reply);
+        match msg.op {
+            KvOp::Get { key } => self.core.read(request, msg.epoch, &key),
+            op => self
+                .core
+                .write(request, msg.epoch, msg.client, msg.client_seq, op),
+        }
+        self.perform();
+        Box::pin(async move {
+            match tokio::time::timeout(REQUEST_TIMEOUT, answer).await {
+                Ok(Ok(reply)) => reply,
+                _ => ChainReply::NotCommitted,
+            }
+        })
+    }
+}

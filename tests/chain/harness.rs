@@ -1,0 +1,188 @@
+//! A chain under test on the simulated network: chain nodes n1..nN, client nodes after them,
+//! and a last node from which the test, standing in for the configuration manager, installs
+//! new configurations. Clients run the shared key-value workload; every test ends by checking
+//! the whole history for linearizability and every acknowledged append in the final values.
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::time::Duration;
+use troupe_actors::chain::clerk::ChainClerk;
+use troupe_actors::chain::node::{ChainNode, NAME};
+use troupe_actors::kv::clerk::Outcome;
+use troupe_actors::kv::workload::{run_client, Recorder, Workload};
+use troupe_messages::chain::{ChainConfig, SetChainConfig};
+use troupe_messages::kv::KvOp;
+use troupe_runtime::history::OpKind;
+use troupe_runtime::linearizability::{check, Verdict};
+use troupe_runtime::sim::{derive_seed, LinkFaults};
+use troupe_runtime::testkit::Cluster;
+use troupe_runtime::{ActorPath, NodeId};
+
+pub fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+/// Few keys and little think time, so that reads race writes often: a read served from a
+/// version the tail has not committed, or from one it has superseded, shows in the history.
+fn workload() -> Workload {
+    Workload {
+        keys: 2,
+        think: ms(1),
+        op_deadline: Duration::from_secs(3),
+    }
+}
+
+pub struct ChainHarness {
+    pub cluster: Cluster,
+    pub chain: u32,
+    pub clients: u32,
+    pub craq: bool,
+    /// The configuration clients learn (what a configuration manager would publish).
+    pub config: Rc<RefCell<ChainConfig>>,
+    pub recorder: Rc<RefCell<Recorder>>,
+    seed: u64,
+    clerks: Cell<u64>,
+}
+
+impl ChainHarness {
+    /// A chain of `chain` nodes with `clients` clients; links delay 1-10 ms (and so reorder).
+    pub fn new(seed: u64, chain: u32, clients: u32, craq: bool) -> Self {
+        let config = ChainConfig {
+            epoch: 1,
+            nodes: (1..=chain).map(NodeId).collect(),
+        };
+        let initial = config.clone();
+        let cluster = Cluster::builder(seed)
+            .nodes(chain + clients + 1)
+            .faults(LinkFaults::reliable().with_delay(ms(1), ms(10)))
+            .topology(move |node| {
+                if node.id().0 <= chain {
+                    if let Err(e) = ChainNode::spawn(node, initial.clone(), craq) {
+                        panic!("chain node did not start on {}: {e}", node.id());
+                    }
+                }
+            })
+            .build();
+        ChainHarness {
+            cluster,
+            chain,
+            clients,
+            craq,
+            config: Rc::new(RefCell::new(config)),
+            recorder: Rc::new(RefCell::new(Recorder::default())),
+            seed,
+            clerks: Cell::new(0),
+        }
+    }
+
+    fn manager(&self) -> u32 {
+        self.chain + self.clients + 1
+    }
+
+    fn clerk(&self, on: u32) -> ChainClerk {
+        self.clerks.set(self.clerks.get() + 1);
+        let id = self.clerks.get();
+        let source = self.config.clone();
+        let rng = ChaCha8Rng::seed_from_u64(derive_seed(self.seed, 2000 + id));
+        ChainClerk::new(
+            self.cluster.up(on),
+            Box::new(move || source.borrow().clone()),
+            self.craq,
+            id,
+            rng,
+        )
+    }
+
+    /// Installs the chain `nodes` in a new epoch on its nodes, then publishes it to clients.
+    pub fn reconfigure(&self, nodes: &[u32]) {
+        let config = {
+            let mut current = self.config.borrow_mut();
+            current.epoch += 1;
+            current.nodes = nodes.iter().map(|&i| NodeId(i)).collect();
+            current.clone()
+        };
+        let manager = self.cluster.up(self.manager());
+        for &node in nodes {
+            let path = ActorPath::new(NodeId(node), NAME);
+            manager
+                .send(&path, SetChainConfig(config.clone()))
+                .expect("the manager reaches every node");
+        }
+    }
+
+    /// Runs every client for `d` of virtual time while `during` does its damage.
+    pub async fn run_clients<F: std::future::Future<Output = ()>>(&self, d: Duration, during: F) {
+        let stop = Rc::new(Cell::new(false));
+        let mut tasks = Vec::new();
+        for c in 0..self.clients {
+            let on = self.chain + 1 + c;
+            let clerk = self.clerk(on);
+            let node = self.cluster.up(on);
+            let rng = ChaCha8Rng::seed_from_u64(derive_seed(self.seed, 1000 + u64::from(c)));
+            let clock = move || node.now_ns();
+            tasks.push(actix_rt::spawn(run_client(
+                clerk,
+                u64::from(c),
+                workload(),
+                rng,
+                self.recorder.clone(),
+                stop.clone(),
+                clock,
+            )));
+        }
+        let started = tokio::time::Instant::now();
+        during.await;
+        tokio::time::sleep_until(started + d).await;
+        stop.set(true);
+        for t in tasks {
+            t.await.expect("client task finishes");
+        }
+    }
+
+    /// Checks the history is linearizable, and that a fresh client can write and reads every
+    /// acknowledged append.
+    pub async fn finish(&self) {
+        let mut clerk = self.clerk(self.manager());
+        let final_append = KvOp::Append {
+            key: "k0".into(),
+            value: "final;".into(),
+        };
+        assert_eq!(
+            clerk.run(final_append, ms(10_000)).await,
+            Outcome::Done(None),
+            "no progress at the end"
+        );
+        let history = self.recorder.borrow().history.clone();
+        let ok = self.recorder.borrow().ok;
+        assert!(ok > 100, "too few operations succeeded: {ok}");
+        assert_eq!(
+            check(&history),
+            Verdict::Linearizable,
+            "{} operations",
+            history.len()
+        );
+        for key in (0..workload().keys).map(|k| format!("k{k}")) {
+            let value = match clerk.run(KvOp::Get { key: key.clone() }, ms(10_000)).await {
+                Outcome::Done(Some(v)) => v,
+                other => panic!("final read of {key} failed: {other:?}"),
+            };
+            let last_put = history
+                .iter()
+                .filter(|o| o.key == key && o.op == OpKind::Put)
+                .map(|o| o.ret.unwrap_or(u64::MAX))
+                .max()
+                .unwrap_or(0);
+            for op in history.iter().filter(|o| {
+                o.key == key && o.op == OpKind::Append && o.ret.is_some() && o.call > last_put
+            }) {
+                let appended = op.value.as_deref().unwrap_or_default();
+                assert!(
+                    value.contains(appended),
+                    "acknowledged append {appended:?} to {key} was lost"
+                );
+            }
+        }
+    }
+}
