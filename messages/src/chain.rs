@@ -41,6 +41,29 @@ impl ChainConfig {
         at.checked_sub(1).map(|i| self.nodes[i])
     }
 
+    /// The configuration as text, as the configuration manager stores it: `epoch:n1,n2,n3`.
+    pub fn to_text(&self) -> String {
+        let nodes: Vec<String> = self.nodes.iter().map(|n| n.to_string()).collect();
+        format!("{}:{}", self.epoch, nodes.join(","))
+    }
+
+    /// Parses [`ChainConfig::to_text`]'s form.
+    pub fn from_text(text: &str) -> Option<ChainConfig> {
+        let (epoch, nodes) = text.split_once(':')?;
+        let nodes = if nodes.is_empty() {
+            Vec::new()
+        } else {
+            nodes
+                .split(',')
+                .map(|n| n.parse().ok())
+                .collect::<Option<Vec<NodeId>>>()?
+        };
+        Some(ChainConfig {
+            epoch: epoch.parse().ok()?,
+            nodes,
+        })
+    }
+
     /// The node after `node`, if it is in the chain and not the tail.
     pub fn successor(&self, node: NodeId) -> Option<NodeId> {
         let at = self.nodes.iter().position(|&n| n == node)?;

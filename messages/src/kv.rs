@@ -26,6 +26,16 @@ pub enum KvOp {
         /// What to append.
         value: String,
     },
+    /// Compare and swap: replace the key's value with `value` only if it is `expect` now ("" for
+    /// a missing key). Answers the value found, so the caller knows whether it won.
+    Cas {
+        /// The key.
+        key: String,
+        /// The value the caller expects.
+        expect: String,
+        /// The new value.
+        value: String,
+    },
 }
 
 /// A clerk's request, tagged so that a retry is applied at most once.

@@ -8,9 +8,10 @@ use rand_chacha::ChaCha8Rng;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::Duration;
-use troupe_actors::chain::clerk::ChainClerk;
+use troupe_actors::chain::clerk::{ChainClerk, ConfigSource};
 use troupe_actors::chain::node::{ChainNode, NAME};
-use troupe_actors::kv::clerk::Outcome;
+use troupe_actors::kv::clerk::{Clerk, Outcome};
+use troupe_actors::kv::server::KvOptions;
 use troupe_actors::kv::workload::{run_client, Recorder, Workload};
 use troupe_messages::chain::{ChainConfig, SetChainConfig};
 use troupe_messages::kv::KvOp;
@@ -19,6 +20,12 @@ use troupe_runtime::linearizability::{check, Verdict};
 use troupe_runtime::sim::{derive_seed, LinkFaults};
 use troupe_runtime::testkit::Cluster;
 use troupe_runtime::{ActorPath, NodeId};
+use troupe_supervisors::failover::chain::chain_failover;
+use troupe_supervisors::failover::raft::kv_replica;
+use troupe_supervisors::Supervisor;
+
+/// The manager key of the chain under test.
+pub const KEY: &str = "chain/0";
 
 pub fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
@@ -36,8 +43,12 @@ fn workload() -> Workload {
 
 pub struct ChainHarness {
     pub cluster: Cluster,
+    /// The node of chain position 1 (the first head); the others follow it.
+    pub first_chain: u32,
     pub chain: u32,
     pub clients: u32,
+    /// The configuration manager's Raft group (empty: the test installs configurations).
+    pub manager: Vec<NodeId>,
     pub craq: bool,
     /// The configuration clients learn (what a configuration manager would publish).
     pub config: Rc<RefCell<ChainConfig>>,
@@ -67,8 +78,10 @@ impl ChainHarness {
             .build();
         ChainHarness {
             cluster,
+            first_chain: 1,
             chain,
             clients,
+            manager: Vec::new(),
             craq,
             config: Rc::new(RefCell::new(config)),
             recorder: Rc::new(RefCell::new(Recorder::default())),
@@ -77,8 +90,87 @@ impl ChainHarness {
         }
     }
 
+    /// Three manager nodes (the Raft key-value service), a chain of three that starts empty,
+    /// a node running the chain failover supervisor, `clients` clients, and a last node for
+    /// the final checks. Clients and the supervisor learn the chain from the manager.
+    pub fn supervised(seed: u64, clients: u32, craq: bool) -> Self {
+        let manager: Vec<NodeId> = (1..=3).map(NodeId).collect();
+        let chain: Vec<NodeId> = (4..=6).map(NodeId).collect();
+        let (group, members) = (manager.clone(), chain.clone());
+        let cluster = Cluster::builder(seed)
+            .nodes(7 + clients + 1)
+            .faults(LinkFaults::reliable().with_delay(ms(1), ms(10)))
+            .topology(move |node| {
+                let id = node.id().0;
+                let started = match id {
+                    1..=3 => Supervisor::start(node, kv_replica(KvOptions::new(group.clone())))
+                        .map(|_| ())
+                        .map_err(|e| e.to_string()),
+                    4..=6 => {
+                        let empty = ChainConfig {
+                            epoch: 0,
+                            nodes: Vec::new(),
+                        };
+                        ChainNode::spawn(node, empty, craq)
+                            .map(|_| ())
+                            .map_err(|e| e.to_string())
+                    }
+                    7 => Supervisor::start(
+                        node,
+                        chain_failover(group.clone(), KEY.into(), members.clone()),
+                    )
+                    .map(|_| ())
+                    .map_err(|e| e.to_string()),
+                    _ => Ok(()),
+                };
+                if let Err(e) = started {
+                    panic!("{} did not start: {e}", node.id());
+                }
+            })
+            .build();
+        ChainHarness {
+            cluster,
+            first_chain: 4,
+            chain: 3,
+            clients,
+            manager,
+            craq,
+            config: Rc::new(RefCell::new(ChainConfig {
+                epoch: 0,
+                nodes: chain,
+            })),
+            recorder: Rc::new(RefCell::new(Recorder::default())),
+            seed,
+            clerks: Cell::new(0),
+        }
+    }
+
+    /// The node of chain position `position` (1 = the first head).
+    pub fn chain_node(&self, position: u32) -> u32 {
+        self.first_chain + position - 1
+    }
+
+    /// The first client's node.
+    fn first_client(&self) -> u32 {
+        self.first_chain + self.chain + u32::from(!self.manager.is_empty())
+    }
+
+    /// The last node: the test's own (it installs configurations from it, and checks).
     fn manager(&self) -> u32 {
-        self.chain + self.clients + 1
+        self.first_client() + self.clients
+    }
+
+    /// The configuration the manager holds now.
+    pub async fn managed_config(&self) -> Option<ChainConfig> {
+        let mut clerk = Clerk::new(
+            self.cluster.up(self.manager()),
+            self.manager.clone(),
+            1 << 40,
+        );
+        match clerk.run(KvOp::Get { key: KEY.into() }, ms(5_000)).await {
+            Outcome::Done(Some(text)) => ChainConfig::from_text(&text),
+            _ => None,
+        }
     }
 
     fn clerk(&self, on: u32) -> ChainClerk {
@@ -86,13 +178,16 @@ impl ChainHarness {
         let id = self.clerks.get();
         let source = self.config.clone();
         let rng = ChaCha8Rng::seed_from_u64(derive_seed(self.seed, 2000 + id));
-        ChainClerk::new(
-            self.cluster.up(on),
-            Box::new(move || source.borrow().clone()),
-            self.craq,
-            id,
-            rng,
-        )
+        let node = self.cluster.up(on);
+        let source = if self.manager.is_empty() {
+            ConfigSource::Given(Box::new(move || source.borrow().clone()))
+        } else {
+            ConfigSource::Manager {
+                clerk: Clerk::new(node.clone(), self.manager.clone(), (1 << 32) + id),
+                key: KEY.into(),
+            }
+        };
+        ChainClerk::new(node, source, self.craq, id, rng)
     }
 
     /// Installs the chain `nodes` in a new epoch on its nodes, then publishes it to clients.
@@ -117,7 +212,7 @@ impl ChainHarness {
         let stop = Rc::new(Cell::new(false));
         let mut tasks = Vec::new();
         for c in 0..self.clients {
-            let on = self.chain + 1 + c;
+            let on = self.first_client() + c;
             let clerk = self.clerk(on);
             let node = self.cluster.up(on);
             let rng = ChaCha8Rng::seed_from_u64(derive_seed(self.seed, 1000 + u64::from(c)));

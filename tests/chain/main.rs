@@ -1,10 +1,12 @@
 //! Chain replication and CRAQ on the simulated network, in virtual time: clients' whole
 //! histories are checked for linearizability and for lost acknowledged writes, with and without
 //! CRAQ, in a steady chain and across the crash of the head, a middle node or the tail, and a
-//! partitioned head. Here the test installs each new configuration itself; the configuration
-//! manager on Raft and the failover supervisor are the chain issue's next parts.
+//! partitioned head. The tests in this file install each new configuration themselves;
+//! `supervised` leaves it to the configuration manager on Raft and the chain failover
+//! supervisor.
 
 mod harness;
+mod supervised;
 
 use harness::{ms, ChainHarness};
 use troupe_runtime::testkit::simulate;
@@ -27,7 +29,7 @@ fn crash_at(position: u32, craq: bool, seed: u64) {
         let h = ChainHarness::new(seed, 3, 6, craq);
         h.run_clients(ms(4_000), async {
             tokio::time::sleep(ms(1_000)).await;
-            h.cluster.crash(position);
+            h.cluster.crash(h.chain_node(position));
             tokio::time::sleep(ms(200)).await;
             let survivors: Vec<u32> = (1..=3).filter(|&n| n != position).collect();
             h.reconfigure(&survivors);

@@ -1,11 +1,11 @@
 //! The chain clerk: a client of one chain. Writes go to the head; reads go to the tail, or with
 //! CRAQ to any node of the chain (spreading the load). Every operation carries (client id,
-//! sequence number), so a retried write takes effect once. The clerk works from a configuration
-//! it is given and refreshed with ([`ChainClerk::set_config`]); a `WrongEpoch` answer makes it
-//! ask its `refresh` source again.
+//! sequence number), so a retried write takes effect once. The clerk learns the configuration
+//! from its [`ConfigSource`] (the configuration manager, in a deployment) and asks again after
+//! every failed attempt.
 
 use super::node::NAME;
-use crate::kv::clerk::{Outcome, Retries};
+use crate::kv::clerk::{Clerk, Outcome, Retries};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use std::time::Duration;
@@ -16,7 +16,33 @@ use troupe_messages::NodeId;
 use troupe_runtime::{ActorPath, Error, Node};
 
 /// Where a clerk learns the current configuration.
-pub type ConfigSource = Box<dyn Fn() -> ChainConfig>;
+pub enum ConfigSource {
+    /// A function that knows it (tests that install configurations themselves).
+    Given(Box<dyn Fn() -> ChainConfig>),
+    /// The configuration manager: the key `key` of the Raft key-value service `clerk` reaches.
+    Manager {
+        /// A clerk of the manager group.
+        clerk: Clerk,
+        /// The chain's key.
+        key: String,
+    },
+}
+
+impl ConfigSource {
+    /// The current configuration, if the source answers in time.
+    async fn fetch(&mut self) -> Option<ChainConfig> {
+        match self {
+            ConfigSource::Given(get) => Some(get()),
+            ConfigSource::Manager { clerk, key } => {
+                let get = KvOp::Get { key: key.clone() };
+                match clerk.run(get, Duration::from_secs(1)).await {
+                    Outcome::Done(Some(text)) => ChainConfig::from_text(&text),
+                    _ => None,
+                }
+            }
+        }
+    }
+}
 
 /// A clerk of one chain.
 pub struct ChainClerk {
@@ -34,10 +60,14 @@ pub struct ChainClerk {
 }
 
 impl ChainClerk {
-    /// A clerk with a program-unique `id`, on `node`, learning configurations from `refresh`.
+    /// A clerk with a program-unique `id`, on `node`, learning configurations from `refresh`
+    /// (it has none until its first operation asks).
     pub fn new(node: Node, refresh: ConfigSource, craq: bool, id: u64, rng: ChaCha8Rng) -> Self {
         ChainClerk {
-            config: refresh(),
+            config: ChainConfig {
+                epoch: 0,
+                nodes: Vec::new(),
+            },
             node,
             refresh,
             craq,
@@ -53,6 +83,12 @@ impl ChainClerk {
     pub fn set_config(&mut self, config: ChainConfig) {
         if config.epoch > self.config.epoch {
             self.config = config;
+        }
+    }
+
+    async fn refresh(&mut self) {
+        if let Some(config) = self.refresh.fetch().await {
+            self.set_config(config);
         }
     }
 
@@ -76,7 +112,7 @@ impl ChainClerk {
         let mut redirect = None;
         while started.elapsed() < deadline {
             let Some(target) = redirect.take().or_else(|| self.target(&op)) else {
-                self.set_config((self.refresh)());
+                self.refresh().await;
                 retries.failed(false).await;
                 continue;
             };
@@ -103,7 +139,7 @@ impl ChainClerk {
                     false
                 }
             };
-            self.set_config((self.refresh)());
+            self.refresh().await;
             retries.failed(maybe_applied).await;
         }
         retries.outcome()

@@ -31,7 +31,10 @@ pub struct VersionedStore {
 /// The key a write changes.
 pub fn key_of(op: &KvOp) -> &str {
     match op {
-        KvOp::Get { key } | KvOp::Put { key, .. } | KvOp::Append { key, .. } => key,
+        KvOp::Get { key }
+        | KvOp::Put { key, .. }
+        | KvOp::Append { key, .. }
+        | KvOp::Cas { key, .. } => key,
     }
 }
 
@@ -45,6 +48,8 @@ impl VersionedStore {
             KvOp::Get { .. } => return,
             KvOp::Put { value, .. } => value.clone(),
             KvOp::Append { value, .. } => format!("{}{value}", versions.latest()),
+            KvOp::Cas { expect, value, .. } if versions.latest() == expect => value.clone(),
+            KvOp::Cas { .. } => return,
         };
         versions.dirty.insert(update.seq, value);
     }

@@ -46,6 +46,13 @@ impl KvState {
                 self.data.entry(key.clone()).or_default().push_str(value);
                 None
             }
+            KvOp::Cas { key, expect, value } => {
+                let found = self.data.get(key).cloned().unwrap_or_default();
+                if found == *expect {
+                    self.data.insert(key.clone(), value.clone());
+                }
+                Some(found)
+            }
         };
         self.last.insert(cmd.client, (cmd.seq, result.clone()));
         result
@@ -104,5 +111,34 @@ mod tests {
             s.apply(&cmd(2, 2, KvOp::Get { key: "nope".into() })),
             Some(String::new())
         );
+    }
+
+    #[test]
+    fn compare_and_swap_replaces_only_the_expected_value() {
+        let mut s = KvState::default();
+        let cas = |seq, expect: &str, value: &str| {
+            cmd(
+                3,
+                seq,
+                KvOp::Cas {
+                    key: "c".into(),
+                    expect: expect.into(),
+                    value: value.into(),
+                },
+            )
+        };
+        assert_eq!(
+            s.apply(&cas(1, "", "1")),
+            Some(String::new()),
+            "won on a missing key"
+        );
+        assert_eq!(
+            s.apply(&cas(2, "", "2")),
+            Some("1".into()),
+            "lost: the value was 1"
+        );
+        assert_eq!(s.get("c"), Some("1"));
+        assert_eq!(s.apply(&cas(3, "1", "3")), Some("1".into()));
+        assert_eq!(s.get("c"), Some("3"));
     }
 }

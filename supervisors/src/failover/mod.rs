@@ -1,4 +1,5 @@
 //! The failover supervisors of each system: the supervision trees that keep a system's roles
 //! running on a node.
 
+pub mod chain;
 pub mod raft;

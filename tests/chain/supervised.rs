@@ -1,0 +1,28 @@
+//! The chain failover supervisor at work: the configuration lives in a Raft key-value group,
+//! the supervisor watches the chain's nodes with the heartbeat failure detector, and on a crash
+//! installs the chain of the survivors by compare-and-swap; clients learn it from the manager.
+
+use crate::harness::{ms, ChainHarness};
+use troupe_messages::NodeId;
+use troupe_runtime::testkit::simulate;
+
+#[test]
+fn the_supervisor_replaces_a_crashed_middle_and_nothing_is_lost() {
+    for craq in [false, true] {
+        simulate(81, |seed| async move {
+            let h = ChainHarness::supervised(seed, 6, craq);
+            h.run_clients(ms(5_000), async {
+                tokio::time::sleep(ms(1_500)).await;
+                h.cluster.crash(h.chain_node(2));
+            })
+            .await;
+            let config = h
+                .managed_config()
+                .await
+                .expect("the manager holds the chain");
+            assert_eq!(config.epoch, 2, "one reconfiguration: {config:?}");
+            assert_eq!(config.nodes, vec![NodeId(4), NodeId(6)]);
+            h.finish().await;
+        });
+    }
+}
