@@ -1,8 +1,9 @@
 //! troupe's server roles, one module per system.
 //!
 //! Each role keeps its protocol decisions in plain structs and its actor as a thin shell that
-//! feeds them inputs and performs their effects. So far: [`ping`], the pinger every node of the
-//! messaging benchmark and the runtime's tests runs.
+//! feeds them inputs and performs their effects. So far: [`raft`] and the [`kv`] service on it
+//! (with the gateway and remote clerk of real clusters), [`chain`] replication and CRAQ, and
+//! [`ping`], the pinger of the messaging benchmark and the runtime's tests.
 
 pub mod chain;
 pub mod kv;
