@@ -186,10 +186,19 @@ impl crate::Wire for ChainRequest {
     const TAG: &'static str = "chain.request";
 }
 
-/// Installs a configuration on a chain node (from the configuration manager).
+/// Installs a configuration on a chain node (from the configuration manager), and grants it
+/// a lease: the node serves clients only until `lease_ms` after it received this, unless a
+/// newer grant extends it. The supervisor waits out the lease of a node before installing a
+/// chain without it, so a node cut off from the supervisor stops serving before another chain
+/// can commit writes it does not see. `None`: no lease (a test that installs chains by hand).
 #[derive(Debug, Clone, Serialize, Deserialize, actix::Message)]
 #[rtype(result = "()")]
-pub struct SetChainConfig(pub ChainConfig);
+pub struct SetChainConfig {
+    /// The configuration.
+    pub config: ChainConfig,
+    /// How long the node may serve from receipt, in milliseconds.
+    pub lease_ms: Option<u64>,
+}
 
 impl crate::Wire for SetChainConfig {
     const TAG: &'static str = "chain.config";

@@ -202,7 +202,13 @@ impl ChainHarness {
         for &node in nodes {
             let path = ActorPath::new(NodeId(node), NAME);
             manager
-                .send(&path, SetChainConfig(config.clone()))
+                .send(
+                    &path,
+                    SetChainConfig {
+                        config: config.clone(),
+                        lease_ms: None,
+                    },
+                )
                 .expect("the manager reaches every node");
         }
     }

@@ -26,3 +26,29 @@ fn the_supervisor_replaces_a_crashed_middle_and_nothing_is_lost() {
         });
     }
 }
+
+#[test]
+fn a_partitioned_head_loses_its_lease_before_the_supervisor_replaces_it() {
+    for craq in [false, true] {
+        simulate(82, |seed| async move {
+            let h = ChainHarness::supervised(seed, 6, craq);
+            h.run_clients(ms(5_000), async {
+                tokio::time::sleep(ms(1_500)).await;
+                // The head keeps its clients but reaches neither the chain, nor the manager,
+                // nor the supervisor: it must stop serving before the new chain commits.
+                let head = h.chain_node(1);
+                for other in [1, 2, 3, 5, 6, 7] {
+                    h.cluster.block(head, other);
+                    h.cluster.block(other, head);
+                }
+            })
+            .await;
+            let config = h
+                .managed_config()
+                .await
+                .expect("the manager holds the chain");
+            assert_eq!(config.nodes, vec![NodeId(5), NodeId(6)], "{config:?}");
+            h.finish().await;
+        });
+    }
+}

@@ -48,6 +48,8 @@ pub struct ChainCore {
     next_query: u64,
     /// Messages refused for naming another epoch.
     refused_stale: u64,
+    /// Clients are served until this instant (nanoseconds of the node's clock); `None`: always.
+    lease_until: Option<u64>,
     effects: ChainEffects,
 }
 
@@ -67,6 +69,7 @@ impl ChainCore {
             readers: BTreeMap::new(),
             next_query: 0,
             refused_stale: 0,
+            lease_until: None,
             effects: ChainEffects::default(),
         }
     }
@@ -101,6 +104,24 @@ impl ChainCore {
         self.store.committed(key).1
     }
 
+    /// Serve clients until `until` (nanoseconds of the node's clock), or always with `None`.
+    /// A grant never shortens a lease already given.
+    pub fn grant_lease(&mut self, until: Option<u64>) {
+        self.lease_until = match (self.lease_until, until) {
+            (_, None) => None,
+            (Some(held), Some(new)) => Some(held.max(new)),
+            (None, Some(new)) => Some(new),
+        };
+    }
+
+    /// Whether this node may answer clients at `now`: it is in the current chain and its lease
+    /// (if it runs under one) has not run out.
+    fn may_serve(&self, epoch: Epoch, now: u64) -> bool {
+        epoch == self.config.epoch
+            && self.in_chain()
+            && self.lease_until.is_none_or(|until| now < until)
+    }
+
     fn is_head(&self) -> bool {
         self.config.head() == Some(self.me)
     }
@@ -123,16 +144,17 @@ impl ChainCore {
         }
     }
 
-    /// A client asks for a write (a put or an append) in `epoch`.
+    /// A client asks at `now` for a write (a put or an append) in `epoch`.
     pub fn write(
         &mut self,
         request: RequestId,
+        now: u64,
         epoch: Epoch,
         client: u64,
         client_seq: u64,
         op: KvOp,
     ) {
-        if epoch != self.config.epoch || !self.in_chain() {
+        if !self.may_serve(epoch, now) {
             return self.reply(
                 request,
                 ChainReply::WrongEpoch {
@@ -165,9 +187,9 @@ impl ChainCore {
         self.after_applying();
     }
 
-    /// A client asks to read `key` in `epoch`.
-    pub fn read(&mut self, request: RequestId, epoch: Epoch, key: &str) {
-        if epoch != self.config.epoch || !self.in_chain() {
+    /// A client asks at `now` to read `key` in `epoch`.
+    pub fn read(&mut self, request: RequestId, now: u64, epoch: Epoch, key: &str) {
+        if !self.may_serve(epoch, now) {
             return self.reply(
                 request,
                 ChainReply::WrongEpoch {

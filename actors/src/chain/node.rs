@@ -79,8 +79,16 @@ impl Handler<ChainPeer> for ChainNode {
 impl Handler<SetChainConfig> for ChainNode {
     type Result = ();
     fn handle(&mut self, msg: SetChainConfig, _: &mut Context<Self>) {
-        tracing::debug!(node = %self.node.id(), epoch = msg.0.epoch, chain = ?msg.0.nodes, "new chain configuration");
-        self.core.reconfigure(msg.0);
+        let SetChainConfig { config, lease_ms } = msg;
+        if config.epoch > self.core.config().epoch {
+            tracing::debug!(node = %self.node.id(), epoch = config.epoch, chain = ?config.nodes, "new chain configuration");
+        }
+        // A grant for the configuration this node runs (or a newer one) extends its lease.
+        if config.epoch >= self.core.config().epoch {
+            let until = lease_ms.map(|ms| self.node.now_ns() + ms * 1_000_000);
+            self.core.grant_lease(until);
+        }
+        self.core.reconfigure(config);
         self.perform();
     }
 }
@@ -93,11 +101,12 @@ impl Handler<ChainRequest> for ChainNode {
         let request = self.next_request;
         let (reply, answer) = oneshot::channel();
         self.waiting.insert(request, reply);
+        let now = self.node.now_ns();
         match msg.op {
-            KvOp::Get { key } => self.core.read(request, msg.epoch, &key),
+            KvOp::Get { key } => self.core.read(request, now, msg.epoch, &key),
             op => self
                 .core
-                .write(request, msg.epoch, msg.client, msg.client_seq, op),
+                .write(request, now, msg.epoch, msg.client, msg.client_seq, op),
         }
         self.perform();
         Box::pin(async move {

@@ -64,13 +64,13 @@ impl Wire {
     fn write(&mut self, node: u32, request: RequestId, client: u64, client_seq: u64, op: KvOp) {
         let epoch = self.epoch;
         self.core(node)
-            .write(request, epoch, client, client_seq, op);
+            .write(request, 0, epoch, client, client_seq, op);
         self.collect(n(node));
     }
 
     fn read(&mut self, node: u32, request: RequestId, key: &str) {
         let epoch = self.epoch;
-        self.core(node).read(request, epoch, key);
+        self.core(node).read(request, 0, epoch, key);
         self.collect(n(node));
     }
 
@@ -254,7 +254,7 @@ fn messages_and_clients_of_another_epoch_are_refused() {
     w.collect(n(2));
     assert_eq!(w.cores[&n(2)].refused_stale(), before + 1);
     assert_eq!(w.cores[&n(2)].applied(), 0);
-    w.core(1).write(1, 1, 9, 1, append("k", "x"));
+    w.core(1).write(1, 0, 1, 9, 1, append("k", "x"));
     w.collect(n(1));
     assert_eq!(w.answer(1), Some(&ChainReply::WrongEpoch { epoch: 2 }));
 }
@@ -355,4 +355,34 @@ fn a_node_left_out_of_the_chain_stops_serving() {
     w.settle();
     w.read(1, 2, "k");
     assert_eq!(w.answer(2), Some(&ChainReply::WrongEpoch { epoch: 2 }));
+}
+
+#[test]
+fn a_node_whose_lease_ran_out_stops_serving_until_a_new_grant() {
+    let mut w = Wire::new(3, true);
+    w.write(1, 1, 7, 1, append("k", "a"));
+    w.settle();
+    w.core(2).grant_lease(Some(1_000));
+    w.core(2).read(2, 999, 1, "k");
+    w.collect(n(2));
+    assert_eq!(w.answer(2), Some(&read_ok("a")), "within the lease");
+    w.core(2).read(3, 1_000, 1, "k");
+    w.collect(n(2));
+    assert_eq!(
+        w.answer(3),
+        Some(&ChainReply::WrongEpoch { epoch: 1 }),
+        "the lease ran out"
+    );
+    w.core(2).grant_lease(Some(500));
+    w.core(2).read(4, 1_200, 1, "k");
+    w.collect(n(2));
+    assert_eq!(
+        w.answer(4),
+        Some(&ChainReply::WrongEpoch { epoch: 1 }),
+        "no shortening, no revival by an older grant"
+    );
+    w.core(2).grant_lease(Some(2_000));
+    w.core(2).read(5, 1_200, 1, "k");
+    w.collect(n(2));
+    assert_eq!(w.answer(5), Some(&read_ok("a")), "renewed");
 }

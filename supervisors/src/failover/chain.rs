@@ -1,8 +1,8 @@
 //! The chain failover supervisor: it keeps one chain's configuration in the configuration
 //! manager (a key of the Raft key-value service, so the manager is replicated with the
-//! project's own Raft), pushes each configuration to the chain's nodes, watches every node with
-//! the runtime's heartbeat failure detector, and when one goes down installs the chain without
-//! it in a new epoch.
+//! project's own Raft), pushes each configuration to the chain's nodes with a lease (renewed by
+//! pushing again), watches every node with the runtime's heartbeat failure detector, and when
+//! one goes down waits out its lease and installs the chain without it in a new epoch.
 //!
 //! A configuration changes only by compare-and-swap on the manager, from the exact text the
 //! supervisor last read, so two supervisors (a restarted one and a slow old one) cannot install
@@ -76,14 +76,23 @@ impl Handler<Down> for ChainFailover {
     }
 }
 
-/// How often the current configuration is pushed to the chain's nodes again.
+/// How often the current configuration is pushed to the chain's nodes again (which renews
+/// their leases).
 const REPUSH: Duration = Duration::from_millis(200);
 
-/// Sends `config` to each of its nodes.
-fn push(node: &Node, config: &ChainConfig) {
-    for &member in &config.nodes {
+/// How long a node may serve clients after a push reached it.
+const LEASE: Duration = Duration::from_millis(600);
+
+/// Sends `config`, with a lease, to each of its nodes not known dead.
+fn push(node: &Node, config: &ChainConfig, dead: &BTreeSet<NodeId>) {
+    let lease_ms = Some(LEASE.as_millis() as u64);
+    for &member in config.nodes.iter().filter(|n| !dead.contains(n)) {
         let path = ActorPath::new(member, CHAIN);
-        if let Err(e) = node.send(&path, SetChainConfig(config.clone())) {
+        let grant = SetChainConfig {
+            config: config.clone(),
+            lease_ms,
+        };
+        if let Err(e) = node.send(&path, grant) {
             tracing::debug!(%member, "configuration not sent: {e}");
         }
     }
@@ -133,7 +142,7 @@ async fn supervise(
                 node.watch(&ActorPath::new(member, CHAIN), watcher.clone());
             }
         }
-        push(&node, &config);
+        push(&node, &config, &dead);
         // Wait for a member of this configuration to go down (one already known dead counts).
         let gone = match config.nodes.iter().find(|n| dead.contains(*n)) {
             Some(&n) => n,
@@ -144,7 +153,7 @@ async fn supervise(
                     biased;
                     down = downs.recv() => down,
                     _ = tokio::time::sleep(REPUSH) => {
-                        push(&node, &config);
+                        push(&node, &config, &dead);
                         continue;
                     }
                 };
@@ -157,6 +166,14 @@ async fn supervise(
                 }
             },
         };
+        // The node may still think itself in the chain (cut off, not crashed): it gets no more
+        // grants, and the new chain waits until the last lease it was given has run out, so it
+        // cannot answer a read the new chain has made stale. The others keep their leases.
+        let lease_out = tokio::time::Instant::now() + LEASE;
+        while tokio::time::Instant::now() < lease_out {
+            tokio::time::sleep(REPUSH.min(lease_out - tokio::time::Instant::now())).await;
+            push(&node, &config, &dead);
+        }
         let next = ChainConfig {
             epoch: config.epoch + 1,
             nodes: config
