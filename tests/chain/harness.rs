@@ -12,10 +12,9 @@ use troupe_actors::chain::clerk::{ChainClerk, ConfigSource};
 use troupe_actors::chain::node::{ChainNode, NAME};
 use troupe_actors::kv::clerk::{Clerk, Outcome};
 use troupe_actors::kv::server::KvOptions;
-use troupe_actors::kv::workload::{run_client, Recorder, Workload};
+use troupe_actors::kv::workload::{lost_appends, run_client, Recorder, Workload};
 use troupe_messages::chain::{ChainConfig, SetChainConfig};
 use troupe_messages::kv::KvOp;
-use troupe_runtime::history::OpKind;
 use troupe_runtime::linearizability::{check, Verdict};
 use troupe_runtime::sim::{derive_seed, LinkFaults};
 use troupe_runtime::testkit::Cluster;
@@ -269,21 +268,11 @@ impl ChainHarness {
                 Outcome::Done(Some(v)) => v,
                 other => panic!("final read of {key} failed: {other:?}"),
             };
-            let last_put = history
-                .iter()
-                .filter(|o| o.key == key && o.op == OpKind::Put)
-                .map(|o| o.ret.unwrap_or(u64::MAX))
-                .max()
-                .unwrap_or(0);
-            for op in history.iter().filter(|o| {
-                o.key == key && o.op == OpKind::Append && o.ret.is_some() && o.call > last_put
-            }) {
-                let appended = op.value.as_deref().unwrap_or_default();
-                assert!(
-                    value.contains(appended),
-                    "acknowledged append {appended:?} to {key} was lost"
-                );
-            }
+            let lost = lost_appends(&history, &key, &value);
+            assert!(
+                lost.is_empty(),
+                "acknowledged appends to {key} were lost: {lost:?}"
+            );
         }
     }
 }

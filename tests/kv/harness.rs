@@ -8,9 +8,8 @@ use std::rc::Rc;
 use std::time::Duration;
 use troupe_actors::kv::clerk::{Clerk, Outcome};
 use troupe_actors::kv::server::{KvOptions, KvServer};
-use troupe_actors::kv::workload::{run_client, Recorder, Workload};
+use troupe_actors::kv::workload::{lost_appends, run_client, Recorder, Workload};
 use troupe_messages::kv::KvOp;
-use troupe_runtime::history::OpKind;
 use troupe_runtime::linearizability::{check, Verdict};
 use troupe_runtime::sim::{derive_seed, LinkFaults};
 use troupe_runtime::testkit::Cluster;
@@ -178,23 +177,11 @@ impl KvHarness {
                 Outcome::Done(Some(v)) => v,
                 other => panic!("final read of {key} failed: {other:?}"),
             };
-            // A put may overwrite any append it could be ordered after: one that had not
-            // returned before the append was called (an unanswered put never returned).
-            let last_put = history
-                .iter()
-                .filter(|o| o.key == key && o.op == OpKind::Put)
-                .map(|o| o.ret.unwrap_or(u64::MAX))
-                .max()
-                .unwrap_or(0);
-            for op in history.iter().filter(|o| {
-                o.key == key && o.op == OpKind::Append && o.ret.is_some() && o.call > last_put
-            }) {
-                let appended = op.value.as_deref().unwrap_or_default();
-                assert!(
-                    value.contains(appended),
-                    "acknowledged append {appended:?} to {key} was lost"
-                );
-            }
+            let lost = lost_appends(&history, &key, &value);
+            assert!(
+                lost.is_empty(),
+                "acknowledged appends to {key} were lost: {lost:?}"
+            );
         }
     }
 }

@@ -126,3 +126,58 @@ pub async fn run_client(
         tokio::time::sleep(workload.think).await;
     }
 }
+
+/// The acknowledged appends to `key` in `history` that `final_value` lacks, leaving out those a
+/// put may have overwritten: an append called before the last put on the key returned (a put
+/// that never returned counts as returning last). An empty answer means nothing was lost.
+pub fn lost_appends<'h>(history: &'h [Operation], key: &str, final_value: &str) -> Vec<&'h str> {
+    let last_put = history
+        .iter()
+        .filter(|o| o.key == key && o.op == OpKind::Put)
+        .map(|o| o.ret.unwrap_or(u64::MAX))
+        .max()
+        .unwrap_or(0);
+    history
+        .iter()
+        .filter(|o| o.key == key && o.op == OpKind::Append && o.ret.is_some() && o.call > last_put)
+        .filter_map(|o| o.value.as_deref())
+        .filter(|appended| !final_value.contains(appended))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn op(op: OpKind, value: &str, call: u64, ret: Option<u64>) -> Operation {
+        Operation {
+            client: 1,
+            op,
+            key: "k".into(),
+            value: Some(value.into()),
+            output: None,
+            call,
+            ret,
+        }
+    }
+
+    #[test]
+    fn an_acknowledged_append_missing_from_the_final_value_is_lost_unless_a_put_may_follow() {
+        let history = vec![
+            op(OpKind::Append, "a;", 10, Some(20)),
+            op(OpKind::Append, "b;", 30, Some(40)),
+        ];
+        assert_eq!(lost_appends(&history, "k", "a;b;"), Vec::<&str>::new());
+        assert_eq!(lost_appends(&history, "k", "a;"), vec!["b;"]);
+        // A put that returned after "b;" was called may have replaced both appends; an append
+        // called after the put returned may not be missing.
+        let mut with_put = history.clone();
+        with_put.push(op(OpKind::Put, "p;", 25, Some(35)));
+        assert_eq!(lost_appends(&with_put, "k", "p;"), Vec::<&str>::new());
+        with_put.push(op(OpKind::Append, "c;", 50, Some(60)));
+        assert_eq!(lost_appends(&with_put, "k", "p;"), vec!["c;"]);
+        // An append whose outcome is unknown is never counted lost.
+        with_put.push(op(OpKind::Append, "d;", 70, None));
+        assert_eq!(lost_appends(&with_put, "k", "p;c;"), Vec::<&str>::new());
+    }
+}
