@@ -80,15 +80,8 @@ pub fn start(
     let data = config.data_dir_of(id);
     let persister = FilePersister::open(&data)
         .with_context(|| format!("node {id} cannot start on {}", data.display()))?;
+    // The persister has logged a truncated tail already; the caller decides how to tell.
     let recovery = persister.recovery().clone();
-    if recovery.truncated_bytes > 0 {
-        tracing::warn!(
-            node = %id,
-            bytes = recovery.truncated_bytes,
-            reason = recovery.reason.as_deref().unwrap_or(""),
-            "truncated a torn tail of the log"
-        );
-    }
     let credentials = credentials(config, id)?;
     let tls = config.tls()?;
     let node = start_node(

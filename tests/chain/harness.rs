@@ -12,7 +12,9 @@ use troupe_actors::chain::clerk::{ChainClerk, ConfigSource};
 use troupe_actors::chain::node::{ChainNode, NAME};
 use troupe_actors::kv::clerk::{Clerk, Outcome};
 use troupe_actors::kv::server::KvOptions;
-use troupe_actors::kv::workload::{lost_appends, run_client, Recorder, Workload};
+use troupe_actors::kv::workload::{
+    lost_appends, run_clients_for, Recorder, Workload, WorkloadClient,
+};
 use troupe_messages::chain::{ChainConfig, SetChainConfig};
 use troupe_messages::kv::KvOp;
 use troupe_runtime::linearizability::{check, Verdict};
@@ -214,31 +216,18 @@ impl ChainHarness {
 
     /// Runs every client for `d` of virtual time while `during` does its damage.
     pub async fn run_clients<F: std::future::Future<Output = ()>>(&self, d: Duration, during: F) {
-        let stop = Rc::new(Cell::new(false));
-        let mut tasks = Vec::new();
-        for c in 0..self.clients {
-            let on = self.first_client() + c;
-            let clerk = self.clerk(on);
-            let node = self.cluster.up(on);
-            let rng = ChaCha8Rng::seed_from_u64(derive_seed(self.seed, 1000 + u64::from(c)));
-            let clock = move || node.now_ns();
-            tasks.push(actix_rt::spawn(run_client(
-                clerk,
-                u64::from(c),
-                workload(),
-                rng,
-                self.recorder.clone(),
-                stop.clone(),
-                clock,
-            )));
-        }
-        let started = tokio::time::Instant::now();
-        during.await;
-        tokio::time::sleep_until(started + d).await;
-        stop.set(true);
-        for t in tasks {
-            t.await.expect("client task finishes");
-        }
+        let clients = (0..self.clients)
+            .map(|c| {
+                let on = self.first_client() + c;
+                WorkloadClient {
+                    client: u64::from(c),
+                    clerk: self.clerk(on),
+                    node: self.cluster.up(on),
+                    rng: ChaCha8Rng::seed_from_u64(derive_seed(self.seed, 1000 + u64::from(c))),
+                }
+            })
+            .collect();
+        run_clients_for(clients, workload(), self.recorder.clone(), d, during).await;
     }
 
     /// Checks the history is linearizable, and that a fresh client can write and reads every

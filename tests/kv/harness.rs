@@ -8,7 +8,9 @@ use std::rc::Rc;
 use std::time::Duration;
 use troupe_actors::kv::clerk::{Clerk, Outcome};
 use troupe_actors::kv::server::{KvOptions, KvServer};
-use troupe_actors::kv::workload::{lost_appends, run_client, Recorder, Workload};
+use troupe_actors::kv::workload::{
+    lost_appends, run_clients_for, Recorder, Workload, WorkloadClient,
+};
 use troupe_messages::kv::KvOp;
 use troupe_runtime::linearizability::{check, Verdict};
 use troupe_runtime::sim::{derive_seed, LinkFaults};
@@ -104,31 +106,26 @@ impl KvHarness {
 
     /// Runs every client for `d` of virtual time while `during` does its damage.
     pub async fn run_clients<F: std::future::Future<Output = ()>>(&self, d: Duration, during: F) {
-        let stop = Rc::new(Cell::new(false));
-        let mut tasks = Vec::new();
-        for c in 0..self.clients {
-            let node = self.cluster.up(self.client_node(c));
-            self.clerks.set(self.clerks.get() + 1);
-            let clerk = Clerk::new(node.clone(), self.servers.clone(), self.clerks.get());
-            let rng = ChaCha8Rng::seed_from_u64(derive_seed(self.seed, 1000 + u64::from(c)));
-            let clock = move || node.now_ns();
-            tasks.push(actix_rt::spawn(run_client(
-                clerk,
-                u64::from(c),
-                Workload::default(),
-                rng,
-                self.recorder.clone(),
-                stop.clone(),
-                clock,
-            )));
-        }
-        let started = tokio::time::Instant::now();
-        during.await;
-        tokio::time::sleep_until(started + d).await;
-        stop.set(true);
-        for t in tasks {
-            t.await.expect("client task finishes");
-        }
+        let clients = (0..self.clients)
+            .map(|c| {
+                let node = self.cluster.up(self.client_node(c));
+                self.clerks.set(self.clerks.get() + 1);
+                WorkloadClient {
+                    client: u64::from(c),
+                    clerk: Clerk::new(node.clone(), self.servers.clone(), self.clerks.get()),
+                    node,
+                    rng: ChaCha8Rng::seed_from_u64(derive_seed(self.seed, 1000 + u64::from(c))),
+                }
+            })
+            .collect();
+        run_clients_for(
+            clients,
+            Workload::default(),
+            self.recorder.clone(),
+            d,
+            during,
+        )
+        .await;
     }
 
     /// Heals everything, checks the history is linearizable, and that a fresh client reads

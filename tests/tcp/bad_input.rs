@@ -9,7 +9,6 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::bytes::Bytes;
-use troupe::config::{encode_hex, ClusterConfig, NodeEntry, Timeouts};
 use troupe_actors::kv::clerk::Outcome;
 use troupe_actors::kv::remote::RemoteClerk;
 use troupe_messages::kv::KvOp;
@@ -145,22 +144,7 @@ fn bad_input_on_either_port_closes_that_connection_and_nothing_else() {
         let peers = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let clients = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let (peer_addr, client_addr) = (peers.local_addr().unwrap(), clients.local_addr().unwrap());
-        let config = ClusterConfig {
-            cluster: "bad-input".into(),
-            system: "raft-kv".into(),
-            secret: Some(encode_hex(SECRET)),
-            secret_file: None,
-            data_dir: dir.clone(),
-            timeouts: Timeouts::default(),
-            max_raft_state_bytes: 1 << 20,
-            tls: None,
-            nodes: vec![NodeEntry {
-                id: "n1".into(),
-                peer_addr,
-                client_addr,
-            }],
-            base: PathBuf::new(),
-        };
+        let config = crate::one_node_config("bad-input", SECRET, &dir, peer_addr, client_addr);
         let running = troupe::deploy::start(&config, NodeId(1), peers, clients).expect("starts");
         let mut clerk = RemoteClerk::new(vec![(NodeId(1), client_addr)], credentials(0, SECRET), 1);
         serves(&mut clerk, "start").await;

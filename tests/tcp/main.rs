@@ -6,6 +6,33 @@
 mod bad_input;
 mod tls;
 
+/// A one-node cluster configuration `cluster` with `secret`, its data under `dir`, serving on
+/// the given peer and client addresses.
+pub fn one_node_config(
+    cluster: &str,
+    secret: &[u8],
+    dir: &std::path::Path,
+    peer_addr: SocketAddr,
+    client_addr: SocketAddr,
+) -> troupe::config::ClusterConfig {
+    troupe::config::ClusterConfig {
+        cluster: cluster.into(),
+        system: "raft-kv".into(),
+        secret: Some(troupe::config::encode_hex(secret)),
+        secret_file: None,
+        data_dir: "data".into(),
+        timeouts: troupe::config::Timeouts::default(),
+        max_raft_state_bytes: 1 << 20,
+        tls: None,
+        nodes: vec![troupe::config::NodeEntry {
+            id: "n1".into(),
+            peer_addr,
+            client_addr,
+        }],
+        base: dir.to_path_buf(),
+    }
+}
+
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;

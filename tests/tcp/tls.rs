@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use troupe::config::{encode_hex, ClusterConfig, NodeEntry, Timeouts};
+use troupe::config::ClusterConfig;
 use troupe_actors::kv::clerk::Outcome;
 use troupe_messages::kv::KvOp;
 use troupe_runtime::NodeId;
@@ -17,22 +17,8 @@ fn config(
     peer_addr: std::net::SocketAddr,
     client_addr: std::net::SocketAddr,
 ) -> ClusterConfig {
-    let mut config = ClusterConfig {
-        cluster: "tls-test".into(),
-        system: "raft-kv".into(),
-        secret: Some(encode_hex(b"tls test secret")),
-        secret_file: None,
-        data_dir: dir.join("data"),
-        timeouts: Timeouts::default(),
-        max_raft_state_bytes: 1 << 20,
-        tls: None,
-        nodes: vec![NodeEntry {
-            id: "n1".into(),
-            peer_addr,
-            client_addr,
-        }],
-        base: dir.to_path_buf(),
-    };
+    let mut config =
+        crate::one_node_config("tls-test", b"tls test secret", dir, peer_addr, client_addr);
     config.generate_tls(dir).expect("certificates");
     config
 }

@@ -64,6 +64,57 @@ impl KvClient for crate::chain::clerk::ChainClerk {
     }
 }
 
+/// One client of [`run_clients_for`]: its number in the history, its clerk, the node it runs
+/// on (for the clock) and its random stream.
+pub struct WorkloadClient<C> {
+    /// The client's number in the history.
+    pub client: u64,
+    /// Its clerk.
+    pub clerk: C,
+    /// The node it runs on.
+    pub node: troupe_runtime::Node,
+    /// Its random stream.
+    pub rng: ChaCha8Rng,
+}
+
+/// Runs every client for `d` of (virtual) time while `during` does its damage, recording
+/// into `recorder`; returns when every client has finished its last operation.
+pub async fn run_clients_for<C, F>(
+    clients: Vec<WorkloadClient<C>>,
+    workload: Workload,
+    recorder: Rc<RefCell<Recorder>>,
+    d: Duration,
+    during: F,
+) where
+    C: KvClient + 'static,
+    F: std::future::Future<Output = ()>,
+{
+    let stop = Rc::new(Cell::new(false));
+    let tasks: Vec<_> = clients
+        .into_iter()
+        .map(|c| {
+            let node = c.node;
+            let clock = move || node.now_ns();
+            let (recorder, stop) = (recorder.clone(), stop.clone());
+            tokio::task::spawn_local(run_client(
+                c.clerk, c.client, workload, c.rng, recorder, stop, clock,
+            ))
+        })
+        .collect();
+    let started = tokio::time::Instant::now();
+    during.await;
+    tokio::time::sleep_until(started + d).await;
+    stop.set(true);
+    for task in tasks {
+        // A client that panicked takes its caller (a test) down with it.
+        if let Err(e) = task.await {
+            if e.is_panic() {
+                std::panic::resume_unwind(e.into_panic());
+            }
+        }
+    }
+}
+
 /// Runs one client until `stop` is set, recording into `recorder`.
 pub async fn run_client(
     mut clerk: impl KvClient,

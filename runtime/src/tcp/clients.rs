@@ -12,7 +12,7 @@
 
 use super::frames::framed;
 use super::handshake::{accept, dial, Credentials};
-use super::net::within;
+use super::net::{accept_next, within};
 use super::tls::{accepted, dialed, Tls};
 use crate::{decode, encode, ActorPath, Error, Result};
 use futures_util::{SinkExt, StreamExt};
@@ -50,9 +50,9 @@ pub struct ClientPortConfig {
     pub tls: Option<Tls>,
 }
 
-/// Accepts clients on `listener` and answers each request with `handler`. Runs until the
-/// listener fails for good; spawn it on the node's actix System (the handler may use the
-/// node, which lives on that thread).
+/// Accepts clients on `listener` and answers each request with `handler`, for as long as the
+/// task runs; spawn it on the node's actix System (the handler may use the node, which lives
+/// on that thread).
 pub async fn serve_clients<Req, Resp, F, Fut>(
     listener: TcpListener,
     config: ClientPortConfig,
@@ -64,14 +64,7 @@ pub async fn serve_clients<Req, Resp, F, Fut>(
     Fut: Future<Output = Resp> + 'static,
 {
     loop {
-        let (stream, from) = match listener.accept().await {
-            Ok(accepted) => accepted,
-            Err(e) => {
-                tracing::warn!("client accept failed: {e}");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
+        let (stream, from) = accept_next(&listener).await;
         let (config, handler) = (config.clone(), handler.clone());
         actix_rt::spawn(async move {
             if let Err(reason) = serve_connection(stream, &config, handler).await {

@@ -181,14 +181,7 @@ async fn dial_loop(
 /// Accepts peers; each connection is authenticated, then its frames go to the node.
 async fn accept_loop(listener: TcpListener, config: TcpConfig, node: Weak<crate::node::NodeInner>) {
     loop {
-        let (stream, from) = match listener.accept().await {
-            Ok(accepted) => accepted,
-            Err(e) => {
-                tracing::warn!("accept failed: {e}");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
+        let (stream, from) = accept_next(&listener).await;
         let (config, node) = (config.clone(), node.clone());
         actix_rt::spawn(async move {
             stream.set_nodelay(true).ok();
@@ -256,4 +249,18 @@ pub(crate) async fn within<T>(
     tokio::time::timeout(limit, future)
         .await
         .map_err(|_| Error::Tls(format!("the TLS handshake took longer than {limit:?}")))?
+}
+
+/// The next connection on `listener`. A failed accept (out of file descriptors, say) is logged
+/// and retried after a pause, so that the listener never spins or stops.
+pub(crate) async fn accept_next(listener: &TcpListener) -> (TcpStream, SocketAddr) {
+    loop {
+        match listener.accept().await {
+            Ok(accepted) => return accepted,
+            Err(e) => {
+                tracing::warn!(addr = ?listener.local_addr().ok(), "accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
 }
