@@ -15,16 +15,80 @@ pub type Epoch = u64;
 /// The head's sequence number of a write (also the version it creates).
 pub type Seq = u64;
 
-/// Who is in the chain, head first and tail last.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Who is in the chain, head first and tail last, and who is joining it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChainConfig {
     /// The configuration's epoch.
     pub epoch: Epoch,
     /// The nodes, head first.
     pub nodes: Vec<NodeId>,
+    /// A node being added after the tail: the tail sends it its state and then every write it
+    /// applies, but it serves nobody until a later configuration makes it the tail.
+    #[serde(default)]
+    pub joining: Option<NodeId>,
+    /// The epoch in which each node that joined after the chain was created began joining
+    /// (nodes not listed are founding members). A node listed with an epoch later than the last
+    /// one it knew was out of the chain in between: it drops whatever state it had.
+    #[serde(default)]
+    pub since: Vec<(NodeId, Epoch)>,
 }
 
 impl ChainConfig {
+    /// The chain `nodes` (head first) in `epoch`, all founding members, nobody joining.
+    pub fn new(epoch: Epoch, nodes: Vec<NodeId>) -> Self {
+        ChainConfig {
+            epoch,
+            nodes,
+            joining: None,
+            since: Vec::new(),
+        }
+    }
+
+    /// The epoch in which `node` began joining (0 for a founding member).
+    pub fn since(&self, node: NodeId) -> Epoch {
+        self.since
+            .iter()
+            .find(|(n, _)| *n == node)
+            .map_or(0, |&(_, e)| e)
+    }
+
+    /// This configuration's successor in the next epoch: the chain without `gone` (which may
+    /// be the joining node).
+    pub fn without(&self, gone: NodeId) -> ChainConfig {
+        ChainConfig {
+            epoch: self.epoch + 1,
+            nodes: self.nodes.iter().copied().filter(|&n| n != gone).collect(),
+            joining: self.joining.filter(|&n| n != gone),
+            since: self.since.iter().copied().filter(|&(n, _)| n != gone).collect(),
+        }
+    }
+
+    /// The next epoch's configuration with `node` joining after the tail.
+    pub fn with_joining(&self, node: NodeId) -> ChainConfig {
+        let epoch = self.epoch + 1;
+        let mut since: Vec<(NodeId, Epoch)> =
+            self.since.iter().copied().filter(|&(n, _)| n != node).collect();
+        since.push((node, epoch));
+        ChainConfig {
+            epoch,
+            nodes: self.nodes.clone(),
+            joining: Some(node),
+            since,
+        }
+    }
+
+    /// The next epoch's configuration in which the joining node has become the tail.
+    pub fn promoted(&self) -> ChainConfig {
+        let mut nodes = self.nodes.clone();
+        nodes.extend(self.joining);
+        ChainConfig {
+            epoch: self.epoch + 1,
+            nodes,
+            joining: None,
+            since: self.since.clone(),
+        }
+    }
+
     /// The head, if the chain has nodes.
     pub fn head(&self) -> Option<NodeId> {
         self.nodes.first().copied()
@@ -41,26 +105,49 @@ impl ChainConfig {
         at.checked_sub(1).map(|i| self.nodes[i])
     }
 
-    /// The configuration as text, as the configuration manager stores it: `epoch:n1,n2,n3`.
+    /// The configuration as text, as the configuration manager stores it:
+    /// `epoch:n1,n2,n3`, a member that joined later marked with its epoch (`n3@4`), and a
+    /// joining node last (`+n4@5`).
     pub fn to_text(&self) -> String {
-        let nodes: Vec<String> = self.nodes.iter().map(|n| n.to_string()).collect();
-        format!("{}:{}", self.epoch, nodes.join(","))
+        let item = |n: NodeId| match self.since(n) {
+            0 => n.to_string(),
+            e => format!("{n}@{e}"),
+        };
+        let nodes: Vec<String> = self.nodes.iter().map(|&n| item(n)).collect();
+        let joining = self.joining.map(|n| format!("+{}", item(n)));
+        format!("{}:{}{}", self.epoch, nodes.join(","), joining.unwrap_or_default())
     }
 
     /// Parses [`ChainConfig::to_text`]'s form.
     pub fn from_text(text: &str) -> Option<ChainConfig> {
-        let (epoch, nodes) = text.split_once(':')?;
+        let (epoch, rest) = text.split_once(':')?;
+        let (nodes, joining) = match rest.split_once('+') {
+            Some((nodes, joining)) => (nodes, Some(joining)),
+            None => (rest, None),
+        };
+        let mut since = Vec::new();
+        let mut item = |text: &str| -> Option<NodeId> {
+            let (node, joined) = match text.split_once('@') {
+                Some((node, e)) => (node.parse().ok()?, Some(e.parse().ok()?)),
+                None => (text.parse().ok()?, None),
+            };
+            since.extend(joined.map(|e| (node, e)));
+            Some(node)
+        };
         let nodes = if nodes.is_empty() {
             Vec::new()
         } else {
-            nodes
-                .split(',')
-                .map(|n| n.parse().ok())
-                .collect::<Option<Vec<NodeId>>>()?
+            nodes.split(',').map(&mut item).collect::<Option<Vec<NodeId>>>()?
+        };
+        let joining = match joining {
+            Some(j) => Some(item(j)?),
+            None => None,
         };
         Some(ChainConfig {
             epoch: epoch.parse().ok()?,
             nodes,
+            joining,
+            since,
         })
     }
 
@@ -110,6 +197,26 @@ pub enum ChainMessage {
         applied: Seq,
         /// The highest sequence number the sender knows committed.
         committed: Seq,
+        /// Whether the sender's state is known complete. A node that joined (or was re-added)
+        /// is not until its predecessor in the current epoch answers with a
+        /// [`ChainMessage::SyncPoint`] and it has applied up to it.
+        synced: bool,
+    },
+    /// The predecessor's whole state, for a successor too far behind for re-sent writes to
+    /// fill the gap (a joining node, or one that was out of the chain). (Down the chain.)
+    Transfer {
+        /// The sender's epoch.
+        epoch: Epoch,
+        /// The state.
+        state: ChainState,
+    },
+    /// The answer to a `Resync` from a successor that is not synced: once it has applied up to
+    /// `applied` (which covers everything any earlier tail committed), it is. (Down the chain.)
+    SyncPoint {
+        /// The sender's epoch.
+        epoch: Epoch,
+        /// The sender's highest applied sequence number when it answered.
+        applied: Seq,
     },
     /// CRAQ: which version of `key` has the tail committed? (to the tail)
     VersionQuery {
@@ -131,6 +238,55 @@ pub enum ChainMessage {
     },
 }
 
+/// One key's versions in a [`ChainState`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyVersions {
+    /// The key.
+    pub key: String,
+    /// The committed version and its value.
+    pub committed: (Seq, String),
+    /// Versions applied after it, not yet known committed, oldest first.
+    pub dirty: Vec<(Seq, String)>,
+}
+
+/// A chain node's whole state, as a state transfer carries it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainState {
+    /// Highest sequence number applied.
+    pub applied: Seq,
+    /// Highest sequence number known committed.
+    pub committed: Seq,
+    /// Every key's versions.
+    pub keys: Vec<KeyVersions>,
+    /// Per client: its last write's client sequence number and chain sequence number.
+    pub last_writes: Vec<(u64, u64, Seq)>,
+    /// The writes the sender keeps for re-sending (everything after `pending_from`).
+    pub pending: Vec<Update>,
+    /// Every write up to here is in `keys` but not in `pending`.
+    pub pending_from: Seq,
+}
+
+/// A chain node's answer to [`ChainProbe`]: what a supervisor needs to decide on a join.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainStatus {
+    /// The node's epoch.
+    pub epoch: Epoch,
+    /// Whether its state is known complete.
+    pub synced: bool,
+    /// Its highest applied sequence number.
+    pub applied: Seq,
+}
+
+/// Asks a chain node for its [`ChainStatus`] (the supervisor's probe: a node that answers is
+/// up).
+#[derive(Debug, Clone, Serialize, Deserialize, actix::Message)]
+#[rtype(result = "ChainStatus")]
+pub struct ChainProbe;
+
+impl crate::Wire for ChainProbe {
+    const TAG: &'static str = "chain.probe";
+}
+
 /// How a chain node answers a client.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ChainReply {
@@ -144,7 +300,8 @@ pub enum ChainReply {
         /// Where to go, if known.
         node: Option<NodeId>,
     },
-    /// Not answered in time: a write may still commit; retry with the same sequence number.
+    /// Not answered in time, or this node's state is still being completed: a write may still
+    /// commit; retry with the same sequence number.
     NotCommitted,
     /// This node is not in the current chain, or the client's epoch is not this node's.
     WrongEpoch {

@@ -64,10 +64,7 @@ impl ChainClerk {
     /// (it has none until its first operation asks).
     pub fn new(node: Node, refresh: ConfigSource, craq: bool, id: u64, rng: ChaCha8Rng) -> Self {
         ChainClerk {
-            config: ChainConfig {
-                epoch: 0,
-                nodes: Vec::new(),
-            },
+            config: ChainConfig::default(),
             node,
             refresh,
             craq,

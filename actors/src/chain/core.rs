@@ -5,12 +5,15 @@
 //!
 //! Invariants: every node applies the head's writes in sequence order (out-of-order arrivals
 //! wait for the gap); a node's committed prefix is never ahead of the tail's; `pending` holds
-//! every write this node applied but has not seen acknowledged, which is what it re-sends to a
-//! new successor when a middle node leaves.
+//! every write this node applied that its successor (or joining node) may still lack, which is
+//! what it re-sends when a middle node leaves. Joining, state transfer and reconfiguration are
+//! in `membership.rs`.
 
 use super::store::{key_of, VersionedStore};
 use std::collections::BTreeMap;
-use troupe_messages::chain::{ChainConfig, ChainMessage, ChainReply, Epoch, Seq, Update};
+use troupe_messages::chain::{
+    ChainConfig, ChainMessage, ChainReply, ChainStatus, Epoch, Seq, Update,
+};
 use troupe_messages::kv::KvOp;
 use troupe_messages::NodeId;
 
@@ -29,32 +32,44 @@ pub struct ChainEffects {
 /// One chain node.
 #[derive(Debug)]
 pub struct ChainCore {
-    me: NodeId,
+    pub(super) me: NodeId,
     craq: bool,
-    config: ChainConfig,
-    store: VersionedStore,
+    pub(super) config: ChainConfig,
+    pub(super) store: VersionedStore,
     /// Highest sequence number applied here (all below it too).
-    applied: Seq,
+    pub(super) applied: Seq,
     /// Highest sequence number known committed at the tail.
-    committed: Seq,
-    /// Applied, not yet known committed: re-sent to a new successor.
-    pending: BTreeMap<Seq, Update>,
+    pub(super) committed: Seq,
+    /// Applied writes the successor may lack, after `pending_from`: re-sent to a new one.
+    pub(super) pending: BTreeMap<Seq, Update>,
+    /// Every write up to here has left `pending` (the successor has it, committed).
+    pub(super) pending_from: Seq,
+    /// What the node downstream (successor or joining node) is known to hold.
+    pub(super) downstream_has: Seq,
     /// Arrived ahead of a gap.
-    early: BTreeMap<Seq, Update>,
+    pub(super) early: BTreeMap<Seq, Update>,
+    /// Whether this node's state is known complete: true for a founding member; a node that
+    /// joined or rejoined becomes synced at its predecessor's sync point.
+    pub(super) synced: bool,
+    /// The sync point the predecessor named in this epoch, while not synced.
+    pub(super) sync_point: Option<Seq>,
     /// Client writes waiting for their sequence number to commit.
-    writers: BTreeMap<Seq, Vec<RequestId>>,
+    pub(super) writers: BTreeMap<Seq, Vec<RequestId>>,
     /// CRAQ reads waiting for the tail's committed version: query -> (request, key).
-    readers: BTreeMap<u64, (RequestId, String)>,
+    pub(super) readers: BTreeMap<u64, (RequestId, String)>,
     next_query: u64,
+    /// Version queries that reached this node as a tail not yet synced: (asker, query, key).
+    pub(super) held_queries: Vec<(NodeId, u64, String)>,
     /// Messages refused for naming another epoch.
     refused_stale: u64,
     /// Clients are served until this instant (nanoseconds of the node's clock); `None`: always.
     lease_until: Option<u64>,
-    effects: ChainEffects,
+    pub(super) effects: ChainEffects,
 }
 
 impl ChainCore {
-    /// Node `me` of the chain `config`, empty; `craq` lets every node serve reads.
+    /// A founding node `me` of the chain `config` (or of the first chain it is given), empty;
+    /// `craq` lets every node serve reads.
     pub fn new(me: NodeId, config: ChainConfig, craq: bool) -> Self {
         ChainCore {
             me,
@@ -64,13 +79,35 @@ impl ChainCore {
             applied: 0,
             committed: 0,
             pending: BTreeMap::new(),
+            pending_from: 0,
+            downstream_has: 0,
             early: BTreeMap::new(),
+            synced: true,
+            sync_point: None,
             writers: BTreeMap::new(),
             readers: BTreeMap::new(),
             next_query: 0,
+            held_queries: Vec::new(),
             refused_stale: 0,
             lease_until: None,
             effects: ChainEffects::default(),
+        }
+    }
+
+    /// A node `me` that lost its state (restarted): it is in no chain, and serves nobody until
+    /// a supervisor adds it as a joining node and it has caught up.
+    pub fn rejoining(me: NodeId, craq: bool) -> Self {
+        let mut core = ChainCore::new(me, ChainConfig::default(), craq);
+        core.synced = false;
+        core
+    }
+
+    /// What a supervisor asks before a join.
+    pub fn status(&self) -> ChainStatus {
+        ChainStatus {
+            epoch: self.config.epoch,
+            synced: self.synced,
+            applied: self.applied,
         }
     }
 
@@ -126,19 +163,41 @@ impl ChainCore {
         self.config.head() == Some(self.me)
     }
 
-    fn is_tail(&self) -> bool {
+    pub(super) fn is_tail(&self) -> bool {
         self.config.tail() == Some(self.me)
     }
 
-    fn in_chain(&self) -> bool {
+    pub(super) fn in_chain(&self) -> bool {
         self.config.nodes.contains(&self.me)
     }
 
-    fn reply(&mut self, request: RequestId, reply: ChainReply) {
+    pub(super) fn is_joiner(&self) -> bool {
+        self.config.joining == Some(self.me)
+    }
+
+    /// Where this node's writes go next: its successor, or from the tail the joining node.
+    pub(super) fn downstream(&self) -> Option<NodeId> {
+        match self.config.successor(self.me) {
+            Some(next) => Some(next),
+            None if self.is_tail() => self.config.joining,
+            None => None,
+        }
+    }
+
+    /// Where this node's writes come from: its predecessor, or for the joining node the tail.
+    pub(super) fn upstream(&self) -> Option<NodeId> {
+        if self.is_joiner() {
+            self.config.tail()
+        } else {
+            self.config.predecessor(self.me)
+        }
+    }
+
+    pub(super) fn reply(&mut self, request: RequestId, reply: ChainReply) {
         self.effects.replies.push((request, reply));
     }
 
-    fn send(&mut self, to: Option<NodeId>, message: ChainMessage) {
+    pub(super) fn send(&mut self, to: Option<NodeId>, message: ChainMessage) {
         if let Some(to) = to {
             self.effects.send.push((to, message));
         }
@@ -165,6 +224,9 @@ impl ChainCore {
         if !self.is_head() {
             let head = self.config.head();
             return self.reply(request, ChainReply::Redirect { node: head });
+        }
+        if !self.synced {
+            return self.reply(request, ChainReply::NotCommitted);
         }
         match self.store.applied_write(client, client_seq) {
             // Applied before (a retry): answer when (or since) it committed.
@@ -197,6 +259,9 @@ impl ChainCore {
                 },
             );
         }
+        if !self.synced {
+            return self.reply(request, ChainReply::NotCommitted);
+        }
         if self.is_tail() || (self.craq && self.store.is_clean(key)) {
             let value = self.store.committed(key).1.to_string();
             return self.reply(request, ChainReply::Ok { value: Some(value) });
@@ -211,7 +276,7 @@ impl ChainCore {
         self.ask_tail(query, key.to_string());
     }
 
-    fn ask_tail(&mut self, query: u64, key: String) {
+    pub(super) fn ask_tail(&mut self, query: u64, key: String) {
         let message = ChainMessage::VersionQuery {
             epoch: self.config.epoch,
             query,
@@ -226,44 +291,39 @@ impl ChainCore {
             ChainMessage::Update { epoch, .. }
             | ChainMessage::Ack { epoch, .. }
             | ChainMessage::Resync { epoch, .. }
+            | ChainMessage::Transfer { epoch, .. }
+            | ChainMessage::SyncPoint { epoch, .. }
             | ChainMessage::VersionQuery { epoch, .. }
             | ChainMessage::VersionReply { epoch, .. } => *epoch,
         };
-        if epoch != self.config.epoch || !self.in_chain() {
+        if epoch != self.config.epoch || !(self.in_chain() || self.is_joiner()) {
             self.refused_stale += 1;
             return;
         }
+        let upstream = Some(from) == self.upstream();
+        let downstream = Some(from) == self.downstream();
         match message {
-            ChainMessage::Update { update, .. } => {
-                if Some(from) == self.config.predecessor(self.me) {
-                    self.on_update(update);
-                }
-            }
-            ChainMessage::Ack { seq, .. } => {
-                if Some(from) == self.config.successor(self.me) {
-                    self.commit_to(seq);
-                }
+            ChainMessage::Update { update, .. } if upstream => self.on_update(update),
+            ChainMessage::Ack { seq, .. } if downstream => {
+                self.downstream_has = self.downstream_has.max(seq);
+                self.commit_to(seq);
             }
             ChainMessage::Resync {
-                applied, committed, ..
-            } => {
-                if Some(from) == self.config.successor(self.me) {
-                    self.resend_after(applied);
-                    self.commit_to(committed);
-                }
+                applied,
+                committed,
+                synced,
+                ..
+            } if downstream => self.on_resync(from, applied, committed, synced),
+            ChainMessage::Transfer { state, .. } if upstream => self.install(state),
+            ChainMessage::SyncPoint { applied, .. } if upstream && self.in_chain() => {
+                self.sync_point = Some(applied);
+                self.after_applying();
             }
-            ChainMessage::VersionQuery { query, key, .. } => {
-                if self.is_tail() {
-                    let version = self.store.committed(&key).0;
-                    let epoch = self.config.epoch;
-                    self.send(
-                        Some(from),
-                        ChainMessage::VersionReply {
-                            epoch,
-                            query,
-                            version,
-                        },
-                    );
+            ChainMessage::VersionQuery { query, key, .. } if self.is_tail() => {
+                if self.synced {
+                    self.answer_query(from, query, &key);
+                } else {
+                    self.held_queries.push((from, query, key));
                 }
             }
             ChainMessage::VersionReply { query, version, .. } => {
@@ -272,18 +332,35 @@ impl ChainCore {
                     self.reply(request, ChainReply::Ok { value: Some(value) });
                 }
             }
+            _ => {} // from a node that is not this one's neighbour in this role
         }
     }
 
-    fn on_update(&mut self, update: Update) {
+    pub(super) fn answer_query(&mut self, to: NodeId, query: u64, key: &str) {
+        let version = self.store.committed(key).0;
+        let epoch = self.config.epoch;
+        let reply = ChainMessage::VersionReply {
+            epoch,
+            query,
+            version,
+        };
+        self.send(Some(to), reply);
+    }
+
+    pub(super) fn on_update(&mut self, update: Update) {
         if update.seq <= self.applied {
             return; // re-sent after a reconfiguration, and already here
         }
         self.early.insert(update.seq, update);
+        self.apply_early();
+        self.after_applying();
+    }
+
+    /// Applies every held write that continues the sequence.
+    pub(super) fn apply_early(&mut self) {
         while let Some(next) = self.early.remove(&(self.applied + 1)) {
             self.apply_in_order(next);
         }
-        self.after_applying();
     }
 
     /// Applies the next write in sequence and passes it on.
@@ -291,11 +368,11 @@ impl ChainCore {
         debug_assert_eq!(update.seq, self.applied + 1);
         self.store.apply(&update);
         self.applied = update.seq;
-        let successor = self.config.successor(self.me);
-        if successor.is_some() {
+        let downstream = self.downstream();
+        if downstream.is_some() {
             let epoch = self.config.epoch;
             self.send(
-                successor,
+                downstream,
                 ChainMessage::Update {
                     epoch,
                     update: update.clone(),
@@ -305,39 +382,59 @@ impl ChainCore {
         self.pending.insert(update.seq, update);
     }
 
-    /// A tail commits what it applied and says so upstream.
-    fn after_applying(&mut self) {
-        if self.is_tail() {
+    /// After writes were applied (or a sync point arrived): a node that reached its sync point
+    /// is synced (and answers the version queries it held); a synced tail commits what it
+    /// applied and says so upstream.
+    pub(super) fn after_applying(&mut self) {
+        if !self.synced && self.sync_point.is_some_and(|point| self.applied >= point) {
+            self.synced = true;
+            self.sync_point = None;
+            for (to, query, key) in std::mem::take(&mut self.held_queries) {
+                self.answer_query(to, query, &key);
+            }
+        }
+        if self.is_tail() && self.synced {
             self.commit_to(self.applied);
         }
     }
 
     /// Everything up to `seq` is committed: settle it here, answer waiting writers, and pass
     /// the acknowledgement up the chain.
-    fn commit_to(&mut self, seq: Seq) {
+    pub(super) fn commit_to(&mut self, seq: Seq) {
         let seq = seq.min(self.applied);
-        if seq <= self.committed {
-            return;
+        if seq > self.committed {
+            for (&at, update) in self.pending.range(self.committed + 1..=seq) {
+                self.store.commit(key_of(&update.op), at);
+            }
+            self.committed = seq;
+            let rest = self.writers.split_off(&(seq + 1));
+            for request in std::mem::replace(&mut self.writers, rest)
+                .into_values()
+                .flatten()
+            {
+                self.reply(request, ChainReply::Ok { value: None });
+            }
+            self.ack_upstream();
         }
-        let rest = self.pending.split_off(&(seq + 1));
-        for (at, update) in std::mem::replace(&mut self.pending, rest) {
-            self.store.commit(key_of(&update.op), at);
-        }
-        self.committed = seq;
-        let rest = self.writers.split_off(&(seq + 1));
-        for request in std::mem::replace(&mut self.writers, rest)
-            .into_values()
-            .flatten()
-        {
-            self.reply(request, ChainReply::Ok { value: None });
-        }
-        self.ack_upstream();
+        self.trim();
     }
 
-    /// Re-sends to the successor every unacknowledged write after `applied`.
-    fn resend_after(&mut self, applied: Seq) {
-        let successor = self.config.successor(self.me);
-        if successor.is_none() {
+    /// Drops from `pending` what is committed and held downstream.
+    pub(super) fn trim(&mut self) {
+        let floor = match self.downstream() {
+            Some(_) => self.committed.min(self.downstream_has),
+            None => self.committed,
+        };
+        if floor > self.pending_from {
+            self.pending = self.pending.split_off(&(floor + 1));
+            self.pending_from = floor;
+        }
+    }
+
+    /// Re-sends downstream every write it may lack after `applied`.
+    pub(super) fn resend_after(&mut self, applied: Seq) {
+        let downstream = self.downstream();
+        if downstream.is_none() {
             return;
         }
         let epoch = self.config.epoch;
@@ -347,11 +444,14 @@ impl ChainCore {
             .map(|(_, u)| u.clone())
             .collect();
         for update in resend {
-            self.send(successor, ChainMessage::Update { epoch, update });
+            self.send(downstream, ChainMessage::Update { epoch, update });
         }
     }
 
     fn ack_upstream(&mut self) {
+        if self.is_joiner() {
+            return; // the joining node commits nothing until it is the tail
+        }
         let ack = ChainMessage::Ack {
             epoch: self.config.epoch,
             seq: self.committed,
@@ -359,53 +459,31 @@ impl ChainCore {
         self.send(self.config.predecessor(self.me), ack);
     }
 
-    /// A new configuration (ignored unless its epoch is newer). A node left out stops serving
-    /// and answers its waiting clients `WrongEpoch`; a new tail commits what it holds; every
-    /// node resynchronises with its neighbours.
-    pub fn reconfigure(&mut self, config: ChainConfig) {
-        if config.epoch <= self.config.epoch {
+    /// Called now and then (the shell's timer): tells upstream where this node stands, which
+    /// re-sends writes and acknowledgements the network lost, and asks the tail again about
+    /// reads still waiting.
+    pub fn tick(&mut self) {
+        if !(self.in_chain() || self.is_joiner()) {
             return;
         }
-        self.config = config;
-        if !self.in_chain() {
-            let epoch = self.config.epoch;
-            let waiting: Vec<RequestId> = std::mem::take(&mut self.writers)
-                .into_values()
-                .flatten()
-                .chain(
-                    std::mem::take(&mut self.readers)
-                        .into_values()
-                        .map(|(r, _)| r),
-                )
-                .collect();
-            for request in waiting {
-                self.reply(request, ChainReply::WrongEpoch { epoch });
-            }
-            return;
+        self.resync_upstream();
+        let waiting: Vec<(u64, String)> = self
+            .readers
+            .iter()
+            .map(|(&q, (_, key))| (q, key.clone()))
+            .collect();
+        for (query, key) in waiting {
+            self.ask_tail(query, key);
         }
-        // Messages of the old epoch in flight are refused from now on, and the neighbours may
-        // install the new epoch before or after this node: so re-send every unacknowledged
-        // write downstream, and ask upstream for what this node lacks. Whichever side
-        // reconfigures second is heard, and duplicates are ignored.
-        self.resend_after(0);
-        if self.is_tail() {
-            self.commit_to(self.applied);
-        }
+    }
+
+    pub(super) fn resync_upstream(&mut self) {
         let resync = ChainMessage::Resync {
             epoch: self.config.epoch,
             applied: self.applied,
             committed: self.committed,
+            synced: self.synced,
         };
-        self.send(self.config.predecessor(self.me), resync);
-        // Reads waiting on the old tail ask the new one (or are answered, at the tail).
-        for (query, (request, key)) in std::mem::take(&mut self.readers) {
-            if self.is_tail() {
-                let value = self.store.committed(&key).1.to_string();
-                self.reply(request, ChainReply::Ok { value: Some(value) });
-            } else {
-                self.readers.insert(query, (request, key.clone()));
-                self.ask_tail(query, key);
-            }
-        }
+        self.send(self.upstream(), resync);
     }
 }

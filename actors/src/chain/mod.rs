@@ -4,10 +4,12 @@
 //! node, answering a clean key locally and asking the tail which version is committed for a
 //! dirty one.
 //!
-//! [`core::ChainCore`] makes every decision of one node of one chain and returns effects.
+//! [`core::ChainCore`] makes every decision of one node of one chain and returns effects;
+//! `membership` holds its reconfiguration, joining and state-transfer rules.
 
 pub mod clerk;
 pub mod core;
+mod membership;
 pub mod node;
 pub mod store;
 

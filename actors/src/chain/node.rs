@@ -3,11 +3,13 @@
 //! new configurations to the core, and carries out the core's effects.
 
 use super::core::{ChainCore, ChainEffects, RequestId};
-use actix::{Actor, Context, Handler, ResponseFuture};
+use actix::{Actor, AsyncContext, Context, Handler, ResponseFuture};
 use std::collections::BTreeMap;
 use std::time::Duration;
 use tokio::sync::oneshot;
-use troupe_messages::chain::{ChainConfig, ChainPeer, ChainReply, ChainRequest, SetChainConfig};
+use troupe_messages::chain::{
+    ChainConfig, ChainPeer, ChainProbe, ChainReply, ChainRequest, SetChainConfig,
+};
 use troupe_messages::kv::KvOp;
 use troupe_runtime::{ActorPath, Node, Spawned};
 
@@ -18,6 +20,9 @@ pub const NAME: &str = "chain";
 /// client retries with the same sequence number).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// How often a node tells its predecessor where it stands (which repairs lost messages).
+const TICK: Duration = Duration::from_millis(100);
+
 /// The chain node actor.
 pub struct ChainNode {
     node: Node,
@@ -27,15 +32,33 @@ pub struct ChainNode {
 }
 
 impl ChainNode {
-    /// Starts the chain node of `node` under [`NAME`], empty, in `config`.
+    /// Starts the chain node of `node` under [`NAME`], empty. In the node's first incarnation
+    /// it is a founding member of `config` (or of the first configuration it is given); in a
+    /// later one (a restart: chain nodes keep nothing on disk) it has lost its state and waits,
+    /// serving nobody, to be added again as a joining node.
     pub fn spawn(
         node: &Node,
         config: ChainConfig,
         craq: bool,
     ) -> troupe_runtime::Result<Spawned<ChainNode>> {
+        let core = if node.incarnation() == 0 {
+            ChainCore::new(node.id(), config, craq)
+        } else {
+            ChainCore::rejoining(node.id(), craq)
+        };
+        Self::spawn_with(node, core)
+    }
+
+    /// Starts a chain node that has lost whatever state it had (for instance after its actor
+    /// was restarted): it waits to be added again as a joining node.
+    pub fn spawn_rejoining(node: &Node, craq: bool) -> troupe_runtime::Result<Spawned<ChainNode>> {
+        Self::spawn_with(node, ChainCore::rejoining(node.id(), craq))
+    }
+
+    fn spawn_with(node: &Node, core: ChainCore) -> troupe_runtime::Result<Spawned<ChainNode>> {
         let actor = ChainNode {
             node: node.clone(),
-            core: ChainCore::new(node.id(), config, craq),
+            core,
             waiting: BTreeMap::new(),
             next_request: 0,
         };
@@ -43,7 +66,8 @@ impl ChainNode {
             .spawn_named(NAME, actor)?
             .accept::<ChainPeer>()
             .accept::<ChainRequest>()
-            .accept::<SetChainConfig>())
+            .accept::<SetChainConfig>()
+            .accept::<ChainProbe>())
     }
 
     fn perform(&mut self) {
@@ -66,6 +90,20 @@ impl ChainNode {
 
 impl Actor for ChainNode {
     type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.run_interval(TICK, |node, _| {
+            node.core.tick();
+            node.perform();
+        });
+    }
+}
+
+impl Handler<ChainProbe> for ChainNode {
+    type Result = actix::MessageResult<ChainProbe>;
+    fn handle(&mut self, _: ChainProbe, _: &mut Context<Self>) -> Self::Result {
+        actix::MessageResult(self.core.status())
+    }
 }
 
 impl Handler<ChainPeer> for ChainNode {

@@ -3,7 +3,7 @@
 //! last write applied, so that a retried write takes effect once.
 
 use std::collections::BTreeMap;
-use troupe_messages::chain::{Seq, Update};
+use troupe_messages::chain::{KeyVersions, Seq, Update};
 use troupe_messages::kv::KvOp;
 
 #[derive(Debug, Default, Clone)]
@@ -102,6 +102,45 @@ impl VersionedStore {
             std::cmp::Ordering::Equal => Some(Some(seq)),
             std::cmp::Ordering::Less => Some(None),
             std::cmp::Ordering::Greater => None,
+        }
+    }
+
+    /// Every key's versions and every client's last write, for a state transfer.
+    pub fn export(&self) -> (Vec<KeyVersions>, Vec<(u64, u64, Seq)>) {
+        let keys = self
+            .keys
+            .iter()
+            .map(|(key, v)| KeyVersions {
+                key: key.clone(),
+                committed: v.committed.clone(),
+                dirty: v.dirty.iter().map(|(&s, value)| (s, value.clone())).collect(),
+            })
+            .collect();
+        let clients = self
+            .last_write
+            .iter()
+            .map(|(&client, &(client_seq, seq))| (client, client_seq, seq))
+            .collect();
+        (keys, clients)
+    }
+
+    /// The store [`VersionedStore::export`] described.
+    pub fn import(keys: Vec<KeyVersions>, clients: Vec<(u64, u64, Seq)>) -> Self {
+        VersionedStore {
+            keys: keys
+                .into_iter()
+                .map(|k| {
+                    let versions = Versions {
+                        committed: k.committed,
+                        dirty: k.dirty.into_iter().collect(),
+                    };
+                    (k.key, versions)
+                })
+                .collect(),
+            last_write: clients
+                .into_iter()
+                .map(|(client, client_seq, seq)| (client, (client_seq, seq)))
+                .collect(),
         }
     }
 }

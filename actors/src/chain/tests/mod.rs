@@ -1,5 +1,6 @@
 //! The chain core against a hand-driven wire: messages are held in a queue and delivered when
-//! the test says, so each test can stop a write anywhere on its way and crash any node.
+//! the test says, so each test can stop a write anywhere on its way and crash any node. This
+//! file holds replication and crash tests; `joining` holds those of nodes joining the chain.
 
 use super::core::{ChainCore, RequestId};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -28,10 +29,7 @@ fn append(key: &str, value: &str) -> KvOp {
 
 impl Wire {
     fn new(len: u32, craq: bool) -> Wire {
-        let config = ChainConfig {
-            epoch: 1,
-            nodes: (1..=len).map(n).collect(),
-        };
+        let config = ChainConfig::new(1, (1..=len).map(n).collect());
         Wire {
             cores: (1..=len)
                 .map(|i| (n(i), ChainCore::new(n(i), config.clone(), craq)))
@@ -124,11 +122,23 @@ impl Wire {
     /// `settle_between`, every message is delivered after each node's installation, so the
     /// nodes that have not installed it yet refuse what the others send in the new epoch.
     fn reconfigure_with(&mut self, nodes: &[u32], order: &[u32], settle_between: bool) {
-        self.epoch += 1;
         let config = ChainConfig {
-            epoch: self.epoch,
             nodes: nodes.iter().map(|&i| n(i)).collect(),
+            ..self.config()
         };
+        self.install_with(config, order, settle_between);
+    }
+
+    /// The configuration the nodes were last given.
+    fn config(&self) -> ChainConfig {
+        let newest = self.cores.values().map(|c| c.config()).max_by_key(|c| c.epoch);
+        newest.cloned().expect("nodes")
+    }
+
+    /// Installs `config` (its epoch becomes the clients' epoch) on `order`'s nodes in order.
+    fn install_with(&mut self, mut config: ChainConfig, order: &[u32], settle_between: bool) {
+        self.epoch += 1;
+        config.epoch = self.epoch;
         for &i in order {
             self.core(i).reconfigure(config.clone());
             self.collect(n(i));
@@ -136,6 +146,32 @@ impl Wire {
                 self.settle();
             }
         }
+    }
+
+    fn install(&mut self, config: ChainConfig, order: &[u32]) {
+        self.install_with(config, order, false);
+    }
+
+    /// Node `node` starts again with nothing (a restart), out of every chain.
+    fn restart(&mut self, node: u32) {
+        self.crashed.remove(&n(node));
+        self.cores.insert(n(node), ChainCore::rejoining(n(node), false));
+    }
+
+    /// Drops the first queued message that `pick` chooses (the network lost it).
+    fn lose_first(&mut self, pick: impl Fn(&ChainMessage) -> bool) {
+        let at = self.queue.iter().position(|(_, _, m)| pick(m));
+        self.queue.remove(at.expect("such a message"));
+    }
+
+    /// `node`'s timer fires.
+    fn tick(&mut self, node: u32) {
+        self.core(node).tick();
+        self.collect(n(node));
+    }
+
+    fn applied(&self, node: u32) -> u64 {
+        self.cores[&n(node)].applied()
     }
 
     fn reconfigure(&mut self, nodes: &[u32], order: &[u32]) {
@@ -158,6 +194,8 @@ fn read_ok(value: &str) -> ChainReply {
         value: Some(value.into()),
     }
 }
+
+mod joining;
 
 #[test]
 fn a_write_commits_at_the_tail_and_is_answered_by_the_head() {
