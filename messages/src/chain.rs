@@ -59,15 +59,24 @@ impl ChainConfig {
             epoch: self.epoch + 1,
             nodes: self.nodes.iter().copied().filter(|&n| n != gone).collect(),
             joining: self.joining.filter(|&n| n != gone),
-            since: self.since.iter().copied().filter(|&(n, _)| n != gone).collect(),
+            since: self
+                .since
+                .iter()
+                .copied()
+                .filter(|&(n, _)| n != gone)
+                .collect(),
         }
     }
 
     /// The next epoch's configuration with `node` joining after the tail.
     pub fn with_joining(&self, node: NodeId) -> ChainConfig {
         let epoch = self.epoch + 1;
-        let mut since: Vec<(NodeId, Epoch)> =
-            self.since.iter().copied().filter(|&(n, _)| n != node).collect();
+        let mut since: Vec<(NodeId, Epoch)> = self
+            .since
+            .iter()
+            .copied()
+            .filter(|&(n, _)| n != node)
+            .collect();
         since.push((node, epoch));
         ChainConfig {
             epoch,
@@ -115,7 +124,12 @@ impl ChainConfig {
         };
         let nodes: Vec<String> = self.nodes.iter().map(|&n| item(n)).collect();
         let joining = self.joining.map(|n| format!("+{}", item(n)));
-        format!("{}:{}{}", self.epoch, nodes.join(","), joining.unwrap_or_default())
+        format!(
+            "{}:{}{}",
+            self.epoch,
+            nodes.join(","),
+            joining.unwrap_or_default()
+        )
     }
 
     /// Parses [`ChainConfig::to_text`]'s form.
@@ -137,7 +151,10 @@ impl ChainConfig {
         let nodes = if nodes.is_empty() {
             Vec::new()
         } else {
-            nodes.split(',').map(&mut item).collect::<Option<Vec<NodeId>>>()?
+            nodes
+                .split(',')
+                .map(&mut item)
+                .collect::<Option<Vec<NodeId>>>()?
         };
         let joining = match joining {
             Some(j) => Some(item(j)?),
@@ -359,4 +376,26 @@ pub struct SetChainConfig {
 
 impl crate::Wire for SetChainConfig {
     const TAG: &'static str = "chain.config";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_configuration_survives_its_text_form_through_a_join() {
+        let first = ChainConfig::new(1, vec![NodeId(4), NodeId(5), NodeId(6)]);
+        assert_eq!(first.to_text(), "1:n4,n5,n6");
+        let joining = first.without(NodeId(5)).with_joining(NodeId(5));
+        assert_eq!(joining.to_text(), "3:n4,n6+n5@3");
+        let promoted = joining.promoted();
+        assert_eq!(promoted.to_text(), "4:n4,n6,n5@3");
+        assert_eq!(promoted.since(NodeId(5)), 3);
+        assert_eq!(promoted.since(NodeId(4)), 0);
+        for config in [first, joining, promoted, ChainConfig::new(7, Vec::new())] {
+            assert_eq!(ChainConfig::from_text(&config.to_text()), Some(config));
+        }
+        assert_eq!(ChainConfig::from_text("2:n4,x"), None);
+        assert_eq!(ChainConfig::from_text("2:n4+n5@y"), None);
+    }
 }

@@ -21,7 +21,7 @@ use troupe_runtime::linearizability::{check, Verdict};
 use troupe_runtime::sim::{derive_seed, LinkFaults};
 use troupe_runtime::testkit::Cluster;
 use troupe_runtime::{ActorPath, NodeId};
-use troupe_supervisors::failover::chain::chain_failover;
+use troupe_supervisors::failover::chain::{chain_failover, ChainPlan};
 use troupe_supervisors::failover::raft::kv_replica;
 use troupe_supervisors::Supervisor;
 
@@ -61,10 +61,7 @@ pub struct ChainHarness {
 impl ChainHarness {
     /// A chain of `chain` nodes with `clients` clients; links delay 1-10 ms (and so reorder).
     pub fn new(seed: u64, chain: u32, clients: u32, craq: bool) -> Self {
-        let config = ChainConfig {
-            epoch: 1,
-            nodes: (1..=chain).map(NodeId).collect(),
-        };
+        let config = ChainConfig::new(1, (1..=chain).map(NodeId).collect());
         let initial = config.clone();
         let cluster = Cluster::builder(seed)
             .nodes(chain + clients + 1)
@@ -107,18 +104,14 @@ impl ChainHarness {
                     1..=3 => Supervisor::start(node, kv_replica(KvOptions::new(group.clone())))
                         .map(|_| ())
                         .map_err(|e| e.to_string()),
-                    4..=6 => {
-                        let empty = ChainConfig {
-                            epoch: 0,
-                            nodes: Vec::new(),
-                        };
-                        ChainNode::spawn(node, empty, craq)
-                            .map(|_| ())
-                            .map_err(|e| e.to_string())
-                    }
+                    // Empty until the supervisor gives them the first chain; after a restart
+                    // they wait to be added again.
+                    4..=6 => ChainNode::spawn(node, ChainConfig::default(), craq)
+                        .map(|_| ())
+                        .map_err(|e| e.to_string()),
                     7 => Supervisor::start(
                         node,
-                        chain_failover(group.clone(), KEY.into(), members.clone()),
+                        chain_failover(ChainPlan::new(group.clone(), KEY, members.clone())),
                     )
                     .map(|_| ())
                     .map_err(|e| e.to_string()),
@@ -136,10 +129,7 @@ impl ChainHarness {
             clients,
             manager,
             craq,
-            config: Rc::new(RefCell::new(ChainConfig {
-                epoch: 0,
-                nodes: chain,
-            })),
+            config: Rc::new(RefCell::new(ChainConfig::new(0, chain))),
             recorder: Rc::new(RefCell::new(Recorder::default())),
             seed,
             clerks: Cell::new(0),
@@ -246,8 +236,9 @@ impl ChainHarness {
         let history = self.recorder.borrow().history.clone();
         let ok = self.recorder.borrow().ok;
         assert!(ok > 100, "too few operations succeeded: {ok}");
+        let verdict = check(&history);
         assert_eq!(
-            check(&history),
+            verdict,
             Verdict::Linearizable,
             "{} operations",
             history.len()

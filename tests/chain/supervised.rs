@@ -28,6 +28,29 @@ fn the_supervisor_replaces_a_crashed_middle_and_nothing_is_lost() {
 }
 
 #[test]
+fn a_restarted_node_rejoins_at_the_tail_during_writes_and_nothing_is_lost() {
+    for craq in [false, true] {
+        simulate(83, |seed| async move {
+            let h = ChainHarness::supervised(seed, 6, craq);
+            h.run_clients(ms(6_000), async {
+                tokio::time::sleep(ms(1_500)).await;
+                h.cluster.crash(h.chain_node(2));
+                tokio::time::sleep(ms(1_000)).await;
+                h.cluster.restart(h.chain_node(2));
+            })
+            .await;
+            let config = h
+                .managed_config()
+                .await
+                .expect("the manager holds the chain");
+            // Removed (epoch 2), joining behind the tail (3), then the tail (4).
+            assert_eq!(config.to_text(), "4:n4,n6,n5@3", "{config:?}");
+            h.finish().await;
+        });
+    }
+}
+
+#[test]
 fn a_partitioned_head_loses_its_lease_before_the_supervisor_replaces_it() {
     for craq in [false, true] {
         simulate(82, |seed| async move {

@@ -113,7 +113,11 @@ impl VersionedStore {
             .map(|(key, v)| KeyVersions {
                 key: key.clone(),
                 committed: v.committed.clone(),
-                dirty: v.dirty.iter().map(|(&s, value)| (s, value.clone())).collect(),
+                dirty: v
+                    .dirty
+                    .iter()
+                    .map(|(&s, value)| (s, value.clone()))
+                    .collect(),
             })
             .collect();
         let clients = self

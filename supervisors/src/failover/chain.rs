@@ -4,6 +4,12 @@
 //! pushing again), watches every node with the runtime's heartbeat failure detector, and when
 //! one goes down waits out its lease and installs the chain without it in a new epoch.
 //!
+//! It also grows the chain back to its length. When the chain is short and one of its servers
+//! outside it answers a probe (a spare, or a node that restarted), the supervisor installs a
+//! configuration in which that node joins behind the tail; it receives the tail's state while
+//! the chain serves. Once a probe shows it has applied what the tail had, the supervisor makes it
+//! the tail in the next epoch.
+//!
 //! A configuration changes only by compare-and-swap on the manager, from the exact text the
 //! supervisor last read, so two supervisors (a restarted one and a slow old one) cannot install
 //! diverging chains: the loser re-reads and starts over from the winner's configuration.
@@ -14,31 +20,58 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use troupe_actors::chain::node::NAME as CHAIN;
 use troupe_actors::kv::clerk::{Clerk, Outcome};
-use troupe_messages::chain::{ChainConfig, SetChainConfig};
+use troupe_messages::chain::{ChainConfig, ChainProbe, ChainStatus, SetChainConfig};
 use troupe_messages::kv::KvOp;
 use troupe_runtime::{ActorPath, Down, Node, NodeId};
 
 /// How long one manager operation may take before the supervisor tries again.
 const MANAGER_DEADLINE: Duration = Duration::from_secs(5);
 
+/// What one chain is made of: where its configuration lives and which servers it may use.
+#[derive(Debug, Clone)]
+pub struct ChainPlan {
+    /// The configuration manager's Raft group.
+    pub manager: Vec<NodeId>,
+    /// The chain's key in the manager.
+    pub key: String,
+    /// The servers the chain may run on; the first `length` form the first chain, head first.
+    pub servers: Vec<NodeId>,
+    /// How many nodes the chain should have.
+    pub length: usize,
+}
+
+impl ChainPlan {
+    /// A chain of every one of `servers`, kept in the manager `manager` under `key`.
+    pub fn new(manager: Vec<NodeId>, key: impl Into<String>, servers: Vec<NodeId>) -> Self {
+        let length = servers.len();
+        ChainPlan {
+            manager,
+            key: key.into(),
+            servers,
+            length,
+        }
+    }
+
+    /// A chain of `length` nodes; the other servers are spares.
+    pub fn length(mut self, length: usize) -> Self {
+        self.length = length.min(self.servers.len());
+        self
+    }
+}
+
 /// The supervisor of one chain.
 pub struct ChainFailover {
     node: Node,
-    manager: Vec<NodeId>,
-    key: String,
-    initial: Vec<NodeId>,
+    plan: ChainPlan,
     downs: Option<mpsc::UnboundedSender<NodeId>>,
 }
 
 impl ChainFailover {
-    /// A supervisor on `node` for the chain stored under `key` in the manager group `manager`,
-    /// created as `initial` if the manager has none yet.
-    pub fn new(node: Node, manager: Vec<NodeId>, key: String, initial: Vec<NodeId>) -> Self {
+    /// A supervisor on `node` for the chain `plan` describes.
+    pub fn new(node: Node, plan: ChainPlan) -> Self {
         ChainFailover {
             node,
-            manager,
-            key,
-            initial,
+            plan,
             downs: None,
         }
     }
@@ -56,9 +89,8 @@ impl Actor for ChainFailover {
         let clerk_id = self.node.with_rng(rand::Rng::gen::<u64>);
         let run = supervise(
             self.node.clone(),
-            Clerk::new(self.node.clone(), self.manager.clone(), clerk_id),
-            self.key.clone(),
-            self.initial.clone(),
+            Clerk::new(self.node.clone(), self.plan.manager.clone(), clerk_id),
+            self.plan.clone(),
             watcher,
             rx,
         );
@@ -83,10 +115,13 @@ const REPUSH: Duration = Duration::from_millis(200);
 /// How long a node may serve clients after a push reached it.
 const LEASE: Duration = Duration::from_millis(600);
 
-/// Sends `config`, with a lease, to each of its nodes not known dead.
+/// How long a probe may take; a node that does not answer in time counts as down.
+const PROBE_TIMEOUT: Duration = Duration::from_millis(100);
+
+/// Sends `config`, with a lease, to each of its nodes (and its joining node) not known dead.
 fn push(node: &Node, config: &ChainConfig, dead: &BTreeSet<NodeId>) {
     let lease_ms = Some(LEASE.as_millis() as u64);
-    for &member in config.nodes.iter().filter(|n| !dead.contains(n)) {
+    for &member in members(config).iter().filter(|n| !dead.contains(n)) {
         let path = ActorPath::new(member, CHAIN);
         let grant = SetChainConfig {
             config: config.clone(),
@@ -96,6 +131,17 @@ fn push(node: &Node, config: &ChainConfig, dead: &BTreeSet<NodeId>) {
             tracing::debug!(%member, "configuration not sent: {e}");
         }
     }
+}
+
+/// The chain's nodes and its joining node.
+fn members(config: &ChainConfig) -> Vec<NodeId> {
+    config.nodes.iter().copied().chain(config.joining).collect()
+}
+
+/// Asks a chain node where it stands; `None` if it does not answer in time.
+async fn probe(node: &Node, target: NodeId) -> Option<ChainStatus> {
+    let path = ActorPath::new(target, CHAIN);
+    node.call(&path, ChainProbe, PROBE_TIMEOUT).await.ok()
 }
 
 /// Reads the chain's configuration, creating it if the manager has none.
@@ -111,10 +157,7 @@ async fn read_or_create(clerk: &mut Clerk, key: &str, initial: &[NodeId]) -> Cha
         if let Some(config) = ChainConfig::from_text(&found) {
             return config;
         }
-        let first = ChainConfig {
-            epoch: 1,
-            nodes: initial.to_vec(),
-        };
+        let first = ChainConfig::new(1, initial.to_vec());
         let create = KvOp::Cas {
             key: key.into(),
             expect: found,
@@ -125,67 +168,85 @@ async fn read_or_create(clerk: &mut Clerk, key: &str, initial: &[NodeId]) -> Cha
     }
 }
 
+/// The next configuration to grow the chain toward its length, if one is due: the joining
+/// node made the tail once it has applied what the tail had, or a server outside the chain
+/// that answers a probe made the joining node.
+async fn grow(
+    node: &Node,
+    plan: &ChainPlan,
+    config: &ChainConfig,
+    dead: &mut BTreeSet<NodeId>,
+) -> Option<ChainConfig> {
+    let tail = probe(node, config.tail()?).await?;
+    if tail.epoch != config.epoch || !tail.synced {
+        return None;
+    }
+    if let Some(joining) = config.joining {
+        let joiner = probe(node, joining).await?;
+        let caught_up = joiner.epoch == config.epoch && joiner.applied >= tail.applied;
+        return caught_up.then(|| config.promoted());
+    }
+    if config.nodes.len() >= plan.length {
+        return None;
+    }
+    for &candidate in plan.servers.iter().filter(|n| !config.nodes.contains(n)) {
+        if probe(node, candidate).await.is_some() {
+            dead.remove(&candidate);
+            return Some(config.with_joining(candidate));
+        }
+    }
+    None
+}
+
 async fn supervise(
     node: Node,
     mut clerk: Clerk,
-    key: String,
-    initial: Vec<NodeId>,
+    plan: ChainPlan,
     watcher: actix::Recipient<Down>,
     mut downs: mpsc::UnboundedReceiver<NodeId>,
 ) {
+    let initial = &plan.servers[..plan.length];
     let mut watched = BTreeSet::new();
     let mut dead = BTreeSet::new();
     loop {
-        let config = read_or_create(&mut clerk, &key, &initial).await;
-        for &member in &config.nodes {
+        let config = read_or_create(&mut clerk, &plan.key, initial).await;
+        for member in members(&config) {
             if watched.insert(member) {
                 node.watch(&ActorPath::new(member, CHAIN), watcher.clone());
             }
         }
         push(&node, &config, &dead);
-        // Wait for a member of this configuration to go down (one already known dead counts).
-        let gone = match config.nodes.iter().find(|n| dead.contains(*n)) {
-            Some(&n) => n,
-            None => loop {
-                // A configuration message can be lost: push it again now and then (nodes ignore
-                // epochs they have).
-                let down = tokio::select! {
-                    biased;
-                    down = downs.recv() => down,
-                    _ = tokio::time::sleep(REPUSH) => {
-                        push(&node, &config, &dead);
-                        continue;
-                    }
-                };
-                let Some(n) = down else {
-                    return; // the supervisor is stopping
-                };
-                dead.insert(n);
-                if config.nodes.contains(&n) {
-                    break n;
+        // Wait for a member of this configuration to go down (one already known dead counts),
+        // or for the chain to be due to grow.
+        let next = loop {
+            if let Some(gone) = members(&config).into_iter().find(|n| dead.contains(n)) {
+                if config.nodes.contains(&gone) {
+                    wait_out_lease(&node, &config, &dead).await;
                 }
-            },
+                break config.without(gone);
+            }
+            // A configuration message can be lost: push it again now and then (nodes ignore
+            // epochs they have).
+            tokio::select! {
+                biased;
+                down = downs.recv() => {
+                    let Some(n) = down else {
+                        return; // the supervisor is stopping
+                    };
+                    dead.insert(n);
+                    watched.remove(&n); // watched again if it comes back
+                }
+                _ = tokio::time::sleep(REPUSH) => {
+                    push(&node, &config, &dead);
+                    if let Some(next) = grow(&node, &plan, &config, &mut dead).await {
+                        break next;
+                    }
+                }
+            }
         };
-        // The node may still think itself in the chain (cut off, not crashed): it gets no more
-        // grants, and the new chain waits until the last lease it was given has run out, so it
-        // cannot answer a read the new chain has made stale. The others keep their leases.
-        let lease_out = tokio::time::Instant::now() + LEASE;
-        while tokio::time::Instant::now() < lease_out {
-            tokio::time::sleep(REPUSH.min(lease_out - tokio::time::Instant::now())).await;
-            push(&node, &config, &dead);
-        }
-        let next = ChainConfig {
-            epoch: config.epoch + 1,
-            nodes: config
-                .nodes
-                .iter()
-                .copied()
-                .filter(|&n| n != gone)
-                .collect(),
-        };
-        tracing::info!(%gone, epoch = next.epoch, chain = ?next.nodes, "reconfiguring the chain");
+        tracing::info!(from = %config.to_text(), to = %next.to_text(), "reconfiguring the chain");
         let swap = KvOp::Cas {
-            key: key.clone(),
+            key: plan.key.clone(),
             expect: config.to_text(),
             value: next.to_text(),
         };
@@ -194,22 +255,28 @@ async fn supervise(
     }
 }
 
+/// A member that went down may still think itself in the chain (cut off, not crashed): it gets
+/// no more grants, and the new chain waits until the last lease it was given has run out, so it
+/// cannot answer a read the new chain has made stale. The others keep their leases.
+async fn wait_out_lease(node: &Node, config: &ChainConfig, dead: &BTreeSet<NodeId>) {
+    let lease_out = tokio::time::Instant::now() + LEASE;
+    while tokio::time::Instant::now() < lease_out {
+        tokio::time::sleep(REPUSH.min(lease_out - tokio::time::Instant::now())).await;
+        push(node, config, dead);
+    }
+}
+
 /// The name of the chain failover supervisor's tree on its node.
 pub const NAME: &str = "chain-failover";
 
 /// A supervision tree that keeps a [`ChainFailover`] running on its node (restarted after a
 /// crash; it then re-reads the configuration from the manager and carries on).
-pub fn chain_failover(
-    manager: Vec<NodeId>,
-    key: String,
-    initial: Vec<NodeId>,
-) -> crate::SupervisorSpec {
+pub fn chain_failover(plan: ChainPlan) -> crate::SupervisorSpec {
     crate::SupervisorSpec::new(NAME)
         .strategy(crate::Strategy::OneForOne)
         .intensity(5, Duration::from_secs(10))
         .child(crate::ChildSpec::new("failover", move |node| {
-            let actor =
-                ChainFailover::new(node.clone(), manager.clone(), key.clone(), initial.clone());
+            let actor = ChainFailover::new(node.clone(), plan.clone());
             Ok(node.spawn(actor).handle().clone())
         }))
 }

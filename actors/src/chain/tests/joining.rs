@@ -33,7 +33,11 @@ fn a_joining_node_catches_up_while_the_chain_serves_then_becomes_the_tail() {
     w.settle();
     assert_eq!(w.answer(10), Some(&DONE));
     assert_eq!(w.answer(11), Some(&read_ok("abc")));
-    assert_eq!(w.applied(3), w.applied(2), "the joining node has every write");
+    assert_eq!(
+        w.applied(3),
+        w.applied(2),
+        "the joining node has every write"
+    );
     w.read(3, 12, "k");
     assert_eq!(
         w.answer(12),

@@ -131,7 +131,11 @@ impl Wire {
 
     /// The configuration the nodes were last given.
     fn config(&self) -> ChainConfig {
-        let newest = self.cores.values().map(|c| c.config()).max_by_key(|c| c.epoch);
+        let newest = self
+            .cores
+            .values()
+            .map(|c| c.config())
+            .max_by_key(|c| c.epoch);
         newest.cloned().expect("nodes")
     }
 
@@ -155,7 +159,8 @@ impl Wire {
     /// Node `node` starts again with nothing (a restart), out of every chain.
     fn restart(&mut self, node: u32) {
         self.crashed.remove(&n(node));
-        self.cores.insert(n(node), ChainCore::rejoining(n(node), false));
+        self.cores
+            .insert(n(node), ChainCore::rejoining(n(node), false));
     }
 
     /// Drops the first queued message that `pick` chooses (the network lost it).
