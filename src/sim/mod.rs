@@ -1,8 +1,10 @@
 //! `troupe sim <system>`: one topology on the simulated network in virtual time, a nemesis,
 //! and a JSON report as the last line of output.
 
+mod chain;
 mod ping;
 mod raft_kv;
+mod report;
 
 use anyhow::{bail, Context as _, Result};
 use clap::{Args, ValueEnum};
@@ -16,6 +18,9 @@ pub enum System {
     /// A linearizable key-value service on Raft, with clients recording a history that is
     /// checked for linearizability at the end.
     RaftKv,
+    /// Chain replication (or CRAQ, with `--craq`) with its configuration manager on Raft and
+    /// its failover supervisor; the clients' history is checked for linearizability.
+    Chain,
     /// Every node pings every other node every 100 ms: the runtime's own smoke topology.
     Ping,
 }
@@ -29,10 +34,11 @@ pub struct SimArgs {
     /// The seed behind every random choice; the same seed replays the same run.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Number of server nodes.
+    /// Number of server nodes (chain: the chain's servers; its manager and supervisor run on
+    /// nodes of their own).
     #[arg(long, default_value_t = 5)]
     pub nodes: u32,
-    /// Number of clients (raft-kv), each on a node of its own.
+    /// Number of clients (raft-kv, chain), each on a node of its own.
     #[arg(long, default_value_t = 8)]
     pub clients: u32,
     /// Virtual time the workload and the nemesis run for (e.g. 60s, 500ms, 2m).
@@ -41,7 +47,10 @@ pub struct SimArgs {
     /// Faults to inject: none, crash, partition, unreliable or all.
     #[arg(long, default_value = "none")]
     pub nemesis: NemesisKind,
-    /// Write the client history here (raft-kv), one JSON operation per line.
+    /// Chain: CRAQ, reads served by every node of the chain (default: at the tail only).
+    #[arg(long)]
+    pub craq: bool,
+    /// Write the client history here (raft-kv, chain), one JSON operation per line.
     #[arg(long)]
     pub history: Option<PathBuf>,
     /// Also write the event log here as JSON lines.
@@ -73,5 +82,6 @@ pub fn run(args: SimArgs) -> Result<bool> {
     match args.system {
         System::Ping => ping::run(args),
         System::RaftKv => raft_kv::run(args),
+        System::Chain => chain::run(args),
     }
 }

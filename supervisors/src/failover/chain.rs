@@ -112,6 +112,10 @@ impl Handler<Down> for ChainFailover {
 /// their leases).
 const REPUSH: Duration = Duration::from_millis(200);
 
+/// How often the supervisor looks whether the chain should grow (a joining node caught up, or
+/// a server back): a chain short of a node is exposed to one failure fewer, so repair is quick.
+const GROW_CHECK: Duration = Duration::from_millis(20);
+
 /// How long a node may serve clients after a push reached it.
 const LEASE: Duration = Duration::from_millis(600);
 
@@ -177,6 +181,9 @@ async fn grow(
     config: &ChainConfig,
     dead: &mut BTreeSet<NodeId>,
 ) -> Option<ChainConfig> {
+    if config.joining.is_none() && config.nodes.len() >= plan.length {
+        return None;
+    }
     let tail = probe(node, config.tail()?).await?;
     if tail.epoch != config.epoch || !tail.synced {
         return None;
@@ -185,9 +192,6 @@ async fn grow(
         let joiner = probe(node, joining).await?;
         let caught_up = joiner.epoch == config.epoch && joiner.applied >= tail.applied;
         return caught_up.then(|| config.promoted());
-    }
-    if config.nodes.len() >= plan.length {
-        return None;
     }
     for &candidate in plan.servers.iter().filter(|n| !config.nodes.contains(n)) {
         if probe(node, candidate).await.is_some() {
@@ -210,20 +214,26 @@ async fn supervise(
     let mut dead = BTreeSet::new();
     loop {
         let config = read_or_create(&mut clerk, &plan.key, initial).await;
-        for member in members(&config) {
-            if watched.insert(member) {
-                node.watch(&ActorPath::new(member, CHAIN), watcher.clone());
-            }
-        }
         push(&node, &config, &dead);
+        let mut next_push = tokio::time::Instant::now() + REPUSH;
         // Wait for a member of this configuration to go down (one already known dead counts),
         // or for the chain to be due to grow.
         let next = loop {
-            if let Some(gone) = members(&config).into_iter().find(|n| dead.contains(n)) {
-                if config.nodes.contains(&gone) {
-                    wait_out_lease(&node, &config, &dead).await;
+            for member in members(&config) {
+                if !dead.contains(&member) && watched.insert(member) {
+                    node.watch(&ActorPath::new(member, CHAIN), watcher.clone());
                 }
-                break config.without(gone);
+            }
+            if let Some(gone) = members(&config).into_iter().find(|n| dead.contains(n)) {
+                // A member is removed only if another one holds a complete copy: the last
+                // complete copy is never given up, and the chain waits for it to answer again.
+                let member = config.nodes.contains(&gone);
+                if !member || another_is_complete(&node, &config, gone).await {
+                    if member {
+                        wait_out_lease(&node, &config, &dead).await;
+                    }
+                    break config.without(gone);
+                }
             }
             // A configuration message can be lost: push it again now and then (nodes ignore
             // epochs they have).
@@ -236,8 +246,12 @@ async fn supervise(
                     dead.insert(n);
                     watched.remove(&n); // watched again if it comes back
                 }
-                _ = tokio::time::sleep(REPUSH) => {
-                    push(&node, &config, &dead);
+                _ = tokio::time::sleep(GROW_CHECK) => {
+                    if tokio::time::Instant::now() >= next_push {
+                        revive(&node, &config, &mut dead).await;
+                        push(&node, &config, &dead);
+                        next_push = tokio::time::Instant::now() + REPUSH;
+                    }
                     if let Some(next) = grow(&node, &plan, &config, &mut dead).await {
                         break next;
                     }
@@ -252,6 +266,31 @@ async fn supervise(
         };
         // Won or lost (another supervisor moved first), the next round reads what is there.
         let _ = clerk.run(swap, MANAGER_DEADLINE).await;
+    }
+}
+
+/// Whether a member other than `gone` answers that its state is complete.
+async fn another_is_complete(node: &Node, config: &ChainConfig, gone: NodeId) -> bool {
+    for &member in config.nodes.iter().filter(|&&n| n != gone) {
+        if probe(node, member).await.is_some_and(|s| s.synced) {
+            return true;
+        }
+    }
+    false
+}
+
+/// A member kept in the chain though it went down (the last one) is taken back once it answers
+/// a probe: it gets grants again, and is watched again.
+async fn revive(node: &Node, config: &ChainConfig, dead: &mut BTreeSet<NodeId>) {
+    let down: Vec<NodeId> = members(config)
+        .into_iter()
+        .filter(|n| dead.contains(n))
+        .collect();
+    for member in down {
+        if probe(node, member).await.is_some() {
+            tracing::info!(%member, "chain node answers again");
+            dead.remove(&member);
+        }
     }
 }
 

@@ -1,0 +1,198 @@
+//! `troupe sim chain [--craq]`: a chain of `--nodes` servers with its configuration manager
+//! (a three-node Raft key-value group) and its failover supervisor, clients recording every
+//! operation, and a nemesis aimed at the chain's servers. Crashed servers restart empty and
+//! rejoin at the tail. At the end the network is healed, a fresh client must be able to write
+//! and read every key, and the whole history must be linearizable.
+//!
+//! Chain nodes are fail-stop, as in the paper: a crashed node restarts empty. If faults take
+//! every replica of the chain (one crashes, another is cut off and removed, then the last one
+//! crashes), the data is gone and no progress is possible; the report says so (`chain_lost`),
+//! and such a run passes only if its history is linearizable.
+
+use super::report::{final_reads, finish, RunOutcome};
+use super::SimArgs;
+use anyhow::Result;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::time::{Duration, Instant as WallInstant};
+use troupe_actors::chain::clerk::{ChainClerk, ConfigSource};
+use troupe_actors::chain::node::{ChainNode, NAME as CHAIN};
+use troupe_actors::kv::clerk::{Clerk, Outcome};
+use troupe_actors::kv::server::KvOptions;
+use troupe_actors::kv::workload::{run_clients_for, Recorder, Workload, WorkloadClient};
+use troupe_messages::chain::{ChainConfig, ChainProbe};
+use troupe_messages::kv::KvOp;
+use troupe_runtime::nemesis::{Nemesis, NemesisReport};
+use troupe_runtime::sim::{block_on, derive_seed};
+use troupe_runtime::testkit::Cluster;
+use troupe_runtime::{ActorPath, Node, NodeId};
+use troupe_supervisors::failover::chain::{chain_failover, ChainPlan};
+use troupe_supervisors::failover::raft::kv_replica;
+use troupe_supervisors::Supervisor;
+
+/// After healing: how long clients keep going.
+const SETTLE: Duration = Duration::from_secs(5);
+
+/// The chain's key in the configuration manager.
+const KEY: &str = "chain/0";
+
+/// The configuration manager's nodes.
+const MANAGER: [NodeId; 3] = [NodeId(1), NodeId(2), NodeId(3)];
+
+pub fn run(args: SimArgs) -> Result<bool> {
+    let wall = WallInstant::now();
+    let events = args.events_file()?;
+    let (servers, clients, seed, craq) = (args.nodes, args.clients, args.seed, args.craq);
+    // Nodes: the manager, the chain's servers, the supervisor, the clients, the final client.
+    let chain: Vec<NodeId> = (4..4 + servers).map(NodeId).collect();
+    let supervisor = 4 + servers;
+    let first_client = supervisor + 1;
+    let last = first_client + clients;
+    let outcome = block_on(async move {
+        let members = chain.clone();
+        let cluster = Cluster::builder(seed)
+            .nodes(last)
+            .topology(move |node| start(node, &members, supervisor, craq))
+            .build();
+        if let Some(file) = events {
+            let log = cluster.net().log();
+            log.write_to(Box::new(std::io::BufWriter::new(file)));
+        }
+        let start = tokio::time::Instant::now();
+        let recorder = Rc::new(RefCell::new(Recorder::default()));
+        let clerk = |on: u32, id: u64| {
+            let node = cluster.up(on);
+            let source = ConfigSource::Manager {
+                clerk: Clerk::new(node.clone(), MANAGER.to_vec(), (1 << 32) + id),
+                key: KEY.into(),
+            };
+            let rng = ChaCha8Rng::seed_from_u64(derive_seed(seed, 2_000 + id));
+            ChainClerk::new(node, source, craq, id, rng)
+        };
+        let workload_clients = (0..clients)
+            .map(|c| WorkloadClient {
+                client: u64::from(c),
+                clerk: clerk(first_client + c, u64::from(c) + 1),
+                node: cluster.up(first_client + c),
+                rng: ChaCha8Rng::seed_from_u64(derive_seed(seed, 1_000 + u64::from(c))),
+            })
+            .collect();
+        let watching = Rc::new(Cell::new(true));
+        let heads = actix_rt::spawn(watch_configs(cluster.up(last), watching.clone()));
+        let faults = Rc::new(RefCell::new(NemesisReport::default()));
+        let nemesis = async {
+            let report = Nemesis::new(args.nemesis, cluster.net())
+                .targets(chain.clone())
+                .run(args.duration)
+                .await;
+            *faults.borrow_mut() = report;
+        };
+        let d = args.duration + SETTLE;
+        run_clients_for(
+            workload_clients,
+            Workload::default(),
+            recorder.clone(),
+            d,
+            nemesis,
+        )
+        .await;
+        let checker = cluster.up(last);
+        let mut final_clerk = clerk(last, u64::from(clients) + 1);
+        let keys = Workload::default().keys;
+        let (progress, final_ops) =
+            final_reads(&mut final_clerk, &checker, u64::from(clients), keys).await;
+        let lost = !progress && chain_lost(&checker).await;
+        watching.set(false);
+        let (head_changes, epoch) = heads.await.unwrap_or_default();
+        if let Err(e) = cluster.net().log().flush() {
+            tracing::warn!("event log flush failed: {e}");
+        }
+        let virtual_secs = start.elapsed().as_secs_f64();
+        let mut recorder = std::mem::take(&mut *recorder.borrow_mut());
+        recorder.history.extend(final_ops);
+        let faults = std::mem::take(&mut *faults.borrow_mut());
+        RunOutcome {
+            recorder,
+            faults,
+            net: cluster.stats(),
+            leader_changes: head_changes,
+            reconfigurations: Some(epoch.saturating_sub(1)),
+            chain_lost: Some(lost),
+            progress,
+            virtual_secs,
+        }
+    });
+    let flags = if craq { " --craq" } else { "" };
+    finish("chain", &args, flags, outcome, wall)
+}
+
+/// What each node runs: a manager replica, a chain server, or the chain's supervisor.
+fn start(node: &Node, chain: &[NodeId], supervisor: u32, craq: bool) {
+    let started = if MANAGER.contains(&node.id()) {
+        let spec = kv_replica(KvOptions::new(MANAGER.to_vec()));
+        Supervisor::start(node, spec)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    } else if chain.contains(&node.id()) {
+        // Empty until the supervisor installs the first chain; after a restart it waits to be
+        // added again.
+        let empty = ChainConfig::default();
+        ChainNode::spawn(node, empty, craq)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    } else if node.id() == NodeId(supervisor) {
+        let plan = ChainPlan::new(MANAGER.to_vec(), KEY, chain.to_vec());
+        Supervisor::start(node, chain_failover(plan))
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    } else {
+        Ok(())
+    };
+    if let Err(e) = started {
+        tracing::error!(node = %node.id(), "did not start: {e}");
+    }
+}
+
+/// Whether no node of the chain's current configuration holds a complete copy any more.
+async fn chain_lost(node: &Node) -> bool {
+    let mut clerk = Clerk::new(node.clone(), MANAGER.to_vec(), (1 << 40) + 1);
+    let get = KvOp::Get { key: KEY.into() };
+    let Outcome::Done(Some(text)) = clerk.run(get, Duration::from_secs(5)).await else {
+        return false; // the manager did not answer: nothing is known lost
+    };
+    let Some(config) = ChainConfig::from_text(&text) else {
+        return false;
+    };
+    for member in config.nodes {
+        let path = ActorPath::new(member, CHAIN);
+        if let Ok(status) = node.call(&path, ChainProbe, Duration::from_secs(1)).await {
+            if status.synced {
+                return false;
+            }
+        }
+    }
+    true
+}
+
+/// Reads the chain's configuration from the manager every 100 ms while `watching`: how often
+/// the head changed, and the last epoch seen.
+async fn watch_configs(node: Node, watching: Rc<Cell<bool>>) -> (u64, u64) {
+    let mut clerk = Clerk::new(node, MANAGER.to_vec(), 1 << 40);
+    let (mut changes, mut head, mut epoch) = (0, None, 0);
+    while watching.get() {
+        let get = KvOp::Get { key: KEY.into() };
+        if let Outcome::Done(Some(text)) = clerk.run(get, Duration::from_secs(1)).await {
+            if let Some(config) = ChainConfig::from_text(&text) {
+                if head.is_some() && config.head() != head {
+                    changes += 1;
+                }
+                head = config.head();
+                epoch = epoch.max(config.epoch);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    (changes, epoch)
+}
