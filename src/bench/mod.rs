@@ -1,6 +1,7 @@
 //! `troupe bench <what>`: benchmarks that print their conditions and a baseline measured in the
 //! same run, so that results compare as ratios on a noisy shared machine.
 
+mod chain;
 mod etcd;
 mod messaging;
 mod raft;
@@ -18,6 +19,8 @@ pub enum Bench {
     RaftKv,
     /// Time to elect a new leader after the leader crashes, over 1000 trials.
     Election,
+    /// Read throughput against chain length, chain replication against CRAQ.
+    Chain,
 }
 
 /// Options of `troupe bench`.
@@ -46,5 +49,6 @@ pub fn run(args: BenchArgs) -> Result<()> {
         Bench::RaftKv if args.real => real::run(args.quick, args.json, args.etcd),
         Bench::RaftKv => raft::kv(args.quick, args.json),
         Bench::Election => raft::election(args.quick, args.json),
+        Bench::Chain => chain::run(args.quick, args.json),
     }
 }

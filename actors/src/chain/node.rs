@@ -4,7 +4,7 @@
 
 use super::core::{ChainCore, ChainEffects, RequestId};
 use actix::{Actor, AsyncContext, Context, Handler, ResponseFuture};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 use tokio::sync::oneshot;
 use troupe_messages::chain::{
@@ -29,6 +29,13 @@ pub struct ChainNode {
     core: ChainCore,
     waiting: BTreeMap<RequestId, oneshot::Sender<ChainReply>>,
     next_request: RequestId,
+    /// A capacity model (benchmarks): each message this node handles occupies it for this
+    /// long, one at a time, and what it decided leaves only when that time is over.
+    per_message: Option<Duration>,
+    /// When the node is next free, under the capacity model.
+    busy_until: tokio::time::Instant,
+    /// Effects waiting for their handling time to be over, oldest first.
+    deferred: VecDeque<ChainEffects>,
 }
 
 impl ChainNode {
@@ -49,6 +56,20 @@ impl ChainNode {
         Self::spawn_with(node, core)
     }
 
+    /// Starts a founding chain node that can handle one message per `per_message` of time
+    /// (a queueing model of a server's capacity, for benchmarks in virtual time: in the
+    /// simulation, handling itself takes no virtual time).
+    pub fn spawn_with_capacity(
+        node: &Node,
+        config: ChainConfig,
+        craq: bool,
+        per_message: Duration,
+    ) -> troupe_runtime::Result<Spawned<ChainNode>> {
+        let mut actor = Self::actor(node, ChainCore::new(node.id(), config, craq));
+        actor.per_message = Some(per_message);
+        Self::start(node, actor)
+    }
+
     /// Starts a chain node that has lost whatever state it had (for instance after its actor
     /// was restarted): it waits to be added again as a joining node.
     pub fn spawn_rejoining(node: &Node, craq: bool) -> troupe_runtime::Result<Spawned<ChainNode>> {
@@ -56,12 +77,22 @@ impl ChainNode {
     }
 
     fn spawn_with(node: &Node, core: ChainCore) -> troupe_runtime::Result<Spawned<ChainNode>> {
-        let actor = ChainNode {
+        Self::start(node, Self::actor(node, core))
+    }
+
+    fn actor(node: &Node, core: ChainCore) -> ChainNode {
+        ChainNode {
             node: node.clone(),
             core,
             waiting: BTreeMap::new(),
             next_request: 0,
-        };
+            per_message: None,
+            busy_until: tokio::time::Instant::now(),
+            deferred: VecDeque::new(),
+        }
+    }
+
+    fn start(node: &Node, actor: ChainNode) -> troupe_runtime::Result<Spawned<ChainNode>> {
         Ok(node
             .spawn_named(NAME, actor)?
             .accept::<ChainPeer>()
@@ -70,8 +101,25 @@ impl ChainNode {
             .accept::<ChainProbe>())
     }
 
-    fn perform(&mut self) {
-        let ChainEffects { send, replies } = self.core.take_effects();
+    /// Carries out what the core decided: now, or under the capacity model once this
+    /// message's turn at the server is over.
+    fn perform(&mut self, ctx: &mut Context<Self>) {
+        let effects = self.core.take_effects();
+        let Some(cost) = self.per_message else {
+            return self.release(effects);
+        };
+        let now = tokio::time::Instant::now();
+        self.busy_until = self.busy_until.max(now) + cost;
+        self.deferred.push_back(effects);
+        ctx.run_later(self.busy_until - now, |actor, _| {
+            if let Some(effects) = actor.deferred.pop_front() {
+                actor.release(effects);
+            }
+        });
+    }
+
+    fn release(&mut self, effects: ChainEffects) {
+        let ChainEffects { send, replies } = effects;
         let from = self.node.id();
         for (to, message) in send {
             let path = ActorPath::new(to, NAME);
@@ -92,9 +140,9 @@ impl Actor for ChainNode {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        ctx.run_interval(TICK, |node, _| {
+        ctx.run_interval(TICK, |node, ctx| {
             node.core.tick();
-            node.perform();
+            node.perform(ctx);
         });
     }
 }
@@ -108,15 +156,15 @@ impl Handler<ChainProbe> for ChainNode {
 
 impl Handler<ChainPeer> for ChainNode {
     type Result = ();
-    fn handle(&mut self, msg: ChainPeer, _: &mut Context<Self>) {
+    fn handle(&mut self, msg: ChainPeer, ctx: &mut Context<Self>) {
         self.core.receive(msg.from, msg.message);
-        self.perform();
+        self.perform(ctx);
     }
 }
 
 impl Handler<SetChainConfig> for ChainNode {
     type Result = ();
-    fn handle(&mut self, msg: SetChainConfig, _: &mut Context<Self>) {
+    fn handle(&mut self, msg: SetChainConfig, ctx: &mut Context<Self>) {
         let SetChainConfig { config, lease_ms } = msg;
         if config.epoch > self.core.config().epoch {
             tracing::debug!(node = %self.node.id(), epoch = config.epoch, chain = ?config.nodes, "new chain configuration");
@@ -127,14 +175,14 @@ impl Handler<SetChainConfig> for ChainNode {
             self.core.grant_lease(until);
         }
         self.core.reconfigure(config);
-        self.perform();
+        self.perform(ctx);
     }
 }
 
 impl Handler<ChainRequest> for ChainNode {
     type Result = ResponseFuture<ChainReply>;
 
-    fn handle(&mut self, msg: ChainRequest, _: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, msg: ChainRequest, ctx: &mut Context<Self>) -> Self::Result {
         self.next_request += 1;
         let request = self.next_request;
         let (reply, answer) = oneshot::channel();
@@ -146,7 +194,7 @@ impl Handler<ChainRequest> for ChainNode {
                 .core
                 .write(request, now, msg.epoch, msg.client, msg.client_seq, op),
         }
-        self.perform();
+        self.perform(ctx);
         Box::pin(async move {
             match tokio::time::timeout(REQUEST_TIMEOUT, answer).await {
                 Ok(Ok(reply)) => reply,
