@@ -10,6 +10,7 @@ use std::rc::Rc;
 use std::time::Duration;
 use troupe_actors::chain::clerk::{ChainClerk, ConfigSource};
 use troupe_actors::chain::node::{ChainNode, NAME};
+use troupe_actors::chain::sharded::ShardedClerk;
 use troupe_actors::kv::clerk::{Clerk, Outcome};
 use troupe_actors::kv::server::KvOptions;
 use troupe_actors::kv::workload::{
@@ -25,8 +26,10 @@ use troupe_supervisors::failover::chain::{chain_failover, ChainPlan};
 use troupe_supervisors::failover::raft::kv_replica;
 use troupe_supervisors::Supervisor;
 
-/// The manager key of the chain under test.
-pub const KEY: &str = "chain/0";
+/// The manager key of chain `chain`.
+pub fn key_of(chain: u32) -> String {
+    format!("chain/{chain}")
+}
 
 pub fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
@@ -34,9 +37,9 @@ pub fn ms(n: u64) -> Duration {
 
 /// Few keys and little think time, so that reads race writes often: a read served from a
 /// version the tail has not committed, or from one it has superseded, shows in the history.
-fn workload() -> Workload {
+fn workload(keys: usize) -> Workload {
     Workload {
-        keys: 2,
+        keys,
         think: ms(1),
         op_deadline: Duration::from_secs(3),
     }
@@ -51,6 +54,10 @@ pub struct ChainHarness {
     /// The configuration manager's Raft group (empty: the test installs configurations).
     pub manager: Vec<NodeId>,
     pub craq: bool,
+    /// How many chains share the servers (keys sharded over them).
+    pub chains: u32,
+    /// How many keys the clients use.
+    pub keys: usize,
     /// The configuration clients learn (what a configuration manager would publish).
     pub config: Rc<RefCell<ChainConfig>>,
     pub recorder: Rc<RefCell<Recorder>>,
@@ -81,6 +88,8 @@ impl ChainHarness {
             clients,
             manager: Vec::new(),
             craq,
+            chains: 1,
+            keys: 2,
             config: Rc::new(RefCell::new(config)),
             recorder: Rc::new(RefCell::new(Recorder::default())),
             seed,
@@ -92,9 +101,17 @@ impl ChainHarness {
     /// a node running the chain failover supervisor, `clients` clients, and a last node for
     /// the final checks. Clients and the supervisor learn the chain from the manager.
     pub fn supervised(seed: u64, clients: u32, craq: bool) -> Self {
+        Self::sharded(seed, 1, clients, craq)
+    }
+
+    /// As [`ChainHarness::supervised`], with `chains` chains over the three servers (chain `i`
+    /// starting at the `i`-th server), each with its own supervisor on the supervisor's node and
+    /// its own key in the manager; clients route each key to its chain.
+    pub fn sharded(seed: u64, chains: u32, clients: u32, craq: bool) -> Self {
         let manager: Vec<NodeId> = (1..=3).map(NodeId).collect();
-        let chain: Vec<NodeId> = (4..=6).map(NodeId).collect();
-        let (group, members) = (manager.clone(), chain.clone());
+        let servers: Vec<NodeId> = (4..=6).map(NodeId).collect();
+        let group = manager.clone();
+        let plans = ChainPlan::sharded(manager.clone(), &servers, chains);
         let cluster = Cluster::builder(seed)
             .nodes(7 + clients + 1)
             .faults(LinkFaults::reliable().with_delay(ms(1), ms(10)))
@@ -106,15 +123,17 @@ impl ChainHarness {
                         .map_err(|e| e.to_string()),
                     // Empty until the supervisor gives them the first chain; after a restart
                     // they wait to be added again.
-                    4..=6 => ChainNode::spawn(node, ChainConfig::default(), craq)
-                        .map(|_| ())
+                    4..=6 => (0..chains)
+                        .try_for_each(|chain| {
+                            ChainNode::spawn_chain(node, chain, ChainConfig::default(), craq)
+                                .map(|_| ())
+                        })
                         .map_err(|e| e.to_string()),
-                    7 => Supervisor::start(
-                        node,
-                        chain_failover(ChainPlan::new(group.clone(), KEY, members.clone())),
-                    )
-                    .map(|_| ())
-                    .map_err(|e| e.to_string()),
+                    7 => plans.iter().try_for_each(|plan| {
+                        Supervisor::start(node, chain_failover(plan.clone()))
+                            .map(|_| ())
+                            .map_err(|e| e.to_string())
+                    }),
                     _ => Ok(()),
                 };
                 if let Err(e) = started {
@@ -129,7 +148,9 @@ impl ChainHarness {
             clients,
             manager,
             craq,
-            config: Rc::new(RefCell::new(ChainConfig::new(0, chain))),
+            chains,
+            keys: if chains > 1 { 6 } else { 2 },
+            config: Rc::new(RefCell::new(ChainConfig::new(0, servers))),
             recorder: Rc::new(RefCell::new(Recorder::default())),
             seed,
             clerks: Cell::new(0),
@@ -151,34 +172,47 @@ impl ChainHarness {
         self.first_client() + self.clients
     }
 
-    /// The configuration the manager holds now.
+    /// The configuration of chain 0 the manager holds now.
     pub async fn managed_config(&self) -> Option<ChainConfig> {
-        let mut clerk = Clerk::new(
-            self.cluster.up(self.manager()),
-            self.manager.clone(),
-            1 << 40,
-        );
-        match clerk.run(KvOp::Get { key: KEY.into() }, ms(5_000)).await {
+        self.managed_config_of(0).await
+    }
+
+    /// The configuration of chain `chain` the manager holds now.
+    pub async fn managed_config_of(&self, chain: u32) -> Option<ChainConfig> {
+        // A new manager client each time: the same (client, sequence number) twice would be
+        // taken for a retry and answered from the first call.
+        self.clerks.set(self.clerks.get() + 1);
+        let id = (1 << 40) + self.clerks.get();
+        let mut clerk = Clerk::new(self.cluster.up(self.manager()), self.manager.clone(), id);
+        match clerk.run(KvOp::Get { key: key_of(chain) }, ms(5_000)).await {
             Outcome::Done(Some(text)) => ChainConfig::from_text(&text),
             _ => None,
         }
     }
 
-    fn clerk(&self, on: u32) -> ChainClerk {
+    /// A client of every chain, on node `on`.
+    fn clerk(&self, on: u32) -> ShardedClerk {
         self.clerks.set(self.clerks.get() + 1);
         let id = self.clerks.get();
-        let source = self.config.clone();
-        let rng = ChaCha8Rng::seed_from_u64(derive_seed(self.seed, 2000 + id));
         let node = self.cluster.up(on);
-        let source = if self.manager.is_empty() {
-            ConfigSource::Given(Box::new(move || source.borrow().clone()))
-        } else {
-            ConfigSource::Manager {
-                clerk: Clerk::new(node.clone(), self.manager.clone(), (1 << 32) + id),
-                key: KEY.into(),
-            }
-        };
-        ChainClerk::new(node, source, self.craq, id, rng)
+        let clerks = (0..self.chains)
+            .map(|chain| {
+                let source = if self.manager.is_empty() {
+                    let source = self.config.clone();
+                    ConfigSource::Given(Box::new(move || source.borrow().clone()))
+                } else {
+                    let manager_id = (1 << 32) + (id << 8) + u64::from(chain);
+                    ConfigSource::Manager {
+                        clerk: Clerk::new(node.clone(), self.manager.clone(), manager_id),
+                        key: key_of(chain),
+                    }
+                };
+                let seed = derive_seed(self.seed, 2000 + (id << 8) + u64::from(chain));
+                let rng = ChaCha8Rng::seed_from_u64(seed);
+                ChainClerk::new(node.clone(), source, self.craq, id, rng).for_chain(chain)
+            })
+            .collect();
+        ShardedClerk::new(clerks)
     }
 
     /// Installs the chain `nodes` in a new epoch on its nodes, then publishes it to clients.
@@ -217,7 +251,8 @@ impl ChainHarness {
                 }
             })
             .collect();
-        run_clients_for(clients, workload(), self.recorder.clone(), d, during).await;
+        let workload = workload(self.keys);
+        run_clients_for(clients, workload, self.recorder.clone(), d, during).await;
     }
 
     /// Checks the history is linearizable, and that a fresh client can write and reads every
@@ -243,7 +278,7 @@ impl ChainHarness {
             "{} operations",
             history.len()
         );
-        for key in (0..workload().keys).map(|k| format!("k{k}")) {
+        for key in (0..self.keys).map(|k| format!("k{k}")) {
             let value = match clerk.run(KvOp::Get { key: key.clone() }, ms(10_000)).await {
                 Outcome::Done(Some(v)) => v,
                 other => panic!("final read of {key} failed: {other:?}"),

@@ -6,6 +6,7 @@
 //! supervisor.
 
 mod harness;
+mod sharded;
 mod supervised;
 
 use harness::{ms, ChainHarness};

@@ -4,7 +4,7 @@
 //! from its [`ConfigSource`] (the configuration manager, in a deployment) and asks again after
 //! every failed attempt.
 
-use super::node::NAME;
+use super::node::{name_of, NAME};
 use crate::kv::clerk::{Clerk, Outcome, Retries};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -47,6 +47,8 @@ impl ConfigSource {
 /// A clerk of one chain.
 pub struct ChainClerk {
     node: Node,
+    /// The chain nodes' actor name.
+    name: String,
     config: ChainConfig,
     refresh: ConfigSource,
     craq: bool,
@@ -66,6 +68,7 @@ impl ChainClerk {
         ChainClerk {
             config: ChainConfig::default(),
             node,
+            name: NAME.to_string(),
             refresh,
             craq,
             id,
@@ -74,6 +77,12 @@ impl ChainClerk {
             attempt_timeout: Duration::from_millis(500),
             round_pause: Duration::from_millis(20),
         }
+    }
+
+    /// A clerk of chain number `chain` (of several sharing the servers) instead of chain 0.
+    pub fn for_chain(mut self, chain: u32) -> Self {
+        self.name = name_of(chain);
+        self
     }
 
     /// Works from `config` from now on.
@@ -119,7 +128,7 @@ impl ChainClerk {
                 client_seq: self.seq,
                 op: op.clone(),
             };
-            let path = ActorPath::new(target, NAME);
+            let path = ActorPath::new(target, self.name.clone());
             let is_write = !matches!(op, KvOp::Get { .. });
             let maybe_applied = match self.node.call(&path, request, self.attempt_timeout).await {
                 Ok(ChainReply::Ok { value }) => return Outcome::Done(value),

@@ -11,6 +11,7 @@ pub mod clerk;
 pub mod core;
 mod membership;
 pub mod node;
+pub mod sharded;
 pub mod store;
 
 pub use self::core::{ChainCore, ChainEffects, RequestId};

@@ -13,8 +13,15 @@ use troupe_messages::chain::{
 use troupe_messages::kv::KvOp;
 use troupe_runtime::{ActorPath, Node, Spawned};
 
-/// The name a chain node registers under.
-pub const NAME: &str = "chain";
+/// The name the node of chain 0 registers under (the only chain, unless keys are sharded over
+/// several).
+pub const NAME: &str = "chain/0";
+
+/// The name the node of chain number `chain` registers under: `chain/<number>`. Each server
+/// of a sharded store runs one chain node per chain it belongs to.
+pub fn name_of(chain: u32) -> String {
+    format!("chain/{chain}")
+}
 
 /// How long a client request may wait for the chain before the node gives up on it (the
 /// client retries with the same sequence number).
@@ -26,6 +33,8 @@ const TICK: Duration = Duration::from_millis(100);
 /// The chain node actor.
 pub struct ChainNode {
     node: Node,
+    /// The name this node registered under (its chain's).
+    name: String,
     core: ChainCore,
     waiting: BTreeMap<RequestId, oneshot::Sender<ChainReply>>,
     next_request: RequestId,
@@ -48,12 +57,22 @@ impl ChainNode {
         config: ChainConfig,
         craq: bool,
     ) -> troupe_runtime::Result<Spawned<ChainNode>> {
+        Self::spawn_chain(node, 0, config, craq)
+    }
+
+    /// [`ChainNode::spawn`] for chain number `chain`, under [`name_of`]`(chain)`.
+    pub fn spawn_chain(
+        node: &Node,
+        chain: u32,
+        config: ChainConfig,
+        craq: bool,
+    ) -> troupe_runtime::Result<Spawned<ChainNode>> {
         let core = if node.incarnation() == 0 {
             ChainCore::new(node.id(), config, craq)
         } else {
             ChainCore::rejoining(node.id(), craq)
         };
-        Self::spawn_with(node, core)
+        Self::start(node, Self::actor(node, name_of(chain), core))
     }
 
     /// Starts a founding chain node that can handle one message per `per_message` of time
@@ -65,24 +84,27 @@ impl ChainNode {
         craq: bool,
         per_message: Duration,
     ) -> troupe_runtime::Result<Spawned<ChainNode>> {
-        let mut actor = Self::actor(node, ChainCore::new(node.id(), config, craq));
+        let core = ChainCore::new(node.id(), config, craq);
+        let mut actor = Self::actor(node, NAME.to_string(), core);
         actor.per_message = Some(per_message);
         Self::start(node, actor)
     }
 
     /// Starts a chain node that has lost whatever state it had (for instance after its actor
     /// was restarted): it waits to be added again as a joining node.
-    pub fn spawn_rejoining(node: &Node, craq: bool) -> troupe_runtime::Result<Spawned<ChainNode>> {
-        Self::spawn_with(node, ChainCore::rejoining(node.id(), craq))
+    pub fn spawn_rejoining(
+        node: &Node,
+        chain: u32,
+        craq: bool,
+    ) -> troupe_runtime::Result<Spawned<ChainNode>> {
+        let core = ChainCore::rejoining(node.id(), craq);
+        Self::start(node, Self::actor(node, name_of(chain), core))
     }
 
-    fn spawn_with(node: &Node, core: ChainCore) -> troupe_runtime::Result<Spawned<ChainNode>> {
-        Self::start(node, Self::actor(node, core))
-    }
-
-    fn actor(node: &Node, core: ChainCore) -> ChainNode {
+    fn actor(node: &Node, name: String, core: ChainCore) -> ChainNode {
         ChainNode {
             node: node.clone(),
+            name,
             core,
             waiting: BTreeMap::new(),
             next_request: 0,
@@ -94,7 +116,7 @@ impl ChainNode {
 
     fn start(node: &Node, actor: ChainNode) -> troupe_runtime::Result<Spawned<ChainNode>> {
         Ok(node
-            .spawn_named(NAME, actor)?
+            .spawn_named(&actor.name.clone(), actor)?
             .accept::<ChainPeer>()
             .accept::<ChainRequest>()
             .accept::<SetChainConfig>()
@@ -122,7 +144,7 @@ impl ChainNode {
         let ChainEffects { send, replies } = effects;
         let from = self.node.id();
         for (to, message) in send {
-            let path = ActorPath::new(to, NAME);
+            let path = ActorPath::new(to, self.name.clone());
             if let Err(e) = self.node.send(&path, ChainPeer { from, message }) {
                 tracing::debug!(node = %from, %to, "chain message not sent: {e}");
             }

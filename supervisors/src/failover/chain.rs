@@ -18,7 +18,8 @@ use actix::{Actor, AsyncContext, Context, Handler, WrapFuture};
 use std::collections::BTreeSet;
 use std::time::Duration;
 use tokio::sync::mpsc;
-use troupe_actors::chain::node::NAME as CHAIN;
+use troupe_actors::chain::node::name_of;
+use troupe_actors::chain::sharded::rotations;
 use troupe_actors::kv::clerk::{Clerk, Outcome};
 use troupe_messages::chain::{ChainConfig, ChainProbe, ChainStatus, SetChainConfig};
 use troupe_messages::kv::KvOp;
@@ -38,6 +39,8 @@ pub struct ChainPlan {
     pub servers: Vec<NodeId>,
     /// How many nodes the chain should have.
     pub length: usize,
+    /// The chain's number, which names its nodes' actors (see `name_of`).
+    pub chain: u32,
 }
 
 impl ChainPlan {
@@ -49,7 +52,21 @@ impl ChainPlan {
             key: key.into(),
             servers,
             length,
+            chain: 0,
         }
+    }
+
+    /// `chains` chains over the same `servers`, chain `i` under the key `chain/<i>`, starting at
+    /// server `i` and taking the others in order (S1->S2->S3, S2->S3->S1, S3->S1->S2).
+    pub fn sharded(manager: Vec<NodeId>, servers: &[NodeId], chains: u32) -> Vec<ChainPlan> {
+        rotations(servers, chains as usize)
+            .into_iter()
+            .zip(0..)
+            .map(|(order, chain)| ChainPlan {
+                chain,
+                ..ChainPlan::new(manager.clone(), format!("chain/{chain}"), order)
+            })
+            .collect()
     }
 
     /// A chain of `length` nodes; the other servers are spares.
@@ -87,8 +104,12 @@ impl Actor for ChainFailover {
         // A fresh client id for each incarnation: a restarted supervisor's first operations
         // must not look like old retries to the manager.
         let clerk_id = self.node.with_rng(rand::Rng::gen::<u64>);
+        let reach = Reach {
+            node: self.node.clone(),
+            name: name_of(self.plan.chain),
+        };
         let run = supervise(
-            self.node.clone(),
+            reach,
             Clerk::new(self.node.clone(), self.plan.manager.clone(), clerk_id),
             self.plan.clone(),
             watcher,
@@ -122,30 +143,46 @@ const LEASE: Duration = Duration::from_millis(600);
 /// How long a probe may take; a node that does not answer in time counts as down.
 const PROBE_TIMEOUT: Duration = Duration::from_millis(100);
 
-/// Sends `config`, with a lease, to each of its nodes (and its joining node) not known dead.
-fn push(node: &Node, config: &ChainConfig, dead: &BTreeSet<NodeId>) {
-    let lease_ms = Some(LEASE.as_millis() as u64);
-    for &member in members(config).iter().filter(|n| !dead.contains(n)) {
-        let path = ActorPath::new(member, CHAIN);
-        let grant = SetChainConfig {
-            config: config.clone(),
-            lease_ms,
-        };
-        if let Err(e) = node.send(&path, grant) {
-            tracing::debug!(%member, "configuration not sent: {e}");
+/// How the supervisor reaches its chain's nodes: from its own node, at the actor name of its
+/// chain.
+struct Reach {
+    node: Node,
+    name: String,
+}
+
+impl Reach {
+    /// Sends `config`, with a lease, to each of its nodes (and its joining node) not known
+    /// dead.
+    fn push(&self, config: &ChainConfig, dead: &BTreeSet<NodeId>) {
+        let lease_ms = Some(LEASE.as_millis() as u64);
+        for &member in members(config).iter().filter(|n| !dead.contains(n)) {
+            let path = ActorPath::new(member, self.name.clone());
+            let grant = SetChainConfig {
+                config: config.clone(),
+                lease_ms,
+            };
+            if let Err(e) = self.node.send(&path, grant) {
+                tracing::debug!(%member, "configuration not sent: {e}");
+            }
         }
+    }
+
+    /// Asks a chain node where it stands; `None` if it does not answer in time.
+    async fn probe(&self, target: NodeId) -> Option<ChainStatus> {
+        let path = ActorPath::new(target, self.name.clone());
+        self.node.call(&path, ChainProbe, PROBE_TIMEOUT).await.ok()
+    }
+
+    /// Has the runtime's failure detector tell `watcher` when `member` goes down.
+    fn watch(&self, member: NodeId, watcher: &actix::Recipient<Down>) {
+        let path = ActorPath::new(member, self.name.clone());
+        self.node.watch(&path, watcher.clone());
     }
 }
 
 /// The chain's nodes and its joining node.
 fn members(config: &ChainConfig) -> Vec<NodeId> {
     config.nodes.iter().copied().chain(config.joining).collect()
-}
-
-/// Asks a chain node where it stands; `None` if it does not answer in time.
-async fn probe(node: &Node, target: NodeId) -> Option<ChainStatus> {
-    let path = ActorPath::new(target, CHAIN);
-    node.call(&path, ChainProbe, PROBE_TIMEOUT).await.ok()
 }
 
 /// Reads the chain's configuration, creating it if the manager has none.
@@ -176,7 +213,7 @@ async fn read_or_create(clerk: &mut Clerk, key: &str, initial: &[NodeId]) -> Cha
 /// node made the tail once it has applied what the tail had, or a server outside the chain
 /// that answers a probe made the joining node.
 async fn grow(
-    node: &Node,
+    reach: &Reach,
     plan: &ChainPlan,
     config: &ChainConfig,
     dead: &mut BTreeSet<NodeId>,
@@ -184,17 +221,17 @@ async fn grow(
     if config.joining.is_none() && config.nodes.len() >= plan.length {
         return None;
     }
-    let tail = probe(node, config.tail()?).await?;
+    let tail = reach.probe(config.tail()?).await?;
     if tail.epoch != config.epoch || !tail.synced {
         return None;
     }
     if let Some(joining) = config.joining {
-        let joiner = probe(node, joining).await?;
+        let joiner = reach.probe(joining).await?;
         let caught_up = joiner.epoch == config.epoch && joiner.applied >= tail.applied;
         return caught_up.then(|| config.promoted());
     }
     for &candidate in plan.servers.iter().filter(|n| !config.nodes.contains(n)) {
-        if probe(node, candidate).await.is_some() {
+        if reach.probe(candidate).await.is_some() {
             dead.remove(&candidate);
             return Some(config.with_joining(candidate));
         }
@@ -203,7 +240,7 @@ async fn grow(
 }
 
 async fn supervise(
-    node: Node,
+    reach: Reach,
     mut clerk: Clerk,
     plan: ChainPlan,
     watcher: actix::Recipient<Down>,
@@ -214,23 +251,23 @@ async fn supervise(
     let mut dead = BTreeSet::new();
     loop {
         let config = read_or_create(&mut clerk, &plan.key, initial).await;
-        push(&node, &config, &dead);
+        reach.push(&config, &dead);
         let mut next_push = tokio::time::Instant::now() + REPUSH;
         // Wait for a member of this configuration to go down (one already known dead counts),
         // or for the chain to be due to grow.
         let next = loop {
             for member in members(&config) {
                 if !dead.contains(&member) && watched.insert(member) {
-                    node.watch(&ActorPath::new(member, CHAIN), watcher.clone());
+                    reach.watch(member, &watcher);
                 }
             }
             if let Some(gone) = members(&config).into_iter().find(|n| dead.contains(n)) {
                 // A member is removed only if another one holds a complete copy: the last
                 // complete copy is never given up, and the chain waits for it to answer again.
                 let member = config.nodes.contains(&gone);
-                if !member || another_is_complete(&node, &config, gone).await {
+                if !member || another_is_complete(&reach, &config, gone).await {
                     if member {
-                        wait_out_lease(&node, &config, &dead).await;
+                        wait_out_lease(&reach, &config, &dead).await;
                     }
                     break config.without(gone);
                 }
@@ -248,11 +285,11 @@ async fn supervise(
                 }
                 _ = tokio::time::sleep(GROW_CHECK) => {
                     if tokio::time::Instant::now() >= next_push {
-                        revive(&node, &config, &mut dead).await;
-                        push(&node, &config, &dead);
+                        revive(&reach, &config, &mut dead).await;
+                        reach.push(&config, &dead);
                         next_push = tokio::time::Instant::now() + REPUSH;
                     }
-                    if let Some(next) = grow(&node, &plan, &config, &mut dead).await {
+                    if let Some(next) = grow(&reach, &plan, &config, &mut dead).await {
                         break next;
                     }
                 }
@@ -270,9 +307,9 @@ async fn supervise(
 }
 
 /// Whether a member other than `gone` answers that its state is complete.
-async fn another_is_complete(node: &Node, config: &ChainConfig, gone: NodeId) -> bool {
+async fn another_is_complete(reach: &Reach, config: &ChainConfig, gone: NodeId) -> bool {
     for &member in config.nodes.iter().filter(|&&n| n != gone) {
-        if probe(node, member).await.is_some_and(|s| s.synced) {
+        if reach.probe(member).await.is_some_and(|s| s.synced) {
             return true;
         }
     }
@@ -281,13 +318,13 @@ async fn another_is_complete(node: &Node, config: &ChainConfig, gone: NodeId) ->
 
 /// A member kept in the chain though it went down (the last one) is taken back once it answers
 /// a probe: it gets grants again, and is watched again.
-async fn revive(node: &Node, config: &ChainConfig, dead: &mut BTreeSet<NodeId>) {
+async fn revive(reach: &Reach, config: &ChainConfig, dead: &mut BTreeSet<NodeId>) {
     let down: Vec<NodeId> = members(config)
         .into_iter()
         .filter(|n| dead.contains(n))
         .collect();
     for member in down {
-        if probe(node, member).await.is_some() {
+        if reach.probe(member).await.is_some() {
             tracing::info!(%member, "chain node answers again");
             dead.remove(&member);
         }
@@ -297,21 +334,26 @@ async fn revive(node: &Node, config: &ChainConfig, dead: &mut BTreeSet<NodeId>) 
 /// A member that went down may still think itself in the chain (cut off, not crashed): it gets
 /// no more grants, and the new chain waits until the last lease it was given has run out, so it
 /// cannot answer a read the new chain has made stale. The others keep their leases.
-async fn wait_out_lease(node: &Node, config: &ChainConfig, dead: &BTreeSet<NodeId>) {
+async fn wait_out_lease(reach: &Reach, config: &ChainConfig, dead: &BTreeSet<NodeId>) {
     let lease_out = tokio::time::Instant::now() + LEASE;
     while tokio::time::Instant::now() < lease_out {
         tokio::time::sleep(REPUSH.min(lease_out - tokio::time::Instant::now())).await;
-        push(node, config, dead);
+        reach.push(config, dead);
     }
 }
 
 /// The name of the chain failover supervisor's tree on its node.
 pub const NAME: &str = "chain-failover";
 
+/// The name of the supervision tree of chain number `chain` (several can run on one node).
+pub fn name_of_tree(chain: u32) -> String {
+    format!("{NAME}/{chain}")
+}
+
 /// A supervision tree that keeps a [`ChainFailover`] running on its node (restarted after a
 /// crash; it then re-reads the configuration from the manager and carries on).
 pub fn chain_failover(plan: ChainPlan) -> crate::SupervisorSpec {
-    crate::SupervisorSpec::new(NAME)
+    crate::SupervisorSpec::new(name_of_tree(plan.chain))
         .strategy(crate::Strategy::OneForOne)
         .intensity(5, Duration::from_secs(10))
         .child(crate::ChildSpec::new("failover", move |node| {
