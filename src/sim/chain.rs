@@ -1,6 +1,8 @@
-//! `troupe sim chain [--craq]`: a chain of `--nodes` servers with its configuration manager
-//! (a three-node Raft key-value group) and its failover supervisor, clients recording every
-//! operation, and a nemesis aimed at the chain's servers. Crashed servers restart empty and
+//! `troupe sim chain [--craq] [--chains N]`: a chain of `--nodes` servers with its
+//! configuration manager (a three-node Raft key-value group) and its failover supervisor,
+//! clients recording every operation, and a nemesis aimed at the chain's servers. With
+//! `--chains N`, N chains share the servers (chain i starts at the i-th server) and the keys
+//! are sharded across them. Crashed servers restart empty and
 //! rejoin at the tail. At the end the network is healed, a fresh client must be able to write
 //! and read every key, and the whole history must be linearizable.
 //!
@@ -18,7 +20,8 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::{Duration, Instant as WallInstant};
 use troupe_actors::chain::clerk::{ChainClerk, ConfigSource};
-use troupe_actors::chain::node::{ChainNode, NAME as CHAIN};
+use troupe_actors::chain::node::{name_of, ChainNode};
+use troupe_actors::chain::sharded::ShardedClerk;
 use troupe_actors::kv::clerk::{Clerk, Outcome};
 use troupe_actors::kv::server::KvOptions;
 use troupe_actors::kv::workload::{run_clients_for, Recorder, Workload, WorkloadClient};
@@ -35,8 +38,10 @@ use troupe_supervisors::Supervisor;
 /// After healing: how long clients keep going.
 const SETTLE: Duration = Duration::from_secs(5);
 
-/// The chain's key in the configuration manager.
-const KEY: &str = "chain/0";
+/// Chain `chain`'s key in the configuration manager.
+fn key_of(chain: u32) -> String {
+    format!("chain/{chain}")
+}
 
 /// The configuration manager's nodes.
 const MANAGER: [NodeId; 3] = [NodeId(1), NodeId(2), NodeId(3)];
@@ -45,6 +50,7 @@ pub fn run(args: SimArgs) -> Result<bool> {
     let wall = WallInstant::now();
     let events = args.events_file()?;
     let (servers, clients, seed, craq) = (args.nodes, args.clients, args.seed, args.craq);
+    let chains = args.chains.max(1);
     // Nodes: the manager, the chain's servers, the supervisor, the clients, the final client.
     let chain: Vec<NodeId> = (4..4 + servers).map(NodeId).collect();
     let supervisor = 4 + servers;
@@ -54,7 +60,7 @@ pub fn run(args: SimArgs) -> Result<bool> {
         let members = chain.clone();
         let cluster = Cluster::builder(seed)
             .nodes(last)
-            .topology(move |node| start(node, &members, supervisor, craq))
+            .topology(move |node| start(node, &members, chains, supervisor, craq))
             .build();
         if let Some(file) = events {
             let log = cluster.net().log();
@@ -64,12 +70,19 @@ pub fn run(args: SimArgs) -> Result<bool> {
         let recorder = Rc::new(RefCell::new(Recorder::default()));
         let clerk = |on: u32, id: u64| {
             let node = cluster.up(on);
-            let source = ConfigSource::Manager {
-                clerk: Clerk::new(node.clone(), MANAGER.to_vec(), (1 << 32) + id),
-                key: KEY.into(),
-            };
-            let rng = ChaCha8Rng::seed_from_u64(derive_seed(seed, 2_000 + id));
-            ChainClerk::new(node, source, craq, id, rng)
+            let clerks = (0..chains)
+                .map(|chain| {
+                    let manager_id = (1 << 32) + (id << 8) + u64::from(chain);
+                    let source = ConfigSource::Manager {
+                        clerk: Clerk::new(node.clone(), MANAGER.to_vec(), manager_id),
+                        key: key_of(chain),
+                    };
+                    let seed = derive_seed(seed, 2_000 + (id << 8) + u64::from(chain));
+                    let rng = ChaCha8Rng::seed_from_u64(seed);
+                    ChainClerk::new(node.clone(), source, craq, id, rng).for_chain(chain)
+                })
+                .collect();
+            ShardedClerk::new(clerks)
         };
         let workload_clients = (0..clients)
             .map(|c| WorkloadClient {
@@ -80,7 +93,7 @@ pub fn run(args: SimArgs) -> Result<bool> {
             })
             .collect();
         let watching = Rc::new(Cell::new(true));
-        let heads = actix_rt::spawn(watch_configs(cluster.up(last), watching.clone()));
+        let heads = actix_rt::spawn(watch_configs(cluster.up(last), chains, watching.clone()));
         let faults = Rc::new(RefCell::new(NemesisReport::default()));
         let nemesis = async {
             let report = Nemesis::new(args.nemesis, cluster.net())
@@ -103,9 +116,9 @@ pub fn run(args: SimArgs) -> Result<bool> {
         let keys = Workload::default().keys;
         let (progress, final_ops) =
             final_reads(&mut final_clerk, &checker, u64::from(clients), keys).await;
-        let lost = !progress && chain_lost(&checker).await;
+        let lost = !progress && chain_lost(&checker, chains).await;
         watching.set(false);
-        let (head_changes, epoch) = heads.await.unwrap_or_default();
+        let (head_changes, reconfigurations) = heads.await.unwrap_or_default();
         if let Err(e) = cluster.net().log().flush() {
             tracing::warn!("event log flush failed: {e}");
         }
@@ -118,34 +131,41 @@ pub fn run(args: SimArgs) -> Result<bool> {
             faults,
             net: cluster.stats(),
             leader_changes: head_changes,
-            reconfigurations: Some(epoch.saturating_sub(1)),
+            reconfigurations: Some(reconfigurations),
             chain_lost: Some(lost),
             progress,
             virtual_secs,
         }
     });
-    let flags = if craq { " --craq" } else { "" };
-    finish("chain", &args, flags, outcome, wall)
+    let flags = match (craq, chains) {
+        (false, 1) => String::new(),
+        (true, 1) => " --craq".to_string(),
+        (false, n) => format!(" --chains {n}"),
+        (true, n) => format!(" --craq --chains {n}"),
+    };
+    finish("chain", &args, &flags, outcome, wall)
 }
 
-/// What each node runs: a manager replica, a chain server, or the chain's supervisor.
-fn start(node: &Node, chain: &[NodeId], supervisor: u32, craq: bool) {
+/// What each node runs: a manager replica, a chain server (one node of each chain), or the
+/// chains' supervisors.
+fn start(node: &Node, servers: &[NodeId], chains: u32, supervisor: u32, craq: bool) {
     let started = if MANAGER.contains(&node.id()) {
         let spec = kv_replica(KvOptions::new(MANAGER.to_vec()));
         Supervisor::start(node, spec)
             .map(|_| ())
             .map_err(|e| e.to_string())
-    } else if chain.contains(&node.id()) {
-        // Empty until the supervisor installs the first chain; after a restart it waits to be
+    } else if servers.contains(&node.id()) {
+        // Empty until the supervisor installs the first chain; after a restart they wait to be
         // added again.
-        let empty = ChainConfig::default();
-        ChainNode::spawn(node, empty, craq)
-            .map(|_| ())
+        (0..chains)
+            .try_for_each(|chain| {
+                ChainNode::spawn_chain(node, chain, ChainConfig::default(), craq).map(|_| ())
+            })
             .map_err(|e| e.to_string())
     } else if node.id() == NodeId(supervisor) {
-        let plan = ChainPlan::new(MANAGER.to_vec(), KEY, chain.to_vec());
-        Supervisor::start(node, chain_failover(plan))
-            .map(|_| ())
+        ChainPlan::sharded(MANAGER.to_vec(), servers, chains)
+            .into_iter()
+            .try_for_each(|plan| Supervisor::start(node, chain_failover(plan)).map(|_| ()))
             .map_err(|e| e.to_string())
     } else {
         Ok(())
@@ -155,44 +175,55 @@ fn start(node: &Node, chain: &[NodeId], supervisor: u32, craq: bool) {
     }
 }
 
-/// Whether no node of the chain's current configuration holds a complete copy any more.
-async fn chain_lost(node: &Node) -> bool {
+/// Whether some chain has no node left that holds a complete copy.
+async fn chain_lost(node: &Node, chains: u32) -> bool {
     let mut clerk = Clerk::new(node.clone(), MANAGER.to_vec(), (1 << 40) + 1);
-    let get = KvOp::Get { key: KEY.into() };
-    let Outcome::Done(Some(text)) = clerk.run(get, Duration::from_secs(5)).await else {
-        return false; // the manager did not answer: nothing is known lost
-    };
-    let Some(config) = ChainConfig::from_text(&text) else {
-        return false;
-    };
-    for member in config.nodes {
-        let path = ActorPath::new(member, CHAIN);
-        if let Ok(status) = node.call(&path, ChainProbe, Duration::from_secs(1)).await {
-            if status.synced {
-                return false;
+    for chain in 0..chains {
+        let get = KvOp::Get { key: key_of(chain) };
+        let Outcome::Done(Some(text)) = clerk.run(get, Duration::from_secs(5)).await else {
+            continue; // the manager did not answer: nothing is known lost
+        };
+        let Some(config) = ChainConfig::from_text(&text) else {
+            continue;
+        };
+        let mut complete = false;
+        for member in config.nodes {
+            let path = ActorPath::new(member, name_of(chain));
+            if let Ok(status) = node.call(&path, ChainProbe, Duration::from_secs(1)).await {
+                complete |= status.synced;
             }
         }
+        if !complete {
+            return true;
+        }
     }
-    true
+    false
 }
 
-/// Reads the chain's configuration from the manager every 100 ms while `watching`: how often
-/// the head changed, and the last epoch seen.
-async fn watch_configs(node: Node, watching: Rc<Cell<bool>>) -> (u64, u64) {
+/// Reads the chains' configurations from the manager every 100 ms while `watching`: how often
+/// a head changed, and how many configurations were installed after the first ones.
+async fn watch_configs(node: Node, chains: u32, watching: Rc<Cell<bool>>) -> (u64, u64) {
     let mut clerk = Clerk::new(node, MANAGER.to_vec(), 1 << 40);
-    let (mut changes, mut head, mut epoch) = (0, None, 0);
+    let mut heads = vec![None; chains as usize];
+    let mut epochs = vec![0; chains as usize];
+    let mut changes = 0;
     while watching.get() {
-        let get = KvOp::Get { key: KEY.into() };
-        if let Outcome::Done(Some(text)) = clerk.run(get, Duration::from_secs(1)).await {
-            if let Some(config) = ChainConfig::from_text(&text) {
-                if head.is_some() && config.head() != head {
-                    changes += 1;
+        for chain in 0..chains as usize {
+            let get = KvOp::Get {
+                key: key_of(chain as u32),
+            };
+            if let Outcome::Done(Some(text)) = clerk.run(get, Duration::from_secs(1)).await {
+                if let Some(config) = ChainConfig::from_text(&text) {
+                    if heads[chain].is_some() && config.head() != heads[chain] {
+                        changes += 1;
+                    }
+                    heads[chain] = config.head();
+                    epochs[chain] = config.epoch.max(epochs[chain]);
                 }
-                head = config.head();
-                epoch = epoch.max(config.epoch);
             }
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    (changes, epoch)
+    let reconfigurations = epochs.iter().map(|e| e.saturating_sub(1)).sum();
+    (changes, reconfigurations)
 }

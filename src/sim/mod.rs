@@ -50,6 +50,9 @@ pub struct SimArgs {
     /// Chain: CRAQ, reads served by every node of the chain (default: at the tail only).
     #[arg(long)]
     pub craq: bool,
+    /// Chain: how many chains share the servers, with the keys sharded across them.
+    #[arg(long, default_value_t = 1)]
+    pub chains: u32,
     /// Write the client history here (raft-kv, chain), one JSON operation per line.
     #[arg(long)]
     pub history: Option<PathBuf>,
