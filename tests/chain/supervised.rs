@@ -1,6 +1,8 @@
 //! The chain failover supervisor at work: the configuration lives in a Raft key-value group,
 //! the supervisor watches the chain's nodes with the heartbeat failure detector, and on a crash
 //! installs the chain of the survivors by compare-and-swap; clients learn it from the manager.
+//! Chain nodes keep their state in their node's persister, so the last node of a chain survives
+//! its own restart.
 
 use crate::harness::{ms, ChainHarness};
 use troupe_messages::NodeId;
@@ -45,6 +47,34 @@ fn a_restarted_node_rejoins_at_the_tail_during_writes_and_nothing_is_lost() {
                 .expect("the manager holds the chain");
             // Removed (epoch 2), joining behind the tail (3), then the tail (4).
             assert_eq!(config.to_text(), "4:n4,n6,n5@3", "{config:?}");
+            h.finish().await;
+        });
+    }
+}
+
+#[test]
+fn the_last_node_of_a_chain_restarts_with_its_writes_and_the_chain_carries_on() {
+    for craq in [false, true] {
+        simulate(85, |seed| async move {
+            let h = ChainHarness::supervised(seed, 6, craq);
+            h.run_clients(ms(7_000), async {
+                // Two nodes crash for good; the chain is down to n4.
+                tokio::time::sleep(ms(1_000)).await;
+                h.cluster.crash(h.chain_node(2));
+                tokio::time::sleep(ms(1_500)).await;
+                h.cluster.crash(h.chain_node(3));
+                tokio::time::sleep(ms(1_500)).await;
+                // n4 crashes too and comes back from its storage: it holds the only copy.
+                h.cluster.crash(h.chain_node(1));
+                tokio::time::sleep(ms(300)).await;
+                h.cluster.restart(h.chain_node(1));
+            })
+            .await;
+            let config = h
+                .managed_config()
+                .await
+                .expect("the manager holds the chain");
+            assert_eq!(config.nodes, vec![NodeId(4)], "{config:?}");
             h.finish().await;
         });
     }

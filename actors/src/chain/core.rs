@@ -27,6 +27,17 @@ pub struct ChainEffects {
     pub send: Vec<(NodeId, ChainMessage)>,
     /// Answers to client requests.
     pub replies: Vec<(RequestId, ChainReply)>,
+    /// What changed in the node's state, to be made durable before anything is sent.
+    pub durable: Vec<DurableChange>,
+}
+
+/// A change a node's durable storage must record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DurableChange {
+    /// A write was applied.
+    Applied(Update),
+    /// The whole state was replaced (a state transfer, or dropped on joining).
+    Reset,
 }
 
 /// One chain node.
@@ -368,6 +379,9 @@ impl ChainCore {
         debug_assert_eq!(update.seq, self.applied + 1);
         self.store.apply(&update);
         self.applied = update.seq;
+        self.effects
+            .durable
+            .push(DurableChange::Applied(update.clone()));
         let downstream = self.downstream();
         if downstream.is_some() {
             let epoch = self.config.epoch;

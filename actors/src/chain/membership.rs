@@ -10,7 +10,7 @@
 //! predecessor had applied, so everything any earlier tail committed) and it has applied that
 //! far. A crash of the old tail in between changes nothing: the next predecessor names its own.
 
-use super::core::ChainCore;
+use super::core::{ChainCore, DurableChange};
 use super::store::VersionedStore;
 use troupe_messages::chain::{ChainConfig, ChainMessage, ChainReply, ChainState, Seq};
 use troupe_messages::NodeId;
@@ -89,6 +89,7 @@ impl ChainCore {
         self.pending_from = 0;
         self.early.clear();
         self.synced = false;
+        self.effects.durable.push(DurableChange::Reset);
     }
 
     /// The successor (or joining node) `from` says where it stands.
@@ -116,8 +117,8 @@ impl ChainCore {
         }
     }
 
-    /// This node's whole state, for a state transfer.
-    fn state(&self) -> ChainState {
+    /// This node's whole state, for a state transfer or a snapshot.
+    pub fn state(&self) -> ChainState {
         let (keys, last_writes) = self.store.export();
         ChainState {
             applied: self.applied,
@@ -143,6 +144,7 @@ impl ChainCore {
         self.committed = state.committed;
         self.pending = state.pending.into_iter().map(|u| (u.seq, u)).collect();
         self.pending_from = state.pending_from;
+        self.effects.durable.push(DurableChange::Reset);
         self.early = self.early.split_off(&(self.applied + 1));
         self.apply_early();
         self.after_applying();

@@ -12,6 +12,7 @@ pub mod core;
 mod membership;
 pub mod node;
 pub mod sharded;
+pub mod storage;
 pub mod store;
 
 pub use self::core::{ChainCore, ChainEffects, RequestId};

@@ -3,7 +3,8 @@
 //! new configurations to the core, and carries out the core's effects.
 
 use super::core::{ChainCore, ChainEffects, RequestId};
-use actix::{Actor, AsyncContext, Context, Handler, ResponseFuture};
+use super::storage::ChainStorage;
+use actix::{Actor, ActorContext, AsyncContext, Context, Handler, ResponseFuture};
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 use tokio::sync::oneshot;
@@ -45,13 +46,16 @@ pub struct ChainNode {
     busy_until: tokio::time::Instant,
     /// Effects waiting for their handling time to be over, oldest first.
     deferred: VecDeque<ChainEffects>,
+    /// Where the node's state is made durable (none under the capacity model).
+    storage: Option<ChainStorage>,
 }
 
 impl ChainNode {
-    /// Starts the chain node of `node` under [`NAME`], empty. In the node's first incarnation
-    /// it is a founding member of `config` (or of the first configuration it is given); in a
-    /// later one (a restart: chain nodes keep nothing on disk) it has lost its state and waits,
-    /// serving nobody, to be added again as a joining node.
+    /// Starts the chain node of `node` under [`NAME`]. It keeps its state in the node's
+    /// persister and, after a restart, carries on from it (serving clients again once a
+    /// supervisor grants it a lease). A node with nothing stored is, in the node's first
+    /// incarnation, a founding member of `config` (or of the first configuration it is given),
+    /// and otherwise waits, serving nobody, to be added as a joining node.
     pub fn spawn(
         node: &Node,
         config: ChainConfig,
@@ -67,12 +71,20 @@ impl ChainNode {
         config: ChainConfig,
         craq: bool,
     ) -> troupe_runtime::Result<Spawned<ChainNode>> {
-        let core = if node.incarnation() == 0 {
-            ChainCore::new(node.id(), config, craq)
-        } else {
-            ChainCore::rejoining(node.id(), craq)
+        let name = name_of(chain);
+        let (storage, held) = ChainStorage::open(node.persister().clone(), &name)?;
+        let core = match held {
+            Some((meta, snapshot, updates)) => {
+                let core = ChainCore::restore(node.id(), craq, meta, snapshot, updates);
+                tracing::info!(node = %node.id(), chain, applied = core.applied(), "chain node restored from its storage");
+                core
+            }
+            None if node.incarnation() == 0 => ChainCore::new(node.id(), config, craq),
+            None => ChainCore::rejoining(node.id(), craq),
         };
-        Self::start(node, Self::actor(node, name_of(chain), core))
+        let mut actor = Self::actor(node, name, core);
+        actor.storage = Some(storage);
+        Self::start(node, actor)
     }
 
     /// Starts a founding chain node that can handle one message per `per_message` of time
@@ -97,8 +109,11 @@ impl ChainNode {
         chain: u32,
         craq: bool,
     ) -> troupe_runtime::Result<Spawned<ChainNode>> {
-        let core = ChainCore::rejoining(node.id(), craq);
-        Self::start(node, Self::actor(node, name_of(chain), core))
+        let name = name_of(chain);
+        let (storage, _) = ChainStorage::open(node.persister().clone(), &name)?;
+        let mut actor = Self::actor(node, name, ChainCore::rejoining(node.id(), craq));
+        actor.storage = Some(storage);
+        Self::start(node, actor)
     }
 
     fn actor(node: &Node, name: String, core: ChainCore) -> ChainNode {
@@ -111,6 +126,7 @@ impl ChainNode {
             per_message: None,
             busy_until: tokio::time::Instant::now(),
             deferred: VecDeque::new(),
+            storage: None,
         }
     }
 
@@ -126,7 +142,16 @@ impl ChainNode {
     /// Carries out what the core decided: now, or under the capacity model once this
     /// message's turn at the server is over.
     fn perform(&mut self, ctx: &mut Context<Self>) {
-        let effects = self.core.take_effects();
+        let mut effects = self.core.take_effects();
+        let durable = std::mem::take(&mut effects.durable);
+        if let Some(storage) = &mut self.storage {
+            if let Err(e) = storage.record(&self.core, &durable) {
+                // Nothing it applied may leave the node undurable: it stops, as if crashed.
+                tracing::error!(node = %self.node.id(), "chain node cannot write its state: {e}");
+                ctx.stop();
+                return;
+            }
+        }
         let Some(cost) = self.per_message else {
             return self.release(effects);
         };
@@ -141,7 +166,7 @@ impl ChainNode {
     }
 
     fn release(&mut self, effects: ChainEffects) {
-        let ChainEffects { send, replies } = effects;
+        let ChainEffects { send, replies, .. } = effects;
         let from = self.node.id();
         for (to, message) in send {
             let path = ActorPath::new(to, self.name.clone());
