@@ -74,8 +74,8 @@ impl ChainNode {
         let name = name_of(chain);
         let (storage, held) = ChainStorage::open(node.persister().clone(), &name)?;
         let core = match held {
-            Some((meta, snapshot, updates)) => {
-                let core = ChainCore::restore(node.id(), craq, meta, snapshot, updates);
+            Some(stored) => {
+                let core = ChainCore::restore(node.id(), craq, stored);
                 tracing::info!(node = %node.id(), chain, applied = core.applied(), "chain node restored from its storage");
                 core
             }

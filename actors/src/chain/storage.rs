@@ -25,6 +25,17 @@ pub struct ChainMeta {
     pub synced: bool,
 }
 
+/// What a node's storage held when it was opened.
+#[derive(Debug)]
+pub struct Stored {
+    /// Its record.
+    pub meta: ChainMeta,
+    /// Its last snapshot (empty if none).
+    pub snapshot: ChainState,
+    /// The writes it applied after the snapshot, in order.
+    pub updates: Vec<Update>,
+}
+
 /// One chain node's storage, under the key prefix of its actor name.
 pub struct ChainStorage {
     persister: Arc<dyn Persister>,
@@ -52,7 +63,7 @@ impl ChainStorage {
     pub fn open(
         persister: Arc<dyn Persister>,
         name: &str,
-    ) -> troupe_runtime::Result<(ChainStorage, Option<(ChainMeta, ChainState, Vec<Update>)>)> {
+    ) -> troupe_runtime::Result<(ChainStorage, Option<Stored>)> {
         let mut storage = ChainStorage {
             persister,
             prefix: name.to_string(),
@@ -81,7 +92,12 @@ impl ChainStorage {
         updates.sort_by_key(|u| u.seq);
         storage.since_snapshot = updates.len() as u64;
         storage.meta = meta.clone();
-        Ok((storage, Some((meta, snapshot, updates))))
+        let stored = Stored {
+            meta,
+            snapshot,
+            updates,
+        };
+        Ok((storage, Some(stored)))
     }
 
     /// Writes what changed in `core` (its new writes and, if it changed, its record) in one
@@ -141,13 +157,12 @@ impl ChainCore {
 
     /// Node `me` as its storage left it: the snapshot, the writes after it, its configuration
     /// and commit point. It serves no client until a supervisor grants it a lease again.
-    pub fn restore(
-        me: troupe_messages::NodeId,
-        craq: bool,
-        meta: ChainMeta,
-        snapshot: ChainState,
-        updates: Vec<Update>,
-    ) -> ChainCore {
+    pub fn restore(me: troupe_messages::NodeId, craq: bool, stored: Stored) -> ChainCore {
+        let Stored {
+            meta,
+            snapshot,
+            updates,
+        } = stored;
         let mut core = ChainCore::new(me, meta.config, craq);
         core.synced = false; // so that the snapshot is taken whatever it holds
         core.install(snapshot);
@@ -204,8 +219,7 @@ mod tests {
 
         fn reopen(&self) -> ChainCore {
             let (_, held) = ChainStorage::open(self.persister.clone(), "chain/0").expect("open");
-            let (meta, snapshot, updates) = held.expect("stored state");
-            ChainCore::restore(NodeId(1), false, meta, snapshot, updates)
+            ChainCore::restore(NodeId(1), false, held.expect("stored state"))
         }
     }
 
