@@ -40,6 +40,7 @@ pub fn ms(n: u64) -> Duration {
 fn workload(keys: usize) -> Workload {
     Workload {
         keys,
+        gets_in_ten: 4,
         think: ms(1),
         op_deadline: Duration::from_secs(3),
     }
@@ -240,7 +241,37 @@ impl ChainHarness {
 
     /// Runs every client for `d` of virtual time while `during` does its damage.
     pub async fn run_clients<F: std::future::Future<Output = ()>>(&self, d: Duration, during: F) {
-        let clients = (0..self.clients)
+        self.run_clients_with_readers(d, 0, during).await;
+    }
+
+    /// As [`ChainHarness::run_clients`], the last `readers` clients only reading: they never
+    /// meet the head, so nothing but a refusal from the node they read at makes them look for
+    /// a new configuration.
+    pub async fn run_clients_with_readers<F: std::future::Future<Output = ()>>(
+        &self,
+        d: Duration,
+        readers: u32,
+        during: F,
+    ) {
+        let mut clients = self.workload_clients();
+        let reading = clients.split_off(clients.len() - readers as usize);
+        let read_only = Workload {
+            gets_in_ten: 10,
+            ..workload(self.keys)
+        };
+        let writers = run_clients_for(
+            clients,
+            workload(self.keys),
+            self.recorder.clone(),
+            d,
+            during,
+        );
+        let readers = run_clients_for(reading, read_only, self.recorder.clone(), d, async {});
+        tokio::join!(writers, readers);
+    }
+
+    fn workload_clients(&self) -> Vec<WorkloadClient<ShardedClerk>> {
+        (0..self.clients)
             .map(|c| {
                 let on = self.first_client() + c;
                 WorkloadClient {
@@ -250,9 +281,7 @@ impl ChainHarness {
                     rng: ChaCha8Rng::seed_from_u64(derive_seed(self.seed, 1000 + u64::from(c))),
                 }
             })
-            .collect();
-        let workload = workload(self.keys);
-        run_clients_for(clients, workload, self.recorder.clone(), d, during).await;
+            .collect()
     }
 
     /// Checks the history is linearizable, and that a fresh client can write and reads every

@@ -105,3 +105,32 @@ fn a_partitioned_head_loses_its_lease_before_the_supervisor_replaces_it() {
         });
     }
 }
+
+#[test]
+fn a_cut_off_tail_stops_serving_its_readers_before_the_new_chain_commits() {
+    for craq in [false, true] {
+        simulate(86, |seed| async move {
+            // Three clients write; three only read, so only the tail they read at can send
+            // them looking for the new chain (in CR every read goes to the tail).
+            let h = ChainHarness::supervised(seed, 6, craq);
+            h.run_clients_with_readers(ms(5_000), 3, async {
+                tokio::time::sleep(ms(1_500)).await;
+                // The tail keeps its clients but reaches neither the chain, nor the manager,
+                // nor the supervisor. Without leases it would go on answering reads with
+                // values the new chain has overwritten.
+                let tail = h.chain_node(3);
+                for other in [1, 2, 3, 4, 5, 7] {
+                    h.cluster.block(tail, other);
+                    h.cluster.block(other, tail);
+                }
+            })
+            .await;
+            let config = h
+                .managed_config()
+                .await
+                .expect("the manager holds the chain");
+            assert_eq!(config.nodes, vec![NodeId(4), NodeId(5)], "{config:?}");
+            h.finish().await;
+        });
+    }
+}

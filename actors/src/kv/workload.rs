@@ -20,6 +20,8 @@ pub struct Workload {
     pub think: Duration,
     /// How long a client tries one operation before its outcome is unknown.
     pub op_deadline: Duration,
+    /// Out of ten operations, how many are gets (the rest: two appends for each put).
+    pub gets_in_ten: u32,
 }
 
 impl Default for Workload {
@@ -28,6 +30,7 @@ impl Default for Workload {
             keys: 5,
             think: Duration::from_millis(10),
             op_deadline: Duration::from_secs(3),
+            gets_in_ten: 4,
         }
     }
 }
@@ -131,9 +134,11 @@ pub async fn run_client(
         let key = format!("k{}", rng.gen_range(0..workload.keys.max(1)));
         let value = format!("{client}.{n};");
         let roll = rng.gen_range(0..10);
+        let gets = workload.gets_in_ten.min(10);
+        let appends_end = gets + (10 - gets) * 2 / 3;
         let (kind, op) = match roll {
-            0..=3 => (OpKind::Get, KvOp::Get { key: key.clone() }),
-            4..=7 => (
+            r if r < gets => (OpKind::Get, KvOp::Get { key: key.clone() }),
+            r if r < appends_end => (
                 OpKind::Append,
                 KvOp::Append {
                     key: key.clone(),
