@@ -102,20 +102,6 @@ impl ChainNode {
         Self::start(node, actor)
     }
 
-    /// Starts a chain node that has lost whatever state it had (for instance after its actor
-    /// was restarted): it waits to be added again as a joining node.
-    pub fn spawn_rejoining(
-        node: &Node,
-        chain: u32,
-        craq: bool,
-    ) -> troupe_runtime::Result<Spawned<ChainNode>> {
-        let name = name_of(chain);
-        let (storage, _) = ChainStorage::open(node.persister().clone(), &name)?;
-        let mut actor = Self::actor(node, name, ChainCore::rejoining(node.id(), craq));
-        actor.storage = Some(storage);
-        Self::start(node, actor)
-    }
-
     fn actor(node: &Node, name: String, core: ChainCore) -> ChainNode {
         ChainNode {
             node: node.clone(),
