@@ -14,7 +14,7 @@ use troupe_actors::chain::sharded::ShardedClerk;
 use troupe_actors::kv::clerk::{Clerk, Outcome};
 use troupe_actors::kv::server::KvOptions;
 use troupe_actors::kv::workload::{
-    lost_appends, run_clients_for, Recorder, Workload, WorkloadClient,
+    final_value_problems, run_clients_for, Recorder, Workload, WorkloadClient,
 };
 use troupe_messages::chain::{ChainConfig, SetChainConfig};
 use troupe_messages::kv::KvOp;
@@ -307,16 +307,7 @@ impl ChainHarness {
             "{} operations",
             history.len()
         );
-        for key in (0..self.keys).map(|k| format!("k{k}")) {
-            let value = match clerk.run(KvOp::Get { key: key.clone() }, ms(10_000)).await {
-                Outcome::Done(Some(v)) => v,
-                other => panic!("final read of {key} failed: {other:?}"),
-            };
-            let lost = lost_appends(&history, &key, &value);
-            assert!(
-                lost.is_empty(),
-                "acknowledged appends to {key} were lost: {lost:?}"
-            );
-        }
+        let problems = final_value_problems(&mut clerk, &history, self.keys, ms(10_000)).await;
+        assert!(problems.is_empty(), "{problems:?}");
     }
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use troupe_actors::kv::clerk::{Clerk, Outcome};
 use troupe_actors::kv::server::{KvOptions, KvServer};
 use troupe_actors::kv::workload::{
-    lost_appends, run_clients_for, Recorder, Workload, WorkloadClient,
+    final_value_problems, run_clients_for, Recorder, Workload, WorkloadClient,
 };
 use troupe_messages::kv::KvOp;
 use troupe_runtime::linearizability::{check, Verdict};
@@ -169,16 +169,8 @@ impl KvHarness {
         );
         // Every acknowledged append is in its key's final value, unless a put may have replaced
         // it.
-        for key in (0..Workload::default().keys).map(|k| format!("k{k}")) {
-            let value = match clerk.run(KvOp::Get { key: key.clone() }, ms(10_000)).await {
-                Outcome::Done(Some(v)) => v,
-                other => panic!("final read of {key} failed: {other:?}"),
-            };
-            let lost = lost_appends(&history, &key, &value);
-            assert!(
-                lost.is_empty(),
-                "acknowledged appends to {key} were lost: {lost:?}"
-            );
-        }
+        let keys = Workload::default().keys;
+        let problems = final_value_problems(&mut clerk, &history, keys, ms(10_000)).await;
+        assert!(problems.is_empty(), "{problems:?}");
     }
 }

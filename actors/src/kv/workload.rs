@@ -183,6 +183,30 @@ pub async fn run_client(
     }
 }
 
+/// Reads each of the keys `k0..k{keys-1}` through `clerk` (after the run, `history` its
+/// record) and lists what is wrong: a read that did not succeed within `deadline`, or
+/// acknowledged appends (see [`lost_appends`]) missing from a key's value. Empty: nothing lost.
+pub async fn final_value_problems(
+    clerk: &mut impl KvClient,
+    history: &[Operation],
+    keys: usize,
+    deadline: Duration,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    for key in (0..keys).map(|k| format!("k{k}")) {
+        match clerk.run(KvOp::Get { key: key.clone() }, deadline).await {
+            Outcome::Done(Some(value)) => {
+                let lost = lost_appends(history, &key, &value);
+                if !lost.is_empty() {
+                    problems.push(format!("acknowledged appends to {key} were lost: {lost:?}"));
+                }
+            }
+            other => problems.push(format!("final read of {key} failed: {other:?}")),
+        }
+    }
+    problems
+}
+
 /// The acknowledged appends to `key` in `history` that `final_value` lacks, leaving out those a
 /// put may have overwritten: an append called before the last put on the key returned (a put
 /// that never returned counts as returning last). An empty answer means nothing was lost.
@@ -215,6 +239,35 @@ mod tests {
             call,
             ret,
         }
+    }
+
+    /// A client whose every get answers `k` with a fixed value and fails other keys.
+    struct Fixed(&'static str);
+
+    impl KvClient for Fixed {
+        async fn run(&mut self, op: KvOp, _: Duration) -> Outcome {
+            match op {
+                KvOp::Get { key } if key == "k0" => Outcome::Done(Some(self.0.to_string())),
+                _ => Outcome::Unknown,
+            }
+        }
+    }
+
+    #[test]
+    fn the_final_reads_report_lost_appends_and_failed_reads() {
+        let mut history = vec![op(OpKind::Append, "a;", 10, Some(20))];
+        history[0].key = "k0".into();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("a runtime");
+        let problems = |value, keys| {
+            let mut client = Fixed(value);
+            let run = final_value_problems(&mut client, &history, keys, Duration::ZERO);
+            runtime.block_on(run)
+        };
+        assert!(problems("a;", 1).is_empty());
+        assert_eq!(problems("", 1).len(), 1, "the append is lost");
+        assert_eq!(problems("a;", 2).len(), 1, "the read of k1 failed");
     }
 
     #[test]
