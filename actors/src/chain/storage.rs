@@ -101,40 +101,40 @@ impl ChainStorage {
     }
 
     /// Writes what changed in `core` (its new writes and, if it changed, its record) in one
-    /// batch; folds the writes into a snapshot once there are many.
+    /// batch. After a reset, or once many writes are kept one by one, it writes a snapshot of
+    /// the state instead: that covers every write of this batch too.
     pub fn record(
         &mut self,
         core: &ChainCore,
         changes: &[DurableChange],
     ) -> troupe_runtime::Result<()> {
+        let applied = changes
+            .iter()
+            .filter(|c| matches!(c, DurableChange::Applied(_)))
+            .count() as u64;
+        let reset = changes.iter().any(|c| matches!(c, DurableChange::Reset));
         let mut puts: Vec<(String, Vec<u8>)> = Vec::new();
         let mut removes: Vec<String> = Vec::new();
-        for change in changes {
-            match change {
-                DurableChange::Applied(update) => {
+        if reset || self.since_snapshot + applied > SNAPSHOT_AFTER {
+            removes = self.persister.keys(&format!("{}/u/", self.prefix))?;
+            puts.push((self.snapshot_key(), encode(&core.state())?));
+            self.since_snapshot = 0;
+        } else {
+            for change in changes {
+                if let DurableChange::Applied(update) = change {
                     puts.push((self.update_key(update.seq), encode(update)?));
-                    self.since_snapshot += 1;
-                }
-                DurableChange::Reset => {
-                    // Everything recorded before is superseded by the state now held.
-                    puts.retain(|(k, _)| !k.starts_with(&format!("{}/u/", self.prefix)));
-                    removes.extend(self.persister.keys(&format!("{}/u/", self.prefix))?);
-                    puts.push((self.snapshot_key(), encode(&core.state())?));
-                    self.since_snapshot = 0;
                 }
             }
+            self.since_snapshot += applied;
         }
-        if self.since_snapshot > SNAPSHOT_AFTER {
-            let state = core.state();
-            puts.retain(|(k, _)| !k.starts_with(&format!("{}/u/", self.prefix)));
-            removes.extend(self.persister.keys(&format!("{}/u/", self.prefix))?);
-            puts.push((self.snapshot_key(), encode(&state)?));
-            self.since_snapshot = 0;
-        }
-        let meta = core.meta();
-        if meta != self.meta {
-            puts.push((self.meta_key(), encode(&meta)?));
-            self.meta = meta;
+        // The record changes with most acknowledgements; compare before building a new one.
+        let meta = &self.meta;
+        if meta.committed != core.committed
+            || meta.synced != core.synced
+            || meta.config != core.config
+        {
+            self.meta = core.meta();
+            puts.push((self.meta_key(), encode(&self.meta)?));
         }
         if puts.is_empty() && removes.is_empty() {
             return Ok(());
