@@ -325,6 +325,13 @@ pub enum ChainReply {
         /// This node's epoch.
         epoch: Epoch,
     },
+    /// This node left the chain while the write waited for its commit. The node had applied
+    /// it and may have passed it on, so it may still commit: the outcome is unknown; retry
+    /// with the same sequence number at the new chain.
+    Abandoned {
+        /// This node's epoch.
+        epoch: Epoch,
+    },
 }
 
 /// A chain node's message to another chain node (the actor's wire envelope for

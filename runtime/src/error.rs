@@ -83,6 +83,9 @@ pub enum Error {
         /// How long was waited.
         after: Duration,
     },
+    /// A setting was refused: it cannot be honoured as given.
+    #[error("bad setting: {0}")]
+    BadSetting(String),
 }
 
 /// The runtime's result type.

@@ -5,6 +5,13 @@
 //! `RUST_LOG=troupe::event=debug` shows them), and, when enabled, as one JSON object per line to
 //! a file or an in-memory buffer. Two runs with the same seed write byte-identical logs; the
 //! determinism test compares them.
+//!
+//! The log's clock ([`EventLog::now_ns`]) is the clock of everything recorded in a run, client
+//! histories included. It is strictly increasing: virtual time only moves in whole milliseconds
+//! (tokio's timer tick), so many things happen at one virtual instant; each reading is the
+//! virtual time in nanoseconds, or one nanosecond after the previous reading if that is later.
+//! No two readings are equal, and their order is the order in which they were taken, which on
+//! the simulation's single thread is the order in which things happened.
 
 use serde::Serialize;
 use std::cell::{Cell, RefCell};
@@ -51,6 +58,8 @@ struct Inner {
     sink: RefCell<Option<Box<dyn Write>>>,
     capture: RefCell<Option<Vec<u8>>>,
     recorded: Cell<u64>,
+    /// The last reading of the clock.
+    last_ns: Cell<u64>,
 }
 
 impl EventLog {
@@ -62,14 +71,20 @@ impl EventLog {
                 sink: RefCell::new(None),
                 capture: RefCell::new(None),
                 recorded: Cell::new(0),
+                last_ns: Cell::new(0),
             }),
         }
     }
 
-    /// Nanoseconds since the log was created, on the run's clock.
+    /// Nanoseconds since the log was created, on the run's clock: the elapsed (virtual) time,
+    /// or one nanosecond past the previous reading if that is later. Every reading is greater
+    /// than the one before it, so timestamps taken one after the other never tie.
     pub fn now_ns(&self) -> u64 {
         let elapsed = Instant::now().saturating_duration_since(self.inner.origin);
-        u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX)
+        let elapsed = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
+        let now = elapsed.max(self.inner.last_ns.get().saturating_add(1));
+        self.inner.last_ns.set(now);
+        now
     }
 
     /// Also write every event as a JSON line to `sink` (a file, for instance).
@@ -142,5 +157,35 @@ impl EventLog {
 impl Default for EventLog {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn the_clock_never_repeats_a_reading_and_follows_virtual_time() {
+        crate::sim::block_on(async {
+            let log = EventLog::new();
+            let a = log.now_ns();
+            let b = log.now_ns();
+            let c = log.now_ns();
+            assert!(
+                a < b && b < c,
+                "readings at one instant are ordered: {a} {b} {c}"
+            );
+            assert!(
+                c < 1_000,
+                "ties are broken by nanoseconds, not milliseconds: {c}"
+            );
+            tokio::time::sleep(Duration::from_millis(3)).await;
+            let d = log.now_ns();
+            assert_eq!(
+                d, 3_000_000,
+                "after a sleep the clock reads virtual time again"
+            );
+        });
     }
 }

@@ -24,6 +24,7 @@ mod monitor;
 pub mod nemesis;
 mod node;
 mod persist;
+pub mod plant;
 mod registry;
 pub mod sim;
 pub mod tcp;

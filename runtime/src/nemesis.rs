@@ -2,8 +2,10 @@
 //! makes links unreliable at random virtual instants, then heals everything at the end.
 //!
 //! `troupe sim ... --nemesis KIND` and long failure tests use it. It never takes down more than a
-//! minority of the nodes at once, so a majority-based system can always make progress once the
-//! network is healed.
+//! minority of its targets at once, so a majority-based system can always make progress once
+//! the network is healed. A partition splits the targets into a minority and a majority and puts
+//! each other node (a client) on either side, so clients see both sides of every partition.
+//! Healing returns the links to the network's baseline (its usual latency), not to zero delay.
 
 use crate::sim::{derive_seed, LinkFaults, SimNet};
 use rand::seq::SliceRandom;
@@ -78,6 +80,7 @@ pub struct Nemesis {
     net: SimNet,
     targets: Vec<NodeId>,
     rng: ChaCha8Rng,
+    focus: Option<Box<dyn Fn() -> Vec<NodeId>>>,
     /// Shortest and longest time between two actions.
     pub pace: (Duration, Duration),
 }
@@ -92,6 +95,7 @@ impl Nemesis {
             targets: net.node_ids(),
             net: net.clone(),
             rng: ChaCha8Rng::seed_from_u64(derive_seed(net.seed(), NEMESIS_STREAM)),
+            focus: None,
             pace: (Duration::from_millis(200), Duration::from_millis(1500)),
         }
     }
@@ -99,6 +103,14 @@ impl Nemesis {
     /// Acts on these nodes only (for instance the servers, not the clients).
     pub fn targets(mut self, targets: Vec<NodeId>) -> Self {
         self.targets = targets;
+        self
+    }
+
+    /// Names the nodes whose isolation hurts most right now (a leader, a chain's head or tail),
+    /// as a system under test knows them: half of the partitions then cut one of them off with
+    /// the minority, where a node that still believes in its role is most dangerous.
+    pub fn focus(mut self, nodes: impl Fn() -> Vec<NodeId> + 'static) -> Self {
+        self.focus = Some(Box::new(nodes));
         self
     }
 
@@ -169,18 +181,43 @@ impl Nemesis {
         }
     }
 
+    /// Splits the targets into a minority and a majority side, and puts every other node
+    /// (clients, for instance) on a side at random, so that some clients are cut off with the
+    /// minority: a deposed leader or a stale node they can still reach must not fool them.
     fn partition_or_heal(&mut self, report: &mut NemesisReport) {
         if self.rng.gen_bool(0.3) {
             self.net.heal();
             return;
         }
-        let mut ids = self.net.node_ids();
-        ids.shuffle(&mut self.rng);
+        let mut targets = self.targets.clone();
+        targets.shuffle(&mut self.rng);
+        let focused = self.focus.as_ref().map(|f| f()).unwrap_or_default();
+        let focused: Vec<NodeId> = focused
+            .into_iter()
+            .filter(|id| targets.contains(id))
+            .collect();
+        if let Some(&pick) = focused.choose(&mut self.rng) {
+            if self.rng.gen_bool(0.5) {
+                // The focused node goes first: it lands on the minority side.
+                targets.retain(|&id| id != pick);
+                targets.insert(0, pick);
+            }
+        }
         let minority = self
             .rng
-            .gen_range(1..=(ids.len().saturating_sub(1) / 2).max(1));
-        let (small, large) = ids.split_at(minority.min(ids.len()));
-        self.net.partition(&[small, large]);
+            .gen_range(1..=(targets.len().saturating_sub(1) / 2).max(1));
+        let (small, large) = targets.split_at(minority.min(targets.len()));
+        let (mut small, mut large) = (small.to_vec(), large.to_vec());
+        for id in self.net.node_ids() {
+            if !self.targets.contains(&id) {
+                if self.rng.gen_bool(0.5) {
+                    small.push(id);
+                } else {
+                    large.push(id);
+                }
+            }
+        }
+        self.net.partition(&[&small, &large]);
         report.partitions += 1;
     }
 
@@ -188,8 +225,15 @@ impl Nemesis {
         if self.rng.gen_bool(0.5) {
             self.net.clear_faults();
         } else {
-            self.net
-                .set_default_faults(LinkFaults::unreliable().with_duplicates(0.02));
+            // Lossy, duplicating, and slower than the healthy links, never faster.
+            let healthy = self.net.baseline();
+            let unreliable = LinkFaults::unreliable();
+            let slowest = unreliable.delay_max.max(healthy.delay_max);
+            self.net.set_default_faults(
+                unreliable
+                    .with_delay(healthy.delay_min, slowest)
+                    .with_duplicates(0.02),
+            );
             report.unreliable_periods += 1;
         }
     }

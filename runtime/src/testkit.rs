@@ -119,7 +119,8 @@ impl ClusterBuilder {
         self
     }
 
-    /// Faults of every link from the start (default: reliable).
+    /// The links' healthy state, from the start and after every [`Cluster::reliable`]
+    /// (default: [`LinkFaults::realistic`], 1-5 ms; [`LinkFaults::reliable`] for zero latency).
     pub fn faults(mut self, faults: LinkFaults) -> Self {
         self.faults = faults;
         self
@@ -144,7 +145,7 @@ impl ClusterBuilder {
             log.capture();
         }
         let net = SimNet::new(self.seed, self.config, log);
-        net.set_default_faults(self.faults);
+        net.set_baseline(self.faults);
         for i in 1..=self.nodes {
             net.add_node(NodeId(i), self.topology.clone());
         }
@@ -165,7 +166,7 @@ impl Cluster {
             seed,
             nodes: 3,
             config: NodeConfig::default(),
-            faults: LinkFaults::reliable(),
+            faults: LinkFaults::realistic(),
             capture: false,
             topology: Rc::new(|_| {}),
         }
@@ -232,7 +233,7 @@ impl Cluster {
         self.net.set_default_faults(faults);
     }
 
-    /// Makes every link reliable again.
+    /// Makes every link reliable again: back to the builder's [`ClusterBuilder::faults`].
     pub fn reliable(&self) {
         self.net.clear_faults();
     }

@@ -2,15 +2,21 @@
 //! and a JSON report as the last line of output.
 
 mod chain;
+mod latency;
 mod ping;
+mod plant;
 mod raft_kv;
 mod report;
+pub mod rules;
 
 use anyhow::{bail, Context as _, Result};
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
 use std::time::Duration;
 use troupe_runtime::nemesis::NemesisKind;
+use troupe_runtime::sim::LinkFaults;
+
+pub use latency::Latency;
 
 /// The systems `troupe sim` can run.
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -47,6 +53,14 @@ pub struct SimArgs {
     /// Faults to inject: none, crash, partition, unreliable or all.
     #[arg(long, default_value = "none")]
     pub nemesis: NemesisKind,
+    /// One-way latency of every healthy link, drawn per message from MIN..MAX in whole
+    /// milliseconds (e.g. 1ms..5ms); `0ms..0ms` for zero latency.
+    #[arg(long, default_value = "1ms..5ms")]
+    pub latency: Latency,
+    /// Inject a known bug (`--plant list` names them); needs a build with the cargo feature
+    /// `planted-bugs`. The run's checks must catch it.
+    #[arg(long, value_name = "BUG")]
+    pub plant: Option<String>,
     /// Chain: CRAQ, reads served by every node of the chain (default: at the tail only).
     #[arg(long)]
     pub craq: bool,
@@ -65,6 +79,19 @@ pub struct SimArgs {
 }
 
 impl SimArgs {
+    /// The links' healthy state, from `--latency`.
+    pub fn links(&self) -> LinkFaults {
+        self.latency.links()
+    }
+
+    /// ` --plant BUG` if a bug was planted, for the replay command.
+    pub fn plant_flag(&self) -> String {
+        self.plant
+            .as_deref()
+            .map(|bug| format!(" --plant {bug}"))
+            .unwrap_or_default()
+    }
+
     /// Opens the event-log file, if one was asked for.
     fn events_file(&self) -> Result<Option<std::fs::File>> {
         self.events
@@ -81,6 +108,11 @@ impl SimArgs {
 pub fn run(args: SimArgs) -> Result<bool> {
     if args.nodes == 0 {
         bail!("--nodes must be at least 1");
+    }
+    if let Some(bug) = &args.plant {
+        if plant::arm(bug)? {
+            return Ok(true); // `--plant list` printed the bugs
+        }
     }
     match args.system {
         System::Ping => ping::run(args),

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant as WallInstant};
 use troupe_actors::ping::{Pinger, NAME as PINGER};
 use troupe_messages::ping::{Counts, GetCounts};
 use troupe_runtime::nemesis::{Nemesis, NemesisReport};
-use troupe_runtime::sim::{block_on, LinkFaults};
+use troupe_runtime::sim::block_on;
 use troupe_runtime::testkit::Cluster;
 use troupe_runtime::{ActorPath, NodeId};
 
@@ -28,7 +28,10 @@ struct PingReport {
     messages_dropped: u64,
     #[serde(flatten)]
     faults: NemesisReport,
+    latency: String,
     progress_after_heal: bool,
+    passed: bool,
+    failures: Vec<String>,
 }
 
 /// How long after healing every node must have made progress.
@@ -42,14 +45,12 @@ pub fn run(args: SimArgs) -> Result<bool> {
     }
     let events = args.events_file()?;
     let nodes = args.nodes;
+    let links = args.links();
     let (report_parts, progress) = block_on(async move {
         let ids: Vec<NodeId> = (1..=nodes).map(NodeId).collect();
         let cluster = Cluster::builder(args.seed)
             .nodes(nodes)
-            .faults(
-                LinkFaults::reliable()
-                    .with_delay(Duration::from_millis(1), Duration::from_millis(5)),
-            )
+            .faults(links)
             .topology(move |node| {
                 if let Err(e) = Pinger::start(node, ids.clone(), Duration::from_millis(100)) {
                     tracing::error!(node = %node.id(), "pinger did not start: {e}");
@@ -102,7 +103,14 @@ pub fn run(args: SimArgs) -> Result<bool> {
         messages_delivered: net.delivered,
         messages_dropped: net.dropped(),
         faults,
+        latency: args.latency.to_string(),
         progress_after_heal: progress,
+        passed: progress,
+        failures: if progress {
+            Vec::new()
+        } else {
+            vec!["some node made no progress after the network was healed".to_string()]
+        },
     };
     if !args.json {
         println!(
@@ -118,8 +126,8 @@ pub fn run(args: SimArgs) -> Result<bool> {
     if !progress {
         eprintln!(
             "troupe: some node made no progress after the network was healed; replay with \
-             `troupe sim ping --seed {} --nodes {nodes} --nemesis {}`",
-            args.seed, args.nemesis
+             `troupe sim ping --seed {} --nodes {nodes} --nemesis {} --latency {}`",
+            args.seed, args.nemesis, args.latency
         );
     }
     println!("{}", serde_json::to_string(&report)?);

@@ -1,8 +1,9 @@
 //! `troupe sim raft-kv`: a key-value service on Raft under a nemesis, with clients recording
 //! every operation. At the end the network is healed, a fresh client must be able to write and
-//! read every key, and the whole history (those final reads included) must be linearizable.
+//! read every key, and the run must pass the rules of [`super::rules`]: a linearizable history
+//! (those final reads included), progress, few unknown outcomes, nothing lost.
 
-use super::report::{final_reads, finish, RunOutcome};
+use super::report::{final_phase, finish, RunOutcome};
 use super::SimArgs;
 use anyhow::Result;
 use rand::SeedableRng;
@@ -23,6 +24,9 @@ use troupe_runtime::{ActorPath, NodeId};
 use troupe_supervisors::failover::raft::kv_replica;
 use troupe_supervisors::Supervisor;
 
+/// How long a client waits for one server before it tries the next.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_millis(50);
+
 /// After healing: how long clients keep going.
 const SETTLE: Duration = Duration::from_secs(5);
 
@@ -30,11 +34,13 @@ pub fn run(args: SimArgs) -> Result<bool> {
     let wall = WallInstant::now();
     let events = args.events_file()?;
     let (servers, clients, seed) = (args.nodes, args.clients, args.seed);
+    let links = args.links();
     let outcome = block_on(async move {
         let members: Vec<NodeId> = (1..=servers).map(NodeId).collect();
         let group = members.clone();
         let cluster = Cluster::builder(seed)
             .nodes(servers + clients + 1)
+            .faults(links)
             .topology(move |node| {
                 if node.id().0 <= servers {
                     let spec = kv_replica(KvOptions::new(group.clone()));
@@ -54,15 +60,20 @@ pub fn run(args: SimArgs) -> Result<bool> {
         let recorder = Rc::new(RefCell::new(Recorder::default()));
         let stop = Rc::new(Cell::new(false));
         let watching = Rc::new(Cell::new(true));
+        let leader = Rc::new(Cell::new(None));
         let leaders = actix_rt::spawn(count_leader_terms(
             cluster.clone(),
             members.clone(),
             watching.clone(),
+            leader.clone(),
         ));
         let mut tasks = Vec::new();
         for c in 0..clients {
             let node = cluster.up(servers + 1 + c);
-            let clerk = Clerk::new(node.clone(), members.clone(), u64::from(c) + 1);
+            let mut clerk = Clerk::new(node.clone(), members.clone(), u64::from(c) + 1);
+            // Impatient clients move on from a silent server quickly, so that some of them
+            // reach a new leader while others still talk to the old one.
+            clerk.attempt_timeout = ATTEMPT_TIMEOUT;
             let rng = ChaCha8Rng::seed_from_u64(derive_seed(seed, 1_000 + u64::from(c)));
             tasks.push(actix_rt::spawn(run_client(
                 clerk,
@@ -76,6 +87,7 @@ pub fn run(args: SimArgs) -> Result<bool> {
         }
         let faults = Nemesis::new(args.nemesis, cluster.net())
             .targets(members.clone())
+            .focus(move || leader.get().into_iter().collect())
             .run(args.duration)
             .await;
         cluster.run_for(SETTLE).await;
@@ -86,18 +98,23 @@ pub fn run(args: SimArgs) -> Result<bool> {
         let checker = cluster.up(servers + clients + 1);
         let mut clerk = Clerk::new(checker.clone(), members.clone(), u64::from(clients) + 1);
         let keys = Workload::default().keys;
-        let (progress, final_ops) =
-            final_reads(&mut clerk, &checker, u64::from(clients), keys).await;
+        let mut recorder = Rc::try_unwrap(recorder)
+            .map(RefCell::into_inner)
+            .unwrap_or_else(|shared| std::mem::take(&mut shared.borrow_mut()));
+        let end = final_phase(
+            &mut clerk,
+            &checker,
+            u64::from(clients),
+            keys,
+            &mut recorder,
+        )
+        .await;
         watching.set(false);
         let leader_terms = leaders.await.unwrap_or_default();
         if let Err(e) = cluster.net().log().flush() {
             tracing::warn!("event log flush failed: {e}");
         }
         let virtual_secs = start.elapsed().as_secs_f64();
-        let mut recorder = Rc::try_unwrap(recorder)
-            .map(RefCell::into_inner)
-            .unwrap_or_else(|shared| std::mem::take(&mut shared.borrow_mut()));
-        recorder.history.extend(final_ops);
         RunOutcome {
             recorder,
             faults,
@@ -105,18 +122,20 @@ pub fn run(args: SimArgs) -> Result<bool> {
             leader_changes: leader_terms.saturating_sub(1),
             reconfigurations: None,
             chain_lost: None,
-            progress,
+            end,
             virtual_secs,
         }
     });
     finish("raft-kv", &args, "", outcome, wall)
 }
 
-/// Counts the distinct terms in which some server was seen leading, polling every 50 ms.
+/// Counts the distinct terms in which some server was seen leading, polling every 50 ms, and
+/// keeps the latest leader seen in `leader` (the nemesis's focus).
 async fn count_leader_terms(
     cluster: Cluster,
     servers: Vec<NodeId>,
     watching: Rc<Cell<bool>>,
+    leader: Rc<Cell<Option<NodeId>>>,
 ) -> u64 {
     let mut terms = BTreeSet::new();
     while watching.get() {
@@ -124,8 +143,8 @@ async fn count_leader_terms(
             if let Some(node) = cluster.net().node(id) {
                 let path = ActorPath::new(id, RAFT);
                 if let Ok(status) = node.call(&path, GetStatus, Duration::from_millis(50)).await {
-                    if status.is_leader {
-                        terms.insert(status.term);
+                    if status.is_leader && terms.insert(status.term) {
+                        leader.set(Some(id));
                     }
                 }
             }

@@ -1,12 +1,14 @@
 //! What every key-value simulation (`raft-kv`, `chain`) ends with: a fresh client's final
-//! write and reads, the history check, and the report whose last line is JSON.
+//! write and reads, the history check, the pass rules ([`super::rules`]) and the report whose
+//! last line is JSON.
 
+use super::rules::{PassRules, RunFacts};
 use super::SimArgs;
 use anyhow::{Context as _, Result};
 use serde::Serialize;
 use std::time::Duration;
 use troupe_actors::kv::clerk::Outcome;
-use troupe_actors::kv::workload::{KvClient, Recorder};
+use troupe_actors::kv::workload::{final_check, KvClient, Recorder};
 use troupe_messages::kv::KvOp;
 use troupe_runtime::history::{self, OpKind, Operation};
 use troupe_runtime::linearizability::check;
@@ -43,8 +45,16 @@ pub struct Report {
     pub messages_dropped: u64,
     #[serde(flatten)]
     pub faults: NemesisReport,
+    /// The links' healthy latency, e.g. "1ms..5ms".
+    pub latency: String,
+    /// The final write and every final read after healing succeeded, and nothing was lost.
     pub progress_after_heal: bool,
-    pub linearizable: bool,
+    /// The checker's verdict; `null` when it could not decide within its budget.
+    pub linearizable: Option<bool>,
+    /// Every pass rule held ([`PassRules`]).
+    pub passed: bool,
+    /// Why the run did not pass, one sentence per broken rule.
+    pub failures: Vec<String>,
 }
 
 /// What a run hands to [`finish`].
@@ -55,72 +65,59 @@ pub struct RunOutcome {
     pub leader_changes: u64,
     pub reconfigurations: Option<u64>,
     pub chain_lost: Option<bool>,
-    pub progress: bool,
+    pub end: FinalPhase,
     pub virtual_secs: f64,
 }
 
-/// A fresh client appends to `k0`, then reads every key: progress after healing, and reads
-/// every acknowledged write must show up in (the checker sees them in the history). Returns
-/// whether the append succeeded, and the operations to add to the history.
-pub async fn final_reads(
+/// What the fresh client found after healing (see [`final_phase`]).
+#[derive(Debug, Default)]
+pub struct FinalPhase {
+    /// The final append succeeded.
+    pub wrote: bool,
+    /// Failed final reads and lost acknowledged appends.
+    pub problems: Vec<String>,
+}
+
+/// After healing, a fresh client appends to `k0` (progress), then reads every key: each read
+/// must succeed, and no acknowledged append may be missing from what it reads
+/// ([`final_check`]). The final operations join `recorder`'s history, so the checker sees them.
+pub async fn final_phase(
     clerk: &mut impl KvClient,
     node: &Node,
     client: u64,
     keys: usize,
-) -> (bool, Vec<Operation>) {
-    let mut ops = Vec::new();
-    let call = node.now_ns();
+    recorder: &mut Recorder,
+) -> FinalPhase {
+    let clock = || node.now_ns();
+    let call = clock();
     let append = KvOp::Append {
         key: "k0".into(),
         value: "end;".into(),
     };
-    if clerk.run(append, FINAL_DEADLINE).await != Outcome::Done(None) {
-        return (false, ops);
+    let wrote = clerk.run(append, FINAL_DEADLINE).await == Outcome::Done(None);
+    if wrote {
+        recorder.history.push(Operation {
+            client,
+            op: OpKind::Append,
+            key: "k0".into(),
+            value: Some("end;".into()),
+            output: None,
+            call,
+            ret: Some(clock()),
+        });
     }
-    ops.push(op(
-        client,
-        OpKind::Append,
-        "k0",
-        Some("end;"),
-        None,
-        call,
-        node.now_ns(),
-    ));
-    for key in (0..keys).map(|k| format!("k{k}")) {
-        let call = node.now_ns();
-        let get = KvOp::Get { key: key.clone() };
-        if let Outcome::Done(value) = clerk.run(get, FINAL_DEADLINE).await {
-            ops.push(op(
-                client,
-                OpKind::Get,
-                &key,
-                None,
-                value,
-                call,
-                node.now_ns(),
-            ));
-        }
-    }
-    (true, ops)
-}
-
-fn op(
-    client: u64,
-    kind: OpKind,
-    key: &str,
-    value: Option<&str>,
-    output: Option<String>,
-    call: u64,
-    ret: u64,
-) -> Operation {
-    Operation {
-        client,
-        op: kind,
-        key: key.to_string(),
-        value: value.map(str::to_string),
-        output,
-        call,
-        ret: Some(ret),
+    let found = final_check(
+        clerk,
+        &recorder.history,
+        keys,
+        FINAL_DEADLINE,
+        (client, &clock),
+    )
+    .await;
+    recorder.history.extend(found.reads);
+    FinalPhase {
+        wrote,
+        problems: found.problems,
     }
 }
 
@@ -140,10 +137,22 @@ pub fn finish(
         leader_changes,
         reconfigurations,
         chain_lost,
-        progress,
+        end,
         virtual_secs,
     } = outcome;
-    let linearizable = check(&recorder.history).is_linearizable();
+    let linearizable = Some(check(&recorder.history).is_linearizable());
+    let facts = RunFacts {
+        clients: args.clients,
+        virtual_secs,
+        ops_ok: recorder.ok,
+        ops_unknown: recorder.unknown,
+        linearizable,
+        final_write: end.wrote,
+        final_problems: end.problems.clone(),
+        chain_lost: chain_lost == Some(true),
+    };
+    let failures = PassRules::default().judge(&facts);
+    let progress = end.wrote && end.problems.is_empty();
     if let Some(path) = &args.history {
         let file = std::fs::File::create(path)
             .with_context(|| format!("cannot create the history {}", path.display()))?;
@@ -167,8 +176,11 @@ pub fn finish(
         messages_sent: net.sent,
         messages_dropped: net.dropped(),
         faults,
+        latency: args.latency.to_string(),
         progress_after_heal: progress,
         linearizable,
+        passed: failures.is_empty(),
+        failures,
     };
     if !args.json {
         let changes = match reconfigurations {
@@ -188,23 +200,29 @@ pub fn finish(
             report.virtual_secs,
             report.wall_secs
         );
-        println!("linearizable: {linearizable}; progress after healing: {progress}");
-        if chain_lost == Some(true) {
-            println!("the faults took every replica of the chain: its data is gone");
+        let verdict = match linearizable {
+            Some(true) => "yes",
+            Some(false) => "NO",
+            None => "undecided",
+        };
+        println!("linearizable: {verdict}; progress after healing: {progress}");
+        for failure in &report.failures {
+            println!("FAILED: {failure}");
         }
     }
-    let passed = linearizable && (progress || chain_lost == Some(true));
-    if !passed {
+    if !report.passed {
         eprintln!(
             "troupe: the run failed its checks; replay it with `troupe sim {system}{replay_flags} \
-             --seed {} --nodes {} --clients {} --duration {} --nemesis {}`",
+             --seed {} --nodes {} --clients {} --duration {} --nemesis {} --latency {}{}`",
             report.seed,
             report.nodes,
             report.clients,
             humantime::format_duration(args.duration),
-            report.nemesis
+            report.nemesis,
+            report.latency,
+            args.plant_flag(),
         );
     }
     println!("{}", serde_json::to_string(&report)?);
-    Ok(passed)
+    Ok(report.passed)
 }

@@ -43,6 +43,7 @@ fn workload(keys: usize) -> Workload {
         gets_in_ten: 4,
         think: ms(1),
         op_deadline: Duration::from_secs(3),
+        read_only_every: 0,
     }
 }
 

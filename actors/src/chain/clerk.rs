@@ -136,7 +136,9 @@ impl ChainClerk {
                     redirect = Some(node);
                     continue;
                 }
-                Ok(ChainReply::NotCommitted) | Err(Error::Timeout { .. }) => is_write,
+                Ok(ChainReply::NotCommitted)
+                | Ok(ChainReply::Abandoned { .. })
+                | Err(Error::Timeout { .. }) => is_write,
                 Ok(ChainReply::Redirect { node: None }) | Ok(ChainReply::WrongEpoch { .. }) => {
                     false
                 }

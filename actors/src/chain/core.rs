@@ -16,6 +16,7 @@ use troupe_messages::chain::{
 };
 use troupe_messages::kv::KvOp;
 use troupe_messages::NodeId;
+use troupe_runtime::plant::{self, Bug};
 
 /// The caller's number for a client request, echoed in the answer.
 pub type RequestId = u64;
@@ -270,8 +271,13 @@ impl ChainCore {
                 },
             );
         }
-        if !self.synced {
+        let early_tail = self.is_tail() && plant::armed(Bug::TailServesBeforeSync);
+        if !self.synced && !early_tail {
             return self.reply(request, ChainReply::NotCommitted);
+        }
+        if self.craq && !self.is_tail() && plant::armed(Bug::CraqReadsDirty) {
+            let value = self.store.latest_of(key).to_string();
+            return self.reply(request, ChainReply::Ok { value: Some(value) });
         }
         if self.is_tail() || (self.craq && self.store.is_clean(key)) {
             let value = self.store.committed(key).1.to_string();

@@ -61,19 +61,14 @@ impl ChainCore {
         }
     }
 
-    /// Answers every waiting client `WrongEpoch`.
+    /// Answers every waiting client: a reader `WrongEpoch` (nothing happened), a writer
+    /// `Abandoned` (its write was applied here and may commit downstream).
     fn drop_clients(&mut self) {
         let epoch = self.config.epoch;
-        let waiting: Vec<_> = std::mem::take(&mut self.writers)
-            .into_values()
-            .flatten()
-            .chain(
-                std::mem::take(&mut self.readers)
-                    .into_values()
-                    .map(|(r, _)| r),
-            )
-            .collect();
-        for request in waiting {
+        for request in std::mem::take(&mut self.writers).into_values().flatten() {
+            self.reply(request, ChainReply::Abandoned { epoch });
+        }
+        for (request, _) in std::mem::take(&mut self.readers).into_values() {
             self.reply(request, ChainReply::WrongEpoch { epoch });
         }
     }

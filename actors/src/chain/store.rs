@@ -73,6 +73,12 @@ impl VersionedStore {
             .map_or((0, ""), |v| (v.committed.0, v.committed.1.as_str()))
     }
 
+    /// The newest version of `key` this node holds, committed or not (what only a planted bug
+    /// would answer a read with).
+    pub fn latest_of(&self, key: &str) -> &str {
+        self.keys.get(key).map_or("", |v| v.latest())
+    }
+
     /// Whether every version of `key` this node holds is committed.
     pub fn is_clean(&self, key: &str) -> bool {
         self.keys.get(key).is_none_or(|v| v.dirty.is_empty())

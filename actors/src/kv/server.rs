@@ -10,9 +10,10 @@ use actix::{
 use std::collections::BTreeMap;
 use std::time::Duration;
 use tokio::sync::oneshot;
-use troupe_messages::kv::{KvReply, KvRequest, ReadLocal};
+use troupe_messages::kv::{KvOp, KvReply, KvRequest, ReadLocal};
 use troupe_messages::raft::{Index, Start};
 use troupe_messages::NodeId;
+use troupe_runtime::plant::{self, Bug};
 use troupe_runtime::{decode, encode, ActorHandle, ExitReason, Node};
 
 /// The name a key-value server registers under.
@@ -160,7 +161,10 @@ impl Handler<KvRequest> for KvServer {
         let start = async move { raft.send(Start { command: bytes }).await };
         Box::pin(start.into_actor(self).then(move |started, act, _| {
             let hint = started.as_ref().ok().and_then(|s| s.leader);
+            let is_leader = started.as_ref().is_ok_and(|s| s.is_leader);
+            let planted = planted_answer(&act.state, &command.op, is_leader);
             let waiting = match started {
+                _ if planted.is_some() => Err(planted.unwrap_or(KvReply::NotCommitted)),
                 // Applied already (a group of one commits at once, before this answer).
                 Ok(s) if s.is_leader && s.index <= act.last_applied => {
                     let reply = match act.state.result_of(command.client, command.seq) {
@@ -196,6 +200,28 @@ impl Handler<KvRequest> for KvServer {
             .into_actor(act)
         }))
     }
+}
+
+/// What a planted bug ([`troupe_runtime::plant`]) answers in place of the protocol, if one is
+/// armed for this request; `None` in every normal build.
+fn planted_answer(state: &KvState, op: &KvOp, is_leader: bool) -> Option<KvReply> {
+    let local_read = || match op {
+        KvOp::Get { key } => Some(KvReply::Ok {
+            value: Some(state.get(key).unwrap_or_default().to_string()),
+        }),
+        _ => None,
+    };
+    if is_leader && plant::armed(Bug::LeaderReadsLocally) {
+        return local_read();
+    }
+    if !is_leader && plant::armed(Bug::FollowerReadsLocally) {
+        return local_read();
+    }
+    let write = matches!(op, KvOp::Put { .. } | KvOp::Append { .. });
+    if is_leader && write && plant::armed(Bug::AckBeforeMajority) {
+        return Some(KvReply::Ok { value: None });
+    }
+    None
 }
 
 impl Handler<Applied> for KvServer {

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use troupe_messages::kv::KvOp;
+use troupe_runtime::plant::{self, Bug};
 
 /// One committed command: who asked, which of their operations, and what.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -29,7 +30,9 @@ impl KvState {
     /// latest gets the recorded result, an older one gets nothing.
     pub fn apply(&mut self, cmd: &Command) -> Option<String> {
         if let Some((seq, result)) = self.last.get(&cmd.client) {
-            if cmd.seq == *seq {
+            let planted =
+                plant::armed(Bug::RetriedAppendTwice) && matches!(cmd.op, KvOp::Append { .. });
+            if cmd.seq == *seq && !planted {
                 return result.clone();
             }
             if cmd.seq < *seq {

@@ -16,12 +16,18 @@ use troupe_runtime::history::{OpKind, Operation};
 pub struct Workload {
     /// Keys are k0..k{keys-1}.
     pub keys: usize,
-    /// Pause between two operations of one client.
+    /// Mean pause between two operations of one client. Each pause is drawn from the client's
+    /// seeded stream, in whole milliseconds from half to one and a half times this, so that
+    /// clients do not move in lockstep.
     pub think: Duration,
     /// How long a client tries one operation before its outcome is unknown.
     pub op_deadline: Duration,
     /// Out of ten operations, how many are gets (the rest: two appends for each put).
     pub gets_in_ten: u32,
+    /// Every n-th client (numbers n-1, 2n-1, ...) only reads; 0 for none. A reader cut off
+    /// with a stale server keeps asking it, where a writer would wait on its first write:
+    /// readers are what catch stale reads.
+    pub read_only_every: u64,
 }
 
 impl Default for Workload {
@@ -31,6 +37,7 @@ impl Default for Workload {
             think: Duration::from_millis(10),
             op_deadline: Duration::from_secs(3),
             gets_in_ten: 4,
+            read_only_every: 4,
         }
     }
 }
@@ -134,7 +141,13 @@ pub async fn run_client(
         let key = format!("k{}", rng.gen_range(0..workload.keys.max(1)));
         let value = format!("{client}.{n};");
         let roll = rng.gen_range(0..10);
-        let gets = workload.gets_in_ten.min(10);
+        let reader = workload.read_only_every > 0
+            && client % workload.read_only_every == workload.read_only_every - 1;
+        let gets = if reader {
+            10
+        } else {
+            workload.gets_in_ten.min(10)
+        };
         let appends_end = gets + (10 - gets) * 2 / 3;
         let (kind, op) = match roll {
             r if r < gets => (OpKind::Get, KvOp::Get { key: key.clone() }),
@@ -166,7 +179,7 @@ pub async fn run_client(
             }
             Outcome::NotApplied => {
                 recorder.borrow_mut().failed += 1;
-                tokio::time::sleep(workload.think).await;
+                tokio::time::sleep(think_time(workload.think, &mut rng)).await;
                 continue;
             }
         };
@@ -179,8 +192,19 @@ pub async fn run_client(
             call,
             ret,
         });
-        tokio::time::sleep(workload.think).await;
+        tokio::time::sleep(think_time(workload.think, &mut rng)).await;
     }
+}
+
+/// A pause of about `mean`: whole milliseconds (the simulated clock's tick), uniform from half
+/// to one and a half times `mean`.
+pub fn think_time(mean: Duration, rng: &mut ChaCha8Rng) -> Duration {
+    let mean = u64::try_from(mean.as_millis()).unwrap_or(u64::MAX);
+    if mean == 0 {
+        return Duration::ZERO;
+    }
+    let (lo, hi) = (mean / 2, mean.saturating_add(mean / 2));
+    Duration::from_millis(rng.gen_range(lo..=hi))
 }
 
 /// Reads each of the keys `k0..k{keys-1}` through `clerk` (after the run, `history` its
@@ -192,19 +216,58 @@ pub async fn final_value_problems(
     keys: usize,
     deadline: Duration,
 ) -> Vec<String> {
-    let mut problems = Vec::new();
+    let no_clock = || 0;
+    final_check(clerk, history, keys, deadline, (u64::MAX, &no_clock))
+        .await
+        .problems
+}
+
+/// What [`final_check`] found: the problems, and the reads it made, for the history.
+#[derive(Debug, Default)]
+pub struct FinalCheck {
+    /// What is wrong (see [`final_value_problems`]). Empty: nothing lost.
+    pub problems: Vec<String>,
+    /// The successful reads, as operations of `client` timed by `clock`.
+    pub reads: Vec<Operation>,
+}
+
+/// [`final_value_problems`], also returning the reads as operations of the client and clock in
+/// `who` (its number in the history, and the run's clock), so that they join the history.
+pub async fn final_check(
+    clerk: &mut impl KvClient,
+    history: &[Operation],
+    keys: usize,
+    deadline: Duration,
+    who: (u64, &dyn Fn() -> u64),
+) -> FinalCheck {
+    let (client, clock) = who;
+    let mut found = FinalCheck::default();
     for key in (0..keys).map(|k| format!("k{k}")) {
+        let call = clock();
         match clerk.run(KvOp::Get { key: key.clone() }, deadline).await {
             Outcome::Done(Some(value)) => {
                 let lost = lost_appends(history, &key, &value);
                 if !lost.is_empty() {
-                    problems.push(format!("acknowledged appends to {key} were lost: {lost:?}"));
+                    found
+                        .problems
+                        .push(format!("acknowledged appends to {key} were lost: {lost:?}"));
                 }
+                found.reads.push(Operation {
+                    client,
+                    op: OpKind::Get,
+                    key,
+                    value: None,
+                    output: Some(value),
+                    call,
+                    ret: Some(clock()),
+                });
             }
-            other => problems.push(format!("final read of {key} failed: {other:?}")),
+            other => found
+                .problems
+                .push(format!("final read of {key} failed: {other:?}")),
         }
     }
-    problems
+    found
 }
 
 /// The acknowledged appends to `key` in `history` that `final_value` lacks, leaving out those a

@@ -1,11 +1,26 @@
 //! What can go wrong on a simulated link: loss, delay (which also reorders), duplication, and
 //! blocked directions (partitions).
+//!
+//! Link delays are whole milliseconds. The simulated clock is tokio's paused clock, whose timers
+//! tick in milliseconds: a message due 1.3 ms after it was sent would be delivered at 2 ms. So
+//! rather than round silently, a delay bound with a fraction of a millisecond is refused
+//! ([`LinkFaults::try_with_delay`] says why; [`LinkFaults::with_delay`] panics with the same
+//! words), and each message's delay is drawn among the whole milliseconds between the bounds.
+//! Messages due at the same instant arrive in the order they were sent.
 
+use crate::{Error, Result};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 use troupe_messages::NodeId;
+
+/// The latency of every simulated link unless a test or command asks otherwise: 1 to 5 ms with
+/// jitter, so that messages in flight interleave and overtake each other as on a real network.
+pub const DEFAULT_LATENCY: (Duration, Duration) =
+    (Duration::from_millis(1), Duration::from_millis(5));
+
+const MS: Duration = Duration::from_millis(1);
 
 /// The behaviour of one directed link (or of every link, as the default).
 #[derive(Debug, Clone, PartialEq)]
@@ -44,11 +59,38 @@ impl LinkFaults {
         self
     }
 
-    /// Delays each message uniformly within `[min, max]`.
-    pub fn with_delay(mut self, min: Duration, max: Duration) -> Self {
+    /// Delays each message by a whole number of milliseconds within `[min, max]`, drawn
+    /// uniformly.
+    ///
+    /// # Panics
+    /// If `min` or `max` has a fraction of a millisecond (see the module's header); use
+    /// [`LinkFaults::try_with_delay`] for bounds that come from a user.
+    pub fn with_delay(self, min: Duration, max: Duration) -> Self {
+        match self.try_with_delay(min, max) {
+            Ok(faults) => faults,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// Like [`LinkFaults::with_delay`], but a bound with a fraction of a millisecond is an
+    /// [`Error::BadSetting`] instead of a panic.
+    pub fn try_with_delay(mut self, min: Duration, max: Duration) -> Result<Self> {
+        for bound in [min, max] {
+            if bound.as_nanos() % MS.as_nanos() != 0 {
+                return Err(Error::BadSetting(format!(
+                    "a link delay of {bound:?} is not a whole number of milliseconds; the \
+                     simulated clock's timers tick in milliseconds, so it would be rounded"
+                )));
+            }
+        }
         self.delay_min = min.min(max);
         self.delay_max = max.max(min);
-        self
+        Ok(self)
+    }
+
+    /// Links as on a quiet local network: nothing lost, delays of [`DEFAULT_LATENCY`].
+    pub fn realistic() -> Self {
+        LinkFaults::reliable().with_delay(DEFAULT_LATENCY.0, DEFAULT_LATENCY.1)
     }
 
     /// The 6.824 "unreliable network": 10% loss and delays up to 27 ms (which reorder).
@@ -62,8 +104,9 @@ impl LinkFaults {
         if self.delay_max <= self.delay_min {
             return self.delay_min;
         }
-        let span = (self.delay_max - self.delay_min).as_nanos() as u64;
-        self.delay_min + Duration::from_nanos(rng.gen_range(0..=span))
+        let (lo, hi) = (self.delay_min.as_millis(), self.delay_max.as_millis());
+        let ms = rng.gen_range(lo..=hi);
+        Duration::from_millis(u64::try_from(ms).unwrap_or(u64::MAX))
     }
 }
 
@@ -82,6 +125,13 @@ pub(crate) struct Faults {
 }
 
 impl Faults {
+    pub(crate) fn with_default(default: LinkFaults) -> Self {
+        Faults {
+            default,
+            ..Faults::default()
+        }
+    }
+
     pub(crate) fn link(&self, from: NodeId, to: NodeId) -> &LinkFaults {
         self.links.get(&(from, to)).unwrap_or(&self.default)
     }

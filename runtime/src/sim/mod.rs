@@ -11,7 +11,7 @@
 mod faults;
 mod run;
 
-pub use faults::LinkFaults;
+pub use faults::{LinkFaults, DEFAULT_LATENCY};
 pub use run::block_on;
 
 use crate::envelope::Envelope;
@@ -72,6 +72,8 @@ struct SimInner {
     config: NodeConfig,
     rng: RefCell<ChaCha8Rng>,
     faults: RefCell<Faults>,
+    /// What [`SimNet::clear_faults`] returns the links to.
+    baseline: RefCell<LinkFaults>,
     slots: RefCell<BTreeMap<NodeId, Slot>>,
     queue: RefCell<BinaryHeap<Reverse<InFlight>>>,
     next_seq: Cell<u64>,
@@ -127,8 +129,9 @@ pub fn derive_seed(seed: u64, stream: u64) -> u64 {
 const NETWORK_STREAM: u64 = u64::MAX;
 
 impl SimNet {
-    /// An empty network whose randomness all comes from `seed`. Must be created inside a
-    /// simulation ([`block_on`]).
+    /// An empty network whose randomness all comes from `seed`, its links at the
+    /// [`DEFAULT_LATENCY`] until [`SimNet::set_baseline`] says otherwise. Must be created inside
+    /// a simulation ([`block_on`]).
     pub fn new(seed: u64, config: NodeConfig, log: EventLog) -> Self {
         SimNet {
             inner: Rc::new(SimInner {
@@ -136,7 +139,8 @@ impl SimNet {
                 log,
                 config,
                 rng: RefCell::new(ChaCha8Rng::seed_from_u64(derive_seed(seed, NETWORK_STREAM))),
-                faults: RefCell::new(Faults::default()),
+                faults: RefCell::new(Faults::with_default(LinkFaults::realistic())),
+                baseline: RefCell::new(LinkFaults::realistic()),
                 slots: RefCell::new(BTreeMap::new()),
                 queue: RefCell::new(BinaryHeap::new()),
                 next_seq: Cell::new(0),
@@ -267,6 +271,18 @@ impl SimNet {
         node
     }
 
+    /// Sets the links' healthy state, which [`SimNet::clear_faults`] returns to (for instance
+    /// [`LinkFaults::reliable`] for zero latency), and applies it to every link now.
+    pub fn set_baseline(&self, faults: LinkFaults) {
+        *self.inner.baseline.borrow_mut() = faults;
+        self.clear_faults();
+    }
+
+    /// The links' healthy state (see [`SimNet::set_baseline`]).
+    pub fn baseline(&self) -> LinkFaults {
+        self.inner.baseline.borrow().clone()
+    }
+
     /// Sets the faults of every link that has no faults of its own.
     pub fn set_default_faults(&self, faults: LinkFaults) {
         self.inner.faults.borrow_mut().default = faults;
@@ -281,10 +297,11 @@ impl SimNet {
             .insert((from, to), faults);
     }
 
-    /// Makes every link reliable again (partitions are left as they are; see [`SimNet::heal`]).
+    /// Returns every link to the baseline (no loss, its usual latency): partitions are left as
+    /// they are; see [`SimNet::heal`].
     pub fn clear_faults(&self) {
         let mut faults = self.inner.faults.borrow_mut();
-        faults.default = LinkFaults::reliable();
+        faults.default = self.inner.baseline.borrow().clone();
         faults.links.clear();
     }
 

@@ -390,6 +390,23 @@ fn a_tail_crash_makes_its_predecessor_the_committing_tail() {
 }
 
 #[test]
+fn a_write_waiting_at_a_node_left_out_is_abandoned_not_refused() {
+    let mut w = Wire::new(3, false);
+    w.write(1, 1, 7, 1, append("k", "a"));
+    // The head applied the write and passed it on; it leaves the chain before the commit.
+    w.steps(1);
+    w.reconfigure(&[2, 3], &[1, 2, 3]);
+    assert_eq!(
+        w.answer(1),
+        Some(&ChainReply::Abandoned { epoch: 2 }),
+        "the outcome is unknown, not refused"
+    );
+    w.settle();
+    w.read(3, 2, "k");
+    assert_eq!(w.answer(2), Some(&read_ok("a")), "and the write did commit");
+}
+
+#[test]
 fn a_node_left_out_of_the_chain_stops_serving() {
     let mut w = Wire::new(3, true);
     w.write(1, 1, 7, 1, append("k", "a"));

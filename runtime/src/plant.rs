@@ -1,0 +1,173 @@
+//! Planted bugs: known protocol mistakes that can be switched on in a build with the cargo
+//! feature `planted-bugs`, to prove that the checks catch them.
+//!
+//! A check is only as good as the bug it catches. Each [`Bug`] is a mistake a real
+//! implementation could make (serving a read without a quorum, acknowledging before a
+//! majority has the entry, applying a retry twice, ...). The protocol code asks
+//! [`armed`]`(Bug::X)` at the one place the mistake would be made; without the feature the
+//! answer is a constant `false` and the compiler removes the branch, so a normal build carries
+//! no trace of them. `troupe sim <system> --plant NAME` arms one for a run; the run's checks
+//! must then fail it.
+//!
+//! A bug is armed for the current thread only: a simulation runs on one thread, and tests that
+//! run side by side on other threads are not affected.
+
+use crate::{Error, Result};
+
+/// A known bug that can be planted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Bug {
+    /// Raft KV: a leader answers gets from its own state at once, without a commit, so a
+    /// deposed leader that does not know it yet serves stale reads.
+    LeaderReadsLocally,
+    /// Raft KV: a follower answers gets from its own, possibly stale, state.
+    FollowerReadsLocally,
+    /// Raft KV: a leader acknowledges a write as soon as it is in its own log, before a majority
+    /// has the entry; a new leader may never have it.
+    AckBeforeMajority,
+    /// Raft KV: the duplicate table ignores appends, so a retried append is applied twice.
+    RetriedAppendTwice,
+    /// CRAQ: a node answers a read of a dirty key with its newest, uncommitted version.
+    CraqReadsDirty,
+    /// Chain: a new tail serves reads before it has reached its predecessor's sync point.
+    TailServesBeforeSync,
+}
+
+impl Bug {
+    /// Every bug, in the order `--plant list` prints them.
+    pub const ALL: [Bug; 6] = [
+        Bug::LeaderReadsLocally,
+        Bug::FollowerReadsLocally,
+        Bug::AckBeforeMajority,
+        Bug::RetriedAppendTwice,
+        Bug::CraqReadsDirty,
+        Bug::TailServesBeforeSync,
+    ];
+
+    /// The bug's name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Bug::LeaderReadsLocally => "leader-reads-locally",
+            Bug::FollowerReadsLocally => "follower-reads-locally",
+            Bug::AckBeforeMajority => "ack-before-majority",
+            Bug::RetriedAppendTwice => "retried-append-twice",
+            Bug::CraqReadsDirty => "craq-reads-dirty",
+            Bug::TailServesBeforeSync => "tail-serves-before-sync",
+        }
+    }
+
+    /// The system whose code carries the bug, as `troupe sim` names it.
+    pub fn system(self) -> &'static str {
+        match self {
+            Bug::LeaderReadsLocally
+            | Bug::FollowerReadsLocally
+            | Bug::AckBeforeMajority
+            | Bug::RetriedAppendTwice => "raft-kv",
+            Bug::CraqReadsDirty | Bug::TailServesBeforeSync => "chain",
+        }
+    }
+
+    /// One line on what the bug does.
+    pub fn description(self) -> &'static str {
+        match self {
+            Bug::LeaderReadsLocally => {
+                "a leader answers gets from its own state without waiting for a commit"
+            }
+            Bug::FollowerReadsLocally => "a follower answers gets from its own state",
+            Bug::AckBeforeMajority => "a leader acknowledges a write before a majority has it",
+            Bug::RetriedAppendTwice => "a retried append is applied twice",
+            Bug::CraqReadsDirty => "CRAQ answers a dirty key with its newest version",
+            Bug::TailServesBeforeSync => "a new tail serves reads before its sync point",
+        }
+    }
+
+    /// The bug called `name`.
+    pub fn named(name: &str) -> Result<Bug> {
+        Bug::ALL
+            .into_iter()
+            .find(|bug| bug.name() == name)
+            .ok_or_else(|| {
+                let names: Vec<_> = Bug::ALL.iter().map(|b| b.name()).collect();
+                Error::BadSetting(format!(
+                    "no planted bug is called `{name}` (known: {})",
+                    names.join(", ")
+                ))
+            })
+    }
+}
+
+#[cfg(feature = "planted-bugs")]
+thread_local! {
+    static ARMED: std::cell::RefCell<Vec<Bug>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Whether `bug` is armed on this thread. Always `false` without the `planted-bugs` feature.
+#[inline(always)]
+pub fn armed(bug: Bug) -> bool {
+    #[cfg(feature = "planted-bugs")]
+    {
+        ARMED.with(|armed| armed.borrow().contains(&bug))
+    }
+    #[cfg(not(feature = "planted-bugs"))]
+    {
+        let _ = bug;
+        false
+    }
+}
+
+/// Arms `bug` on this thread, until [`disarm_all`]. Refused in a build without the
+/// `planted-bugs` feature.
+pub fn arm(bug: Bug) -> Result<()> {
+    #[cfg(feature = "planted-bugs")]
+    {
+        ARMED.with(|armed| armed.borrow_mut().push(bug));
+        tracing::warn!(bug = bug.name(), "planted bug armed: {}", bug.description());
+        Ok(())
+    }
+    #[cfg(not(feature = "planted-bugs"))]
+    {
+        Err(Error::BadSetting(format!(
+            "cannot plant `{}`: this build has no planted bugs (build with `--features \
+             planted-bugs`)",
+            bug.name()
+        )))
+    }
+}
+
+/// Disarms every bug on this thread.
+pub fn disarm_all() {
+    #[cfg(feature = "planted-bugs")]
+    ARMED.with(|armed| armed.borrow_mut().clear());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_bug_is_found_by_its_name() {
+        for bug in Bug::ALL {
+            assert_eq!(Bug::named(bug.name()), Ok(bug));
+        }
+        assert!(Bug::named("no-such-bug").is_err());
+    }
+
+    #[cfg(feature = "planted-bugs")]
+    #[test]
+    fn an_armed_bug_is_armed_on_its_thread_only() {
+        arm(Bug::CraqReadsDirty).unwrap();
+        assert!(armed(Bug::CraqReadsDirty));
+        assert!(!armed(Bug::LeaderReadsLocally));
+        let elsewhere = std::thread::spawn(|| armed(Bug::CraqReadsDirty));
+        assert!(!elsewhere.join().unwrap());
+        disarm_all();
+        assert!(!armed(Bug::CraqReadsDirty));
+    }
+
+    #[cfg(not(feature = "planted-bugs"))]
+    #[test]
+    fn without_the_feature_nothing_can_be_armed() {
+        assert!(arm(Bug::CraqReadsDirty).is_err());
+        assert!(!armed(Bug::CraqReadsDirty));
+    }
+}

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Do the checks catch the planted bugs? `scripts/planted-bugs.sh [SEEDS] [--require N]` builds
+# troupe with the cargo feature `planted-bugs`, runs every bug (`troupe sim --plant list`)
+# under `--nemesis all` on seeds 1..SEEDS (default 20) at the default latency, and prints one
+# row per bug: how many seeds failed their checks (caught) and the first failure reason.
+# With `--require N`, exits 1 if some bug was caught on fewer than N seeds.
+#
+#   scripts/planted-bugs.sh 20              # the table in docs/BENCHMARKS.md
+#   scripts/planted-bugs.sh 4 --require 1   # what CI runs
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seeds=${1:-20}
+require=0
+[ "${2:-}" = "--require" ] && require=${3:?--require needs a number}
+profile=${PROFILE:-release}
+if [ "$profile" = release ]; then
+    cargo build --release -q --features planted-bugs --bin troupe
+else
+    cargo build -q --features planted-bugs --bin troupe
+fi
+troupe=./target/$profile/troupe
+short=0
+printf '%-26s %-8s %-7s %s\n' bug system caught "first reason"
+while IFS=$'\t' read -r bug system _; do
+    case "$system" in
+        chain) args=(chain --nodes 3) ;;
+        *) args=("$system") ;;
+    esac
+    [ "$bug" = craq-reads-dirty ] && args+=(--craq)
+    caught=0 reason=""
+    for seed in $(seq 1 "$seeds"); do
+        report=$("$troupe" sim "${args[@]}" --nemesis all --seed "$seed" --plant "$bug" --json \
+            2>/dev/null | tail -n 1) || true
+        case "$report" in
+            *'"passed":true'*) ;;
+            *)
+                caught=$((caught + 1))
+                [ -n "$reason" ] || reason=$(printf '%s' "$report" |
+                    sed -n 's/.*"failures":\["\([^"]*\)".*/\1/p' | cut -c1-70)
+                ;;
+        esac
+    done
+    printf '%-26s %-8s %3d/%-3d %s\n' "$bug" "$system" "$caught" "$seeds" "$reason"
+    [ "$caught" -ge "$require" ] || short=1
+done < <("$troupe" sim raft-kv --plant list)
+[ "$short" -eq 0 ] || { echo "planted-bugs: some bug was caught on fewer than $require seeds" >&2; exit 1; }
