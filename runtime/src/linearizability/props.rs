@@ -125,7 +125,7 @@ fn build(keys: u8, specs: &[Spec], lie: Option<(usize, usize)>) -> Vec<Operation
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 10_000, ..ProptestConfig::default() })]
 
     /// The search and the brute force agree; with a small state budget the search either
     /// agrees too or says it does not know.
