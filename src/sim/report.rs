@@ -140,7 +140,7 @@ pub fn finish(
         end,
         virtual_secs,
     } = outcome;
-    let linearizable = Some(check(&recorder.history).is_linearizable());
+    let linearizable = check(&recorder.history).as_option();
     let facts = RunFacts {
         clients: args.clients,
         virtual_secs,

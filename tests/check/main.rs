@@ -1,5 +1,6 @@
 //! The linearizability checker against Porcupine's own verdicts, and `troupe check` as a
-//! command: exit 0 only for a linearizable history.
+//! command: exit 0 for a linearizable history, 1 for one that is not, 2 for an unreadable one
+//! or bad arguments, 3 when the search budget runs out first.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -105,13 +106,59 @@ fn the_command_rejects_a_stale_read_and_accepts_a_fresh_one() {
     let garbage = dir.join("garbage.jsonl");
     std::fs::write(&garbage, "this is not json\n").unwrap();
     let refused = run(&garbage);
-    assert!(!refused.status.success());
-    assert_ne!(
+    assert_eq!(
         refused.status.code(),
-        Some(1),
-        "an unreadable file is not a verdict"
+        Some(2),
+        "an unreadable file is not a verdict: {refused:?}"
     );
     assert!(String::from_utf8_lossy(&refused.stderr).contains("line 1"));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Sixteen concurrent appends of "x", then a read of seventeen: refuted only after the search
+/// has tried every subset of the appends (about a million states).
+fn too_many_appends() -> Vec<Operation> {
+    let mut history: Vec<Operation> = (0..16)
+        .map(|c| op(c, OpKind::Append, Some("x"), None, c, 100))
+        .collect();
+    history.push(op(99, OpKind::Get, None, Some(&"x".repeat(17)), 200, 210));
+    history
+}
+
+#[test]
+fn the_command_is_inconclusive_when_its_budget_runs_out() {
+    let dir = std::env::temp_dir().join(format!("troupe-budget-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let hard = dir.join("hard.jsonl");
+    history::write(&too_many_appends(), std::fs::File::create(&hard).unwrap()).unwrap();
+    let troupe = env!("CARGO_BIN_EXE_troupe");
+    let run = |args: &[&str]| {
+        Command::new(troupe)
+            .arg("check")
+            .args(args)
+            .arg(&hard)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["--budget-states", "1000"]);
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("INCONCLUSIVE") && stdout.contains("state budget"),
+        "{stdout}"
+    );
+    let out = run(&["--budget-time", "0s"]);
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("time budget"));
+    // The default budget is enough, and so is an explicit model.
+    let out = run(&["--model", "kv"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("NOT linearizable"));
+    // An unknown model, or a budget that is not a number, is an error, not a verdict.
+    for args in [&["--model", "queue"][..], &["--budget-states", "lots"]] {
+        let out = run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
+    }
     std::fs::remove_dir_all(&dir).ok();
 }
 

@@ -1,18 +1,12 @@
-//! A linearizability checker for key-value histories: Wing & Gong's search with Lowe's
-//! memoisation, run separately on each key (P-compositionality), as Porcupine does.
+//! The search for one key's linearization: Wing & Gong's algorithm with Lowe's memoisation, as
+//! Porcupine runs it, resumable so that [`super::check_with`] can give keys turns and stop when
+//! its budget runs out.
 //!
-//! A history is linearizable if every operation can be given a single instant between its call
-//! and its return such that, in the order of those instants, each get returns the value the
-//! puts and appends before it produced. An operation whose return is unknown (`"return": null`)
-//! may take effect at any instant after its call, or never: it is treated as returning after
-//! everything else, where a put or append affects no observed read, and an unanswered get
-//! constrains nothing.
-//!
-//! The search keeps the history as a doubly linked list of call and return events. It tries to
-//! linearize the earliest pending call that the model accepts, removing its two events from the
-//! list; on reaching a return whose call is not linearized yet, it backtracks. A cache of
-//! (set of linearized operations, state) pairs already explored prunes the search: this is what
-//! makes histories of thousands of operations check in milliseconds.
+//! The search keeps the key's history as a doubly linked list of call and return events. It
+//! tries to linearize the earliest pending call that the model accepts, removing its two events
+//! from the list; on reaching a return whose call is not linearized yet, it backtracks. A cache
+//! of (set of linearized operations, state) pairs already explored prunes the search: this is
+//! what makes histories of thousands of operations check in milliseconds.
 //!
 //! A key's values grow long under appends, so each distinct value is stored once and named by a
 //! number, and each (value, operation) transition is computed once: a search step then costs a
@@ -20,67 +14,7 @@
 
 use crate::history::{OpKind, Operation};
 use rustc_hash::{FxHashMap, FxHashSet};
-use std::collections::BTreeMap;
 use std::rc::Rc;
-
-/// The verdict on one history.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Verdict {
-    /// Every key's sub-history is linearizable.
-    Linearizable,
-    /// The sub-history of `key` is not.
-    NotLinearizable {
-        /// A key whose operations admit no linearization.
-        key: String,
-    },
-}
-
-impl Verdict {
-    /// True for [`Verdict::Linearizable`].
-    pub fn is_linearizable(&self) -> bool {
-        matches!(self, Verdict::Linearizable)
-    }
-}
-
-/// Checks a key-value history (get, put, append; a missing key reads as "").
-///
-/// The keys are searched side by side, in rounds of a growing number of steps each, and the
-/// check stops as soon as one key is refuted: a non-linearizable history is usually refuted
-/// quickly on some key even when another key's search space is huge (Porcupine gets the same
-/// effect by checking the keys in parallel).
-pub fn check(history: &[Operation]) -> Verdict {
-    let mut by_key: BTreeMap<&str, Vec<&Operation>> = BTreeMap::new();
-    for op in history {
-        // A get that never answered observed nothing and changed nothing.
-        if op.op == OpKind::Get && op.ret.is_none() {
-            continue;
-        }
-        by_key.entry(op.key.as_str()).or_default().push(op);
-    }
-    let mut searches: Vec<(&str, KeySearch)> = by_key
-        .into_iter()
-        .map(|(key, ops)| (key, KeySearch::new(ops)))
-        .collect();
-    let mut budget = 1_000u64;
-    while !searches.is_empty() {
-        let mut i = 0;
-        while i < searches.len() {
-            match searches[i].1.run(budget) {
-                Some(true) => {
-                    searches.swap_remove(i);
-                }
-                Some(false) => {
-                    return Verdict::NotLinearizable {
-                        key: searches[i].0.to_string(),
-                    }
-                }
-                None => i += 1,
-            }
-        }
-        budget = budget.saturating_mul(2);
-    }
-    Verdict::Linearizable
-}
 
 /// One event of the linked list: the call or the return of operation `op`.
 #[derive(Clone, Copy)]
@@ -175,7 +109,7 @@ fn zobrist(op: usize) -> u64 {
 }
 
 /// The search for one key's linearization, resumable so that keys can take turns.
-struct KeySearch<'h> {
+pub(super) struct KeySearch<'h> {
     ops: Vec<&'h Operation>,
     nodes: Vec<Node>,
     linearized: Vec<u64>,
@@ -189,7 +123,8 @@ struct KeySearch<'h> {
 }
 
 impl<'h> KeySearch<'h> {
-    fn new(ops: Vec<&'h Operation>) -> Self {
+    /// A search over one key's operations (with no unanswered get among them).
+    pub(super) fn new(ops: Vec<&'h Operation>) -> Self {
         // Events sorted by time; at equal times calls come first (the operations overlap), and
         // an unknown return comes after everything.
         let mut events: Vec<(u64, bool, usize)> = Vec::with_capacity(ops.len() * 2);
@@ -244,14 +179,18 @@ impl<'h> KeySearch<'h> {
         }
     }
 
-    /// Searches for at most `budget` steps: `Some(verdict)` when done, `None` to be continued.
-    fn run(&mut self, budget: u64) -> Option<bool> {
-        for _ in 0..budget {
+    /// Searches for at most `steps` steps, and says how many it took: `Some(verdict)` when
+    /// done, `None` to be continued. A step linearizes an operation, takes one back, or passes
+    /// over a candidate the model or the cache refuses: each visits one state of the search.
+    pub(super) fn run(&mut self, steps: u64) -> (Option<bool>, u64) {
+        for step in 0..steps {
+            let taken = step + 1;
             if self.nodes[0].next == NIL {
-                return Some(true);
+                return (Some(true), taken);
             }
             if self.entry == NIL {
-                return Some(false); // cannot happen in a well-formed list; refuse, never loop
+                // Cannot happen in a well-formed list; refuse, never loop.
+                return (Some(false), taken);
             }
             let node = self.nodes[self.entry];
             if node.is_call {
@@ -281,12 +220,12 @@ impl<'h> KeySearch<'h> {
             } else {
                 // A return whose call is not linearized: undo the last choice, try the next.
                 if self.stack.is_empty() {
-                    return Some(false);
+                    return (Some(false), taken);
                 }
                 self.undo_last();
             }
         }
-        (self.nodes[0].next == NIL).then_some(true)
+        ((self.nodes[0].next == NIL).then_some(true), steps)
     }
 
     /// Takes back the last operation linearized; the search goes on with the next candidate.
@@ -350,124 +289,5 @@ fn unlift(nodes: &mut [Node], call: usize) {
         if next != NIL {
             nodes[next].prev = idx;
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn op(
-        client: u64,
-        kind: OpKind,
-        value: Option<&str>,
-        output: Option<&str>,
-        call: u64,
-        ret: Option<u64>,
-    ) -> Operation {
-        Operation {
-            client,
-            op: kind,
-            key: "k".into(),
-            value: value.map(str::to_string),
-            output: output.map(str::to_string),
-            call,
-            ret,
-        }
-    }
-
-    #[test]
-    fn sequential_and_concurrent_histories() {
-        use OpKind::*;
-        let ok = [
-            op(1, Put, Some("a"), None, 0, Some(10)),
-            op(2, Get, None, Some("a"), 20, Some(30)),
-            op(1, Append, Some("b"), None, 40, Some(50)),
-            op(2, Get, None, Some("ab"), 60, Some(70)),
-        ];
-        assert!(check(&ok).is_linearizable());
-        // A read concurrent with a write may see either value.
-        let overlap = [
-            op(1, Put, Some("a"), None, 0, Some(100)),
-            op(2, Get, None, Some(""), 10, Some(20)),
-            op(3, Get, None, Some("a"), 30, Some(40)),
-        ];
-        assert!(check(&overlap).is_linearizable());
-    }
-
-    /// Rounds of ten concurrent appends, each followed by a read that shows them in the reverse
-    /// of their call order (the order the search tries first); `flip` makes a later read show
-    /// one earlier round in another order, which no linearization allows.
-    fn append_bursts(flip: bool) -> Vec<Operation> {
-        use OpKind::*;
-        let mut history = Vec::new();
-        let mut seen = String::new();
-        let mut first_round = String::new();
-        for round in 0..20u64 {
-            let t = round * 100;
-            for c in 0..10u64 {
-                let value = format!("{round}.{c};");
-                history.push(op(c, Append, Some(&value), None, t + c, Some(t + 50)));
-            }
-            for c in (0..10u64).rev() {
-                seen.push_str(&format!("{round}.{c};"));
-            }
-            if round == 0 {
-                first_round = seen.clone();
-            }
-            let mut shown = seen.clone();
-            if flip && round == 19 {
-                let swapped = first_round.replacen("0.9;0.8;", "0.8;0.9;", 1);
-                shown = shown.replacen(&first_round, &swapped, 1);
-            }
-            history.push(op(99, Get, None, Some(&shown), t + 60, Some(t + 70)));
-        }
-        history
-    }
-
-    #[test]
-    fn bursts_of_concurrent_appends_are_ordered_by_the_reads_that_follow() {
-        assert!(check(&append_bursts(false)).is_linearizable());
-        assert!(!check(&append_bursts(true)).is_linearizable());
-    }
-
-    #[test]
-    fn a_stale_read_is_caught() {
-        use OpKind::*;
-        let stale = [
-            op(1, Put, Some("a"), None, 0, Some(10)),
-            op(1, Put, Some("b"), None, 20, Some(30)),
-            op(2, Get, None, Some("a"), 40, Some(50)),
-        ];
-        assert_eq!(check(&stale), Verdict::NotLinearizable { key: "k".into() });
-        // Once seen, a newer value cannot be unseen.
-        let flicker = [
-            op(1, Put, Some("a"), None, 0, Some(100)),
-            op(2, Get, None, Some("a"), 10, Some(20)),
-            op(3, Get, None, Some(""), 30, Some(40)),
-        ];
-        assert!(!check(&flicker).is_linearizable());
-    }
-
-    #[test]
-    fn an_unanswered_write_may_or_may_not_have_happened() {
-        use OpKind::*;
-        let took_effect = [
-            op(1, Append, Some("x"), None, 0, None),
-            op(2, Get, None, Some("x"), 50, Some(60)),
-        ];
-        assert!(check(&took_effect).is_linearizable());
-        let did_not = [
-            op(1, Append, Some("x"), None, 0, None),
-            op(2, Get, None, Some(""), 50, Some(60)),
-            op(2, Get, None, Some(""), 70, Some(80)),
-        ];
-        assert!(check(&did_not).is_linearizable());
-        // But it cannot take effect before its call.
-        let too_early = [
-            op(2, Get, None, Some("x"), 0, Some(10)),
-            op(1, Append, Some("x"), None, 20, None),
-        ];
-        assert!(!check(&too_early).is_linearizable());
     }
 }
