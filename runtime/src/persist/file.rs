@@ -109,7 +109,7 @@ impl FilePersister {
             log.truncate(offset)
                 .and_then(|()| log.sync())
                 .map_err(|e| io(&log_path, "cannot truncate", e))?;
-            recovery.truncated_bytes = len - offset;
+            recovery.truncated_bytes = len.saturating_sub(offset);
             recovery.reason = Some(format!("{reason} at byte {offset}"));
         }
         remove_stale_logs(fs.as_ref(), &dir, generation)?;

@@ -28,7 +28,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 /// A disk in memory that forgets, at a power loss, everything not made durable by an fsync of
 /// the file or of its directory. Clones share the disk.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct PowerLossFs {
     disk: Arc<Mutex<Disk>>,
 }
@@ -200,13 +200,12 @@ impl Disk {
 impl PowerLossFs {
     /// An empty disk with its power on, holding the directories `/` and `.`.
     pub fn new() -> PowerLossFs {
-        let fs = PowerLossFs::default();
-        {
-            let mut disk = fs.lock();
-            disk.dirs.insert(PathBuf::from("/"), Dir::default());
-            disk.dirs.insert(PathBuf::from("."), Dir::default());
+        let mut disk = Disk::default();
+        disk.dirs.insert(PathBuf::from("/"), Dir::default());
+        disk.dirs.insert(PathBuf::from("."), Dir::default());
+        PowerLossFs {
+            disk: Arc::new(Mutex::new(disk)),
         }
-        fs
     }
 
     fn lock(&self) -> MutexGuard<'_, Disk> {
@@ -243,6 +242,12 @@ impl PowerLossFs {
     pub fn power_loss_tearing(&self, seed: u64) {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         self.lock().revert(Some(&mut rng));
+    }
+}
+
+impl Default for PowerLossFs {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
