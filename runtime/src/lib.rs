@@ -7,7 +7,8 @@
 //!   duplication, partitions, crashes and restarts, all driven by one seed.
 //! - [`ActorHandle`] and [`Node::watch`]: how an actor ended (normal, killed, panicked) and
 //!   monitors that report it, across nodes too.
-//! - [`Persister`]: what a node keeps across a crash.
+//! - [`Persister`]: what a node keeps across a crash; [`FilePersister`] on real nodes, and
+//!   [`PowerLossFs`], a disk that loses what was not fsynced, to test it.
 //! - [`EventLog`]: every send, delivery, drop, crash, restart, exit and timer, as tracing events
 //!   and optionally JSON lines.
 //! - [`testkit`]: a cluster builder for failure tests, with seeds that replay.
@@ -36,7 +37,11 @@ pub use envelope::{decode, encode, Envelope, Flow, SYSTEM_NAME};
 pub use error::{Error, Result};
 pub use events::{Event, EventLog};
 pub use node::{Node, NodeConfig, NodeParts, NodeStats, Transport};
+#[cfg(feature = "planted-bugs")]
+pub use persist::file::PlantedBug;
 pub use persist::file::{FilePersister, Recovery};
+pub use persist::fs::{FileHandle, FileSystem, StdFs};
+pub use persist::power_loss::PowerLossFs;
 pub use persist::{MemPersister, Persister, PersisterExt};
 pub use registry::Spawned;
 pub use troupe_messages as messages;

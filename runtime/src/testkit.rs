@@ -21,7 +21,7 @@
 
 use crate::events::EventLog;
 use crate::node::{Node, NodeConfig};
-use crate::sim::{self, LinkFaults, NetStats, NodeFactory, SimNet};
+use crate::sim::{self, LinkFaults, NetStats, NodeFactory, SimNet, StorageFactory};
 use crate::{Error, Result};
 use std::future::Future;
 use std::rc::Rc;
@@ -104,6 +104,7 @@ pub struct ClusterBuilder {
     faults: LinkFaults,
     capture: bool,
     topology: NodeFactory,
+    storage: Option<StorageFactory>,
 }
 
 impl ClusterBuilder {
@@ -116,6 +117,16 @@ impl ClusterBuilder {
     /// What every node runs: called at each node's start and at every restart.
     pub fn topology(mut self, factory: impl Fn(&Node) + 'static) -> Self {
         self.topology = Rc::new(factory);
+        self
+    }
+
+    /// Durable storage of every node, made at each of its starts (default: the network's
+    /// in-memory persister). See [`StorageFactory`].
+    pub fn storage(
+        mut self,
+        storage: impl Fn(NodeId) -> std::sync::Arc<dyn crate::Persister> + 'static,
+    ) -> Self {
+        self.storage = Some(Rc::new(storage));
         self
     }
 
@@ -147,7 +158,12 @@ impl ClusterBuilder {
         let net = SimNet::new(self.seed, self.config, log);
         net.set_baseline(self.faults);
         for i in 1..=self.nodes {
-            net.add_node(NodeId(i), self.topology.clone());
+            match &self.storage {
+                Some(storage) => {
+                    net.add_node_with_storage(NodeId(i), self.topology.clone(), storage.clone())
+                }
+                None => net.add_node(NodeId(i), self.topology.clone()),
+            };
         }
         Cluster { net }
     }
@@ -169,6 +185,7 @@ impl Cluster {
             faults: LinkFaults::realistic(),
             capture: false,
             topology: Rc::new(|_| {}),
+            storage: None,
         }
     }
 

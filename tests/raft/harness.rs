@@ -9,15 +9,16 @@ use rand_chacha::ChaCha8Rng;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 use troupe_actors::raft::peer::{Applied, PeerOptions, RaftPeer, Snapshot, NAME};
 use troupe_actors::raft::storage::RaftStorage;
 use troupe_actors::raft::{Apply, RaftConfig};
 use troupe_messages::raft::{GetStatus, Index, RaftStatus, Start, Term};
-use troupe_runtime::sim::{derive_seed, LinkFaults};
+use troupe_runtime::sim::{derive_seed, LinkFaults, StorageFactory};
 use troupe_runtime::testkit::Cluster;
-use troupe_runtime::{decode, encode, ActorPath, Node, NodeId};
+use troupe_runtime::{decode, encode, ActorPath, Node, NodeId, Persister};
 
 /// A command: a number, as 8 bytes.
 pub fn command(n: u64) -> Vec<u8> {
@@ -29,6 +30,8 @@ pub fn command(n: u64) -> Vec<u8> {
 pub struct Logs {
     applied: BTreeMap<NodeId, BTreeMap<Index, Vec<u8>>>,
     errors: Vec<String>,
+    /// What each peer's running incarnation has applied, its snapshot included.
+    current: BTreeMap<NodeId, BTreeMap<Index, Vec<u8>>>,
 }
 
 impl Logs {
@@ -89,6 +92,10 @@ impl Handler<Applied> for Recorder {
                 }
                 self.last_applied = index;
                 logs.record(self.node, index, &command);
+                logs.current
+                    .entry(self.node)
+                    .or_default()
+                    .insert(index, command.clone());
                 self.state.insert(index, command);
                 if let (Some(every), Some(raft)) = (self.snapshot_every, &self.raft) {
                     if index % every == 0 {
@@ -105,6 +112,7 @@ impl Handler<Applied> for Recorder {
                         for (i, cmd) in &state {
                             logs.record(self.node, *i, cmd);
                         }
+                        logs.current.insert(self.node, state.clone());
                         self.state = state;
                         self.last_applied = index;
                     }
@@ -135,10 +143,31 @@ impl Harness {
     /// `n` peers with 10 ms ticks and the default Raft timing; snapshots every
     /// `snapshot_every` applied entries if set.
     pub fn new(seed: u64, n: u32, reliable: bool, snapshot_every: Option<u64>) -> Harness {
+        Self::build(seed, n, reliable, snapshot_every, None)
+    }
+
+    /// Like [`Harness::new`] on a reliable network, with each peer's durable storage made by
+    /// `storage` at each of its starts.
+    pub fn with_storage(
+        seed: u64,
+        n: u32,
+        snapshot_every: Option<u64>,
+        storage: impl Fn(NodeId) -> Arc<dyn Persister> + 'static,
+    ) -> Harness {
+        Self::build(seed, n, true, snapshot_every, Some(Rc::new(storage)))
+    }
+
+    fn build(
+        seed: u64,
+        n: u32,
+        reliable: bool,
+        snapshot_every: Option<u64>,
+        storage: Option<StorageFactory>,
+    ) -> Harness {
         let logs = Rc::new(RefCell::new(Logs::default()));
         let members: Vec<NodeId> = (1..=n).map(NodeId).collect();
         let shared = logs.clone();
-        let cluster = Cluster::builder(seed)
+        let builder = Cluster::builder(seed)
             .nodes(n)
             .faults(if reliable {
                 LinkFaults::reliable()
@@ -146,6 +175,7 @@ impl Harness {
                 LinkFaults::unreliable()
             })
             .topology(move |node: &Node| {
+                shared.borrow_mut().current.remove(&node.id());
                 let recorder = Recorder {
                     node: node.id(),
                     logs: shared.clone(),
@@ -167,8 +197,11 @@ impl Harness {
                         .errors
                         .push(format!("{}: {e}", node.id())),
                 }
-            })
-            .build();
+            });
+        let cluster = match storage {
+            Some(storage) => builder.storage(move |id| storage(id)).build(),
+            None => builder.build(),
+        };
         Harness {
             cluster,
             logs,
@@ -182,6 +215,29 @@ impl Harness {
     pub fn check_errors(&self) {
         let logs = self.logs.borrow();
         assert!(logs.errors.is_empty(), "apply errors: {:#?}", logs.errors);
+    }
+
+    /// Every consistency error the services recorded so far.
+    pub fn errors(&self) -> Vec<String> {
+        self.logs.borrow().errors.clone()
+    }
+
+    /// What peer `i`'s running incarnation has applied, its snapshot included.
+    pub fn current(&self, i: u32) -> BTreeMap<Index, Vec<u8>> {
+        self.logs
+            .borrow()
+            .current
+            .get(&NodeId(i))
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Whether any peer, in any incarnation, applied `cmd` at `index`: then it was committed.
+    pub fn applied(&self, index: Index, cmd: &[u8]) -> bool {
+        let logs = self.logs.borrow();
+        logs.applied
+            .values()
+            .any(|log| log.get(&index).is_some_and(|c| c.as_slice() == cmd))
     }
 
     /// A random command number.

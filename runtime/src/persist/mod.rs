@@ -1,11 +1,20 @@
 //! Durable state: the [`Persister`] trait, the in-memory persister of the simulation, and the
-//! file persister of real nodes ([`file::FilePersister`]).
+//! file persister of real nodes ([`file::FilePersister`]) with its on-disk format
+//! (`format`), over a filesystem trait ([`fs::FileSystem`]) that a disk losing power
+//! ([`power_loss::PowerLossFs`]) also implements, for tests.
 //!
 //! A node keeps across crashes exactly what it wrote through its persister, and nothing else.
 //! In simulation the [`MemPersister`] is owned by the simulated network, not by the node, so it
 //! survives the node's crash and is handed to the node's next incarnation.
 
 pub mod file;
+#[cfg(test)]
+mod file_power_loss_tests;
+mod format;
+pub mod fs;
+#[cfg(feature = "planted-bugs")]
+mod planted;
+pub mod power_loss;
 
 use crate::envelope::{decode, encode};
 use crate::error::{Error, Result};

@@ -17,7 +17,7 @@ pub use run::block_on;
 use crate::envelope::Envelope;
 use crate::events::{Event, EventLog};
 use crate::node::{Node, NodeConfig, NodeParts, Transport};
-use crate::persist::MemPersister;
+use crate::persist::{MemPersister, Persister};
 use faults::Faults;
 use rand::Rng;
 use rand::SeedableRng;
@@ -33,6 +33,11 @@ use troupe_messages::{NodeId, TraceId};
 
 /// Builds a node's actors; called at the node's first start and again at every restart.
 pub type NodeFactory = Rc<dyn Fn(&Node)>;
+
+/// Makes a node's durable storage at each of its starts, in place of the [`MemPersister`] the
+/// network keeps: e.g. a [`crate::FilePersister`] reopened on a [`crate::PowerLossFs`], so that
+/// a test can make a crash a power loss (crash, `power_loss()`, restart).
+pub type StorageFactory = Rc<dyn Fn(NodeId) -> Arc<dyn Persister>>;
 
 /// Counters of what the network did with the messages it was given.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -87,6 +92,8 @@ struct Slot {
     factory: NodeFactory,
     node: Option<Node>,
     incarnation: u64,
+    /// Storage made at each start instead of `persister`, if set.
+    storage: Option<StorageFactory>,
 }
 
 struct InFlight {
@@ -168,6 +175,21 @@ impl SimNet {
 
     /// Adds node `id` and starts it: `factory` builds its actors, now and after each restart.
     pub fn add_node(&self, id: NodeId, factory: NodeFactory) -> Node {
+        self.add(id, factory, None)
+    }
+
+    /// Adds node `id` like [`SimNet::add_node`], with durable storage made by `storage` at
+    /// each of its starts.
+    pub fn add_node_with_storage(
+        &self,
+        id: NodeId,
+        factory: NodeFactory,
+        storage: StorageFactory,
+    ) -> Node {
+        self.add(id, factory, Some(storage))
+    }
+
+    fn add(&self, id: NodeId, factory: NodeFactory, storage: Option<StorageFactory>) -> Node {
         self.inner.slots.borrow_mut().insert(
             id,
             Slot {
@@ -175,6 +197,7 @@ impl SimNet {
                 factory,
                 node: None,
                 incarnation: 0,
+                storage,
             },
         );
         self.start(id, "start")
@@ -194,7 +217,8 @@ impl SimNet {
             .and_then(|s| s.node.clone())
     }
 
-    /// The persister of `id`, which outlives its crashes.
+    /// The in-memory persister of `id`, which outlives its crashes (unused by a node added
+    /// with its own storage).
     pub fn persister(&self, id: NodeId) -> Option<Arc<MemPersister>> {
         self.inner
             .slots
@@ -239,6 +263,14 @@ impl SimNet {
     }
 
     fn start(&self, id: NodeId, ev: &'static str) -> Node {
+        // Made outside the borrow of the slots: the factory is the caller's code.
+        let storage = self
+            .inner
+            .slots
+            .borrow()
+            .get(&id)
+            .and_then(|s| s.storage.clone());
+        let made = storage.map(|make| make(id));
         let (node, factory) = {
             let mut slots = self.inner.slots.borrow_mut();
             let slot = slots
@@ -253,7 +285,7 @@ impl SimNet {
                 transport: Rc::new(SimTransport {
                     net: Rc::downgrade(&self.inner),
                 }),
-                persister: slot.persister.clone(),
+                persister: made.unwrap_or_else(|| slot.persister.clone() as Arc<dyn Persister>),
                 log: self.inner.log.clone(),
                 rng_seed: derive_seed(self.inner.seed, (u64::from(id.0) << 20) | slot.incarnation),
                 config: self.inner.config,
