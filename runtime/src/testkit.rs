@@ -49,7 +49,30 @@ where
     init_test_logging();
     let seed = seed_or(default_seed);
     let _hint = ReplayHint { seed };
+    let _planted = plant_from_env();
     sim::block_on(body(seed))
+}
+
+/// The environment variable that plants a bug in every simulated test of a build with the
+/// `planted-bugs` feature: `TROUPE_PLANT=leader-reads-locally cargo test --features
+/// planted-bugs --test kv` shows which tests catch it (they fail).
+pub const PLANT_VAR: &str = "TROUPE_PLANT";
+
+/// Arms the bug named by `TROUPE_PLANT`, if any, until the returned guard is dropped.
+fn plant_from_env() -> Option<PlantGuard> {
+    let name = std::env::var(PLANT_VAR).ok()?;
+    let bug = crate::plant::Bug::named(name.trim()).unwrap_or_else(|e| panic!("{PLANT_VAR}: {e}"));
+    crate::plant::arm(bug).unwrap_or_else(|e| panic!("{PLANT_VAR}: {e}"));
+    Some(PlantGuard)
+}
+
+/// Disarms the planted bugs when a test ends.
+struct PlantGuard;
+
+impl Drop for PlantGuard {
+    fn drop(&mut self) {
+        crate::plant::disarm_all();
+    }
 }
 
 /// With `RUST_LOG` set, prints the run's tracing output (events included, at
@@ -101,7 +124,8 @@ pub struct ClusterBuilder {
     seed: u64,
     nodes: u32,
     config: NodeConfig,
-    faults: LinkFaults,
+    baseline: LinkFaults,
+    faults: Option<LinkFaults>,
     capture: bool,
     topology: NodeFactory,
     storage: Option<StorageFactory>,
@@ -130,10 +154,18 @@ impl ClusterBuilder {
         self
     }
 
-    /// The links' healthy state, from the start and after every [`Cluster::reliable`]
-    /// (default: [`LinkFaults::realistic`], 1-5 ms; [`LinkFaults::reliable`] for zero latency).
+    /// The links' healthy state, which [`Cluster::reliable`] and the nemesis's healing return
+    /// to (default: [`LinkFaults::realistic`], 1-5 ms with jitter; [`LinkFaults::reliable`] for
+    /// zero latency, when a test needs it).
+    pub fn baseline(mut self, links: LinkFaults) -> Self {
+        self.baseline = links;
+        self
+    }
+
+    /// The links' state at the start, if it is not the baseline (for instance
+    /// [`LinkFaults::unreliable`]); [`Cluster::reliable`] returns to the baseline.
     pub fn faults(mut self, faults: LinkFaults) -> Self {
-        self.faults = faults;
+        self.faults = Some(faults);
         self
     }
 
@@ -156,7 +188,10 @@ impl ClusterBuilder {
             log.capture();
         }
         let net = SimNet::new(self.seed, self.config, log);
-        net.set_baseline(self.faults);
+        net.set_baseline(self.baseline);
+        if let Some(faults) = self.faults {
+            net.set_default_faults(faults);
+        }
         for i in 1..=self.nodes {
             match &self.storage {
                 Some(storage) => {
@@ -182,7 +217,8 @@ impl Cluster {
             seed,
             nodes: 3,
             config: NodeConfig::default(),
-            faults: LinkFaults::realistic(),
+            baseline: LinkFaults::realistic(),
+            faults: None,
             capture: false,
             topology: Rc::new(|_| {}),
             storage: None,
@@ -250,7 +286,7 @@ impl Cluster {
         self.net.set_default_faults(faults);
     }
 
-    /// Makes every link reliable again: back to the builder's [`ClusterBuilder::faults`].
+    /// Makes every link reliable again: back to the builder's [`ClusterBuilder::baseline`].
     pub fn reliable(&self) {
         self.net.clear_faults();
     }

@@ -34,6 +34,9 @@ use troupe_supervisors::failover::chain::{chain_failover, ChainPlan};
 use troupe_supervisors::failover::raft::kv_replica;
 use troupe_supervisors::Supervisor;
 
+/// How long a client waits for one node before it asks for the configuration again.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_millis(50);
+
 /// After healing: how long clients keep going.
 const SETTLE: Duration = Duration::from_secs(5);
 
@@ -60,7 +63,7 @@ pub fn run(args: SimArgs) -> Result<bool> {
         let members = chain.clone();
         let cluster = Cluster::builder(seed)
             .nodes(last)
-            .faults(links)
+            .baseline(links)
             .topology(move |node| start(node, &members, chains, supervisor, craq))
             .build();
         if let Some(file) = events {
@@ -80,7 +83,11 @@ pub fn run(args: SimArgs) -> Result<bool> {
                     };
                     let seed = derive_seed(seed, 2_000 + (id << 8) + u64::from(chain));
                     let rng = ChaCha8Rng::seed_from_u64(seed);
-                    ChainClerk::new(node.clone(), source, craq, id, rng).for_chain(chain)
+                    let mut clerk = ChainClerk::new(node.clone(), source, craq, id, rng);
+                    // Impatient clients move on from a silent node quickly, so that they reach
+                    // a new head or tail while it is still settling in.
+                    clerk.attempt_timeout = ATTEMPT_TIMEOUT;
+                    clerk.for_chain(chain)
                 })
                 .collect();
             ShardedClerk::new(clerks)

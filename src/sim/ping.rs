@@ -50,7 +50,7 @@ pub fn run(args: SimArgs) -> Result<bool> {
         let ids: Vec<NodeId> = (1..=nodes).map(NodeId).collect();
         let cluster = Cluster::builder(args.seed)
             .nodes(nodes)
-            .faults(links)
+            .baseline(links)
             .topology(move |node| {
                 if let Err(e) = Pinger::start(node, ids.clone(), Duration::from_millis(100)) {
                     tracing::error!(node = %node.id(), "pinger did not start: {e}");

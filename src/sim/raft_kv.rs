@@ -40,7 +40,7 @@ pub fn run(args: SimArgs) -> Result<bool> {
         let group = members.clone();
         let cluster = Cluster::builder(seed)
             .nodes(servers + clients + 1)
-            .faults(links)
+            .baseline(links)
             .topology(move |node| {
                 if node.id().0 <= servers {
                     let spec = kv_replica(KvOptions::new(group.clone()));

@@ -74,7 +74,7 @@ impl ChainHarness {
         let initial = config.clone();
         let cluster = Cluster::builder(seed)
             .nodes(chain + clients + 1)
-            .faults(LinkFaults::reliable().with_delay(ms(1), ms(10)))
+            .baseline(LinkFaults::reliable().with_delay(ms(1), ms(10)))
             .topology(move |node| {
                 if node.id().0 <= chain {
                     if let Err(e) = ChainNode::spawn(node, initial.clone(), craq) {
@@ -116,7 +116,7 @@ impl ChainHarness {
         let plans = ChainPlan::sharded(manager.clone(), &servers, chains);
         let cluster = Cluster::builder(seed)
             .nodes(7 + clients + 1)
-            .faults(LinkFaults::reliable().with_delay(ms(1), ms(10)))
+            .baseline(LinkFaults::reliable().with_delay(ms(1), ms(10)))
             .topology(move |node| {
                 let id = node.id().0;
                 let started = match id {

@@ -2,6 +2,7 @@
 //! command: exit 0 for a linearizable history, 1 for one that is not, 2 for an unreadable one
 //! or bad arguments, 3 when the search budget runs out first.
 
+mod timing;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};

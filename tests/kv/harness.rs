@@ -63,7 +63,7 @@ impl KvHarness {
         let cluster = Cluster::builder(seed)
             .nodes(servers + clients + 1)
             .faults(if reliable {
-                LinkFaults::reliable()
+                LinkFaults::realistic()
             } else {
                 LinkFaults::unreliable()
             })

@@ -170,7 +170,7 @@ impl Harness {
         let builder = Cluster::builder(seed)
             .nodes(n)
             .faults(if reliable {
-                LinkFaults::reliable()
+                LinkFaults::realistic()
             } else {
                 LinkFaults::unreliable()
             })

@@ -19,7 +19,7 @@ fn local_and_remote_targets_answer_through_one_api() {
         // Zero latency: the one-way sends below arrive in order, before the call that reads them.
         let cluster = Cluster::builder(seed)
             .nodes(2)
-            .faults(troupe_runtime::sim::LinkFaults::reliable())
+            .baseline(troupe_runtime::sim::LinkFaults::reliable())
             .topology(Counter::start)
             .build();
         let n1 = cluster.up(1);

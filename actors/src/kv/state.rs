@@ -116,6 +116,17 @@ mod tests {
         );
     }
 
+    /// The planted bug of a retried append applied twice fails the test above.
+    #[cfg(feature = "planted-bugs")]
+    #[test]
+    fn a_retried_append_applied_twice_is_caught() {
+        use troupe_runtime::plant::{self, Bug};
+        plant::arm(Bug::RetriedAppendTwice).expect("the feature is on");
+        let caught = std::panic::catch_unwind(a_retried_append_takes_effect_once).is_err();
+        plant::disarm_all();
+        assert!(caught, "the planted bug went unnoticed");
+    }
+
     #[test]
     fn compare_and_swap_replaces_only_the_expected_value() {
         let mut s = KvState::default();

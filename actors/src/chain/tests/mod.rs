@@ -446,3 +446,17 @@ fn a_node_whose_lease_ran_out_stops_serving_until_a_new_grant() {
     w.collect(n(2));
     assert_eq!(w.answer(5), Some(&read_ok("a")), "renewed");
 }
+
+/// The planted bug of CRAQ answering a dirty key with its newest version fails the test of
+/// dirty reads.
+#[cfg(feature = "planted-bugs")]
+#[test]
+fn craq_reading_a_dirty_version_is_caught() {
+    use troupe_runtime::plant::{self, Bug};
+    plant::arm(Bug::CraqReadsDirty).expect("the feature is on");
+    let caught =
+        std::panic::catch_unwind(craq_reads_a_clean_key_locally_and_asks_the_tail_for_a_dirty_one)
+            .is_err();
+    plant::disarm_all();
+    assert!(caught, "the planted bug went unnoticed");
+}
