@@ -65,10 +65,44 @@ pub struct ChainHarness {
     pub recorder: Rc<RefCell<Recorder>>,
     seed: u64,
     clerks: Cell<u64>,
+    /// The nodes the harness, as the manager, grants leases to (chains it configures itself).
+    leased: Rc<RefCell<Vec<NodeId>>>,
+}
+
+/// How long a lease the harness grants lasts; it renews every third of that.
+const LEASE: Duration = Duration::from_millis(600);
+/// The slowest link of the harness's chains: a grant can arrive this late.
+const SLOWEST_LINK: Duration = Duration::from_millis(10);
+
+/// Grants a lease on the current configuration to every node in `leased`, from `manager`,
+/// every third of a lease, for as long as the simulation runs (as the chain's supervisor does).
+async fn renew_leases(
+    cluster: Cluster,
+    manager: u32,
+    config: Rc<RefCell<ChainConfig>>,
+    leased: Rc<RefCell<Vec<NodeId>>>,
+) {
+    loop {
+        if let Some(from) = cluster.node(manager) {
+            let config = config.borrow().clone();
+            for &node in leased.borrow().iter() {
+                let grant = SetChainConfig {
+                    config: config.clone(),
+                    lease_ms: Some(LEASE.as_millis() as u64),
+                };
+                // A node that is down gets no lease; that is all.
+                let _ = from.send(&ActorPath::new(node, NAME), grant);
+            }
+        }
+        tokio::time::sleep(LEASE / 3).await;
+    }
 }
 
 impl ChainHarness {
     /// A chain of `chain` nodes with `clients` clients; links delay 1-10 ms (and so reorder).
+    /// The harness stands in for the configuration manager: it grants the chain's nodes leases
+    /// and renews them, and [`ChainHarness::reconfigure`] waits out the lease of a node it
+    /// leaves out, as the failover supervisor does.
     pub fn new(seed: u64, chain: u32, clients: u32, craq: bool) -> Self {
         let config = ChainConfig::new(1, (1..=chain).map(NodeId).collect());
         let initial = config.clone();
@@ -83,6 +117,15 @@ impl ChainHarness {
                 }
             })
             .build();
+        let leased = Rc::new(RefCell::new(config.nodes.clone()));
+        let config = Rc::new(RefCell::new(config));
+        let manager = chain + clients + 1;
+        actix_rt::spawn(renew_leases(
+            cluster.clone(),
+            manager,
+            config.clone(),
+            leased.clone(),
+        ));
         ChainHarness {
             cluster,
             first_chain: 1,
@@ -92,10 +135,11 @@ impl ChainHarness {
             craq,
             chains: 1,
             keys: 2,
-            config: Rc::new(RefCell::new(config)),
+            config,
             recorder: Rc::new(RefCell::new(Recorder::default())),
             seed,
             clerks: Cell::new(0),
+            leased,
         }
     }
 
@@ -156,6 +200,8 @@ impl ChainHarness {
             recorder: Rc::new(RefCell::new(Recorder::default())),
             seed,
             clerks: Cell::new(0),
+            // The supervisor grants these chains' leases.
+            leased: Rc::new(RefCell::new(Vec::new())),
         }
     }
 
@@ -217,27 +263,40 @@ impl ChainHarness {
         ShardedClerk::new(clerks)
     }
 
-    /// Installs the chain `nodes` in a new epoch on its nodes, then publishes it to clients.
-    pub fn reconfigure(&self, nodes: &[u32]) {
+    /// Installs the chain `nodes` in a new epoch on its nodes, then publishes it to clients. A
+    /// node left out first gets no more leases, and the new chain waits until the last lease it
+    /// was granted has run out: until then it may still serve reads.
+    pub async fn reconfigure(&self, nodes: &[u32]) {
+        let nodes: Vec<NodeId> = nodes.iter().map(|&i| NodeId(i)).collect();
+        let left_out = {
+            let mut leased = self.leased.borrow_mut();
+            let before = leased.len();
+            leased.retain(|n| nodes.contains(n));
+            leased.len() < before
+        };
+        if left_out {
+            tokio::time::sleep(LEASE + 2 * SLOWEST_LINK).await;
+        }
         let config = {
             let mut current = self.config.borrow_mut();
             current.epoch += 1;
-            current.nodes = nodes.iter().map(|&i| NodeId(i)).collect();
+            current.nodes = nodes.clone();
             current.clone()
         };
         let manager = self.cluster.up(self.manager());
-        for &node in nodes {
-            let path = ActorPath::new(NodeId(node), NAME);
+        for &node in &nodes {
+            let path = ActorPath::new(node, NAME);
             manager
                 .send(
                     &path,
                     SetChainConfig {
                         config: config.clone(),
-                        lease_ms: None,
+                        lease_ms: Some(LEASE.as_millis() as u64),
                     },
                 )
                 .expect("the manager reaches every node");
         }
+        *self.leased.borrow_mut() = nodes;
     }
 
     /// Runs every client for `d` of virtual time while `during` does its damage.

@@ -33,7 +33,7 @@ fn crash_at(position: u32, craq: bool, seed: u64) {
             h.cluster.crash(h.chain_node(position));
             tokio::time::sleep(ms(200)).await;
             let survivors: Vec<u32> = (1..=3).filter(|&n| n != position).collect();
-            h.reconfigure(&survivors);
+            h.reconfigure(&survivors).await;
         })
         .await;
         h.finish().await;
@@ -72,7 +72,7 @@ fn a_partitioned_head_is_cut_out_and_cannot_split_the_chain() {
                     h.cluster.block(other, 1);
                 }
                 tokio::time::sleep(ms(200)).await;
-                h.reconfigure(&[2, 3]);
+                h.reconfigure(&[2, 3]).await;
             })
             .await;
             h.finish().await;
