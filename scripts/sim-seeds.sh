@@ -13,11 +13,13 @@ seeds=${1:-200}
 shift || true
 [ "${1:-}" = "--" ] && shift
 [ "$#" -gt 0 ] || set -- chain --nodes 3 --nemesis all
-cargo build --release -q --bin troupe
+# PROFILE=debug uses the dev build (the same runs: virtual time does not depend on the build).
+profile=${PROFILE:-release}
+if [ "$profile" = release ]; then cargo build --release -q --bin troupe; else cargo build -q --bin troupe; fi
 failed=0 lost=0 ops=0
 start=$(date +%s)
 for seed in $(seq 1 "$seeds"); do
-    report=$(./target/release/troupe sim "$@" --seed "$seed" --json 2>/dev/null | tail -n 1) || {
+    report=$(./target/$profile/troupe sim "$@" --seed "$seed" --json 2>/dev/null | tail -n 1) || {
         failed=$((failed + 1))
         echo "seed $seed FAILED: replay with: troupe sim $* --seed $seed"
     }
