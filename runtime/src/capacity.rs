@@ -44,11 +44,16 @@ impl<T> ServiceQueue<T> {
         self.busy_until = self.busy_until.max(Instant::now()) + self.per_message;
     }
 
+    /// How long until the work charged so far is done (zero if the server is idle).
+    pub fn busy_for(&self) -> Duration {
+        self.busy_until.saturating_duration_since(Instant::now())
+    }
+
     /// Holds `output` until the work charged so far is done. Returns how long that is from
-    /// now (zero if the server is idle): then [`ServiceQueue::release`] gives it back.
+    /// now ([`ServiceQueue::busy_for`]): then [`ServiceQueue::release`] gives it back.
     pub fn hold(&mut self, output: T) -> Duration {
         self.held.push_back(output);
-        self.busy_until.saturating_duration_since(Instant::now())
+        self.busy_for()
     }
 
     /// The oldest held output: outputs leave in the order they were held, whichever timer
@@ -73,6 +78,7 @@ mod tests {
         for _ in 0..30 {
             queue.charge();
         }
+        assert_eq!(queue.busy_for(), Duration::from_millis(3));
         assert_eq!(queue.hold("after thirty"), Duration::from_millis(3));
         tokio::time::advance(Duration::from_millis(2)).await;
         queue.charge();

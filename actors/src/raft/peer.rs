@@ -7,8 +7,9 @@
 //! persist (one fsync on a real node) and proposals travel as one AppendEntries per follower.
 //!
 //! Under a capacity model (benchmarks in virtual time, [`PeerOptions::capacity`]), each peer
-//! message and proposal occupies the peer for one service time, and what a flush sends or
-//! applies leaves only when the work charged before it is done.
+//! message and proposal occupies the peer for one service time; the flush waits until the
+//! peer is done with the work charged before it (a busy server's mailbox fills meanwhile, so
+//! its group commits grow with the load), and what it sends or applies leaves only then.
 //!
 //! A service embeds a peer by spawning it with a recipient for [`Applied`] and sending it
 //! [`Start`] (answered with index, term and whether this peer leads) and [`Snapshot`].
@@ -116,11 +117,21 @@ impl RaftPeer {
             .accept::<GetStatus>())
     }
 
-    /// Asks for one flush after the messages already queued.
+    /// Asks for one flush after the messages already queued (under the capacity model: once
+    /// the peer is done with the work charged so far).
     fn queue_flush(&mut self, ctx: &mut Context<Self>) {
-        if !self.flush_queued {
-            self.flush_queued = true;
-            ctx.notify(FlushQueued);
+        if self.flush_queued {
+            return;
+        }
+        self.flush_queued = true;
+        match self.capacity.as_ref().map(ServiceQueue::busy_for) {
+            Some(busy) if !busy.is_zero() => {
+                ctx.run_later(busy, |peer, ctx| {
+                    peer.flush_queued = false;
+                    peer.flush(ctx);
+                });
+            }
+            _ => ctx.notify(FlushQueued),
         }
     }
 
