@@ -19,6 +19,9 @@ pub struct Round {
     pub ops: u64,
     /// Operations that failed (not counted in `ops`).
     pub failed: u64,
+    /// Raft terms that began during the round (elections, as the leader's term before and
+    /// after the round tell).
+    pub new_terms: u64,
     pub ops_per_sec: f64,
     pub p50_ms: f64,
     pub p99_ms: f64,
@@ -37,6 +40,7 @@ impl Round {
         round: usize,
         runs: Vec<(Histogram<u64>, u64)>,
         secs: f64,
+        new_terms: u64,
     ) -> Round {
         let mut all = histogram();
         let mut failed = 0;
@@ -50,6 +54,7 @@ impl Round {
             round,
             ops: all.len(),
             failed,
+            new_terms,
             ops_per_sec: all.len() as f64 / secs,
             p50_ms: all.value_at_quantile(0.5) as f64 / 1000.0,
             p99_ms: all.value_at_quantile(0.99) as f64 / 1000.0,
@@ -92,6 +97,7 @@ pub struct Summary {
     pub p50_ms: Spread,
     pub p99_ms: Spread,
     pub failed: u64,
+    pub new_terms: u64,
 }
 
 /// The summary of `system`'s rounds at `clients`, if it ran.
@@ -109,6 +115,7 @@ pub fn summarise(rounds: &[Round], system: &str, clients: usize) -> Option<Summa
         p50_ms: spread(|r| r.p50_ms)?,
         p99_ms: spread(|r| r.p99_ms)?,
         failed: mine.iter().map(|r| r.failed).sum(),
+        new_terms: mine.iter().map(|r| r.new_terms).sum(),
     })
 }
 
@@ -183,6 +190,18 @@ pub fn print_table(summaries: &[Summary], levels: &[usize]) {
     if failed > 0 {
         println!("operations that failed (not counted): {failed}");
     }
+    let terms = |system| -> u64 {
+        summaries
+            .iter()
+            .filter(|s| s.system == system)
+            .map(|s| s.new_terms)
+            .sum()
+    };
+    println!(
+        "new Raft terms during the rounds (elections): troupe {}, etcd {}",
+        terms("troupe"),
+        terms("etcd")
+    );
 }
 
 #[cfg(test)]
@@ -196,6 +215,7 @@ mod tests {
             round: 1,
             ops: 0,
             failed: 0,
+            new_terms: 0,
             ops_per_sec,
             p50_ms: 1.0,
             p99_ms,

@@ -109,14 +109,15 @@ impl Etcd {
         Ok(cluster)
     }
 
-    /// The client address of the member that leads, polled for up to `within`.
-    pub async fn leader(&self, within: Duration) -> Result<SocketAddr> {
+    /// The client address of the member that leads and its term, polled for up to `within`.
+    pub async fn leader_and_term(&self, within: Duration) -> Result<(SocketAddr, u64)> {
         let start = Instant::now();
         while start.elapsed() < within {
             for &addr in &self.clients {
                 if let Ok(mut c) = EtcdClient::connect(addr).await {
-                    if c.status().await.is_ok_and(|s| s.is_leader) {
-                        return Ok(addr);
+                    match c.status().await {
+                        Ok(s) if s.is_leader => return Ok((addr, s.term)),
+                        _ => {}
                     }
                 }
             }

@@ -46,19 +46,23 @@ struct PutResponse {
 #[derive(Clone, PartialEq, prost::Message)]
 struct StatusRequest {}
 
-/// `etcdserverpb.StatusResponse` (header = 1, leader = 4).
+/// `etcdserverpb.StatusResponse` (header = 1, leader = 4, raftTerm = 6).
 #[derive(Clone, PartialEq, prost::Message)]
 struct StatusResponse {
     #[prost(message, optional, tag = "1")]
     header: Option<ResponseHeader>,
     #[prost(uint64, tag = "4")]
     leader: u64,
+    #[prost(uint64, tag = "6")]
+    raft_term: u64,
 }
 
 /// What a member says of itself.
 pub struct Status {
     /// Whether the member leads.
     pub is_leader: bool,
+    /// Its Raft term.
+    pub term: u64,
 }
 
 /// One gRPC channel (one HTTP/2 connection) to an etcd member.
@@ -114,6 +118,7 @@ impl EtcdClient {
         let member = answer.header.map_or(0, |h| h.member_id);
         Ok(Status {
             is_leader: answer.leader != 0 && answer.leader == member,
+            term: answer.raft_term,
         })
     }
 }

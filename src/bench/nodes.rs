@@ -7,6 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use troupe::config::ClusterConfig;
 use troupe_actors::kv::remote::RemoteClerk;
+use troupe_messages::client::Role;
 use troupe_messages::NodeId;
 
 /// Node processes of the troupe cluster under test; dropped, they are killed.
@@ -63,12 +64,21 @@ impl Nodes {
 
     /// Polls until a node reports itself leader.
     pub async fn leader(&self, within: Duration) -> Result<NodeId> {
+        Ok(self.leader_and_term(within).await?.0)
+    }
+
+    /// Polls until a node reports itself leader: that node and its term.
+    pub async fn leader_and_term(&self, within: Duration) -> Result<(NodeId, u64)> {
         let mut clerk = self.clerk(u64::MAX)?;
         clerk.attempt_timeout = Duration::from_millis(300);
         let start = Instant::now();
         while start.elapsed() < within {
             if let Some(leader) = clerk.find_leader().await {
-                return Ok(leader);
+                if let Ok(status) = clerk.status(leader).await {
+                    if status.role == Role::Leader {
+                        return Ok((leader, status.term));
+                    }
+                }
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }

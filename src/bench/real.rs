@@ -60,7 +60,7 @@ async fn troupe_round(
     run_for: Duration,
     next_id: &mut u64,
 ) -> Result<Round> {
-    let leader = nodes.leader(Duration::from_secs(10)).await?;
+    let (leader, term) = nodes.leader_and_term(Duration::from_secs(10)).await?;
     let mut clerks = Vec::new();
     for _ in 0..clients {
         let mut clerk = nodes.clerk(*next_id)?;
@@ -90,12 +90,14 @@ async fn troupe_round(
         }
     }))
     .await;
+    let (_, term_after) = nodes.leader_and_term(Duration::from_secs(10)).await?;
     Ok(Round::of(
         "troupe",
         clients,
         round,
         runs,
         run_for.as_secs_f64(),
+        term_after.saturating_sub(term),
     ))
 }
 
@@ -108,7 +110,7 @@ async fn etcd_round(
     run_for: Duration,
 ) -> Result<Round> {
     use super::etcd_grpc::EtcdClient;
-    let leader = cluster.leader(Duration::from_secs(10)).await?;
+    let (leader, term) = cluster.leader_and_term(Duration::from_secs(10)).await?;
     let mut conns = Vec::new();
     for _ in 0..clients {
         conns.push(EtcdClient::connect(leader).await?);
@@ -132,12 +134,14 @@ async fn etcd_round(
         }
     }))
     .await;
+    let (_, term_after) = cluster.leader_and_term(Duration::from_secs(10)).await?;
     Ok(Round::of(
         "etcd",
         clients,
         round,
         runs,
         run_for.as_secs_f64(),
+        term_after.saturating_sub(term),
     ))
 }
 
@@ -286,8 +290,8 @@ async fn rounds(
             if !json {
                 for r in &these {
                     println!(
-                        "{:>3} clients, round {round}/{}: {:<6} {:>6.0} ops/s  p50 {:>6.2} ms  p99 {:>6.2} ms  failed {}",
-                        clients, plan.rounds, r.system, r.ops_per_sec, r.p50_ms, r.p99_ms, r.failed
+                        "{:>3} clients, round {round}/{}: {:<6} {:>6.0} ops/s  p50 {:>6.2} ms  p99 {:>6.2} ms  failed {}  new terms {}",
+                        clients, plan.rounds, r.system, r.ops_per_sec, r.p50_ms, r.p99_ms, r.failed, r.new_terms
                     );
                 }
             }
