@@ -19,12 +19,14 @@ use clap::{Args, ValueEnum};
 /// What to measure.
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum Bench {
-    /// Local messaging against raw actix, SimNet throughput, and virtual-time speed.
+    /// Local messaging against raw actix, SimNet throughput, and virtual-time speed; fails on
+    /// any message lost.
     Messaging,
     /// Key-value throughput and latency on Raft, 3 and 5 servers, 1 to 512 clients, under a
     /// capacity model (one message per 100 µs of virtual time per peer).
     RaftKv,
-    /// Time to elect a new leader after the leader crashes, over 1000 trials.
+    /// Time to elect a new leader after the leader crashes, over 1000 trials; fails if a trial
+    /// elects no leader.
     Election,
     /// Read throughput against chain length, chain replication against CRAQ.
     Chain,
