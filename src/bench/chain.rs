@@ -27,10 +27,10 @@ use troupe_runtime::testkit::Cluster;
 
 /// How long a node is busy with one message.
 const PER_MESSAGE: Duration = Duration::from_micros(100);
-/// One-way link delay.
-const LINK: (Duration, Duration) = (Duration::from_micros(100), Duration::from_micros(300));
+/// One-way link delay: whole milliseconds, as the simulated clock's timers tick.
+const LINK: (Duration, Duration) = (Duration::from_millis(1), Duration::from_millis(2));
 /// Closed-loop clients: enough to keep five nodes busy.
-const CLIENTS: u32 = 192;
+const CLIENTS: u32 = 256;
 /// Keys the clients spread over.
 const KEYS: u32 = 1000;
 

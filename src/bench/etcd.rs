@@ -1,19 +1,13 @@
 //! The etcd side of `troupe bench raft-kv --real`: a 3-member etcd cluster on loopback started
-//! from the `etcd` binary (Debian's etcd-server package), and a client that puts through etcd's
-//! v3 JSON gateway over HTTP/1.1 with one kept-alive connection per client.
+//! from the `etcd` binary (Debian's etcd-server package), driven through its gRPC API
+//! ([`EtcdClient`]) with one HTTP/2 connection per client. Built with the `etcd-grpc` feature.
 
+use super::etcd_grpc::EtcdClient;
 use anyhow::{bail, Context as _, Result};
-use base64::engine::general_purpose::STANDARD as B64;
-use base64::Engine as _;
-use http_body_util::{BodyExt, Full};
-use hyper::body::Bytes;
-use hyper::client::conn::http1::SendRequest;
-use hyper::Request;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use tokio::net::TcpStream;
 use troupe::config::free_loopback_port;
 
 /// A running 3-member etcd cluster; dropped, it kills its members.
@@ -49,7 +43,7 @@ pub fn version(etcd: &Path) -> Result<String> {
 
 impl Etcd {
     /// Starts 3 members with data (and fsync, etcd's default) in `dir`, and waits until each
-    /// answers its health check.
+    /// answers its status over gRPC.
     pub async fn start(etcd: &Path, dir: &Path) -> Result<Etcd> {
         let _ = std::fs::remove_dir_all(dir);
         std::fs::create_dir_all(dir)?;
@@ -102,10 +96,7 @@ impl Etcd {
         for &addr in &cluster.clients {
             loop {
                 if let Ok(mut c) = EtcdClient::connect(addr).await {
-                    if c.post("/v3/kv/range", br#"{"key":"aGVhbHRo"}"#.to_vec())
-                        .await
-                        .is_ok()
-                    {
+                    if c.status().await.is_ok() {
                         break;
                     }
                 }
@@ -118,64 +109,20 @@ impl Etcd {
         Ok(cluster)
     }
 
-    /// The client address of the member that leads.
-    pub async fn leader(&self) -> Result<SocketAddr> {
-        for &addr in &self.clients {
-            let mut c = EtcdClient::connect(addr).await?;
-            let body = c.post("/v3/maintenance/status", b"{}".to_vec()).await?;
-            let status: serde_json::Value = serde_json::from_slice(&body)?;
-            if status["leader"] == status["header"]["member_id"] {
-                return Ok(addr);
+    /// The client address of the member that leads and its term, polled for up to `within`.
+    pub async fn leader_and_term(&self, within: Duration) -> Result<(SocketAddr, u64)> {
+        let start = Instant::now();
+        while start.elapsed() < within {
+            for &addr in &self.clients {
+                if let Ok(mut c) = EtcdClient::connect(addr).await {
+                    match c.status().await {
+                        Ok(s) if s.is_leader => return Ok((addr, s.term)),
+                        _ => {}
+                    }
+                }
             }
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        bail!("no etcd member says it leads")
+        bail!("no etcd member says it leads within {within:?}")
     }
-}
-
-/// One kept-alive HTTP/1.1 connection to an etcd member.
-pub struct EtcdClient {
-    sender: SendRequest<Full<Bytes>>,
-    host: String,
-}
-
-impl EtcdClient {
-    /// Connects to the member at `addr`.
-    pub async fn connect(addr: SocketAddr) -> Result<EtcdClient> {
-        let stream = TcpStream::connect(addr).await?;
-        stream.set_nodelay(true).ok();
-        let (sender, connection) =
-            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
-        tokio::spawn(async move {
-            let _ = connection.await;
-        });
-        Ok(EtcdClient {
-            sender,
-            host: addr.to_string(),
-        })
-    }
-
-    /// POSTs `body` to `path`; the response body if the status is 200.
-    pub async fn post(&mut self, path: &str, body: Vec<u8>) -> Result<Bytes> {
-        let request = Request::post(path)
-            .header(hyper::header::HOST, &self.host)
-            .body(Full::new(Bytes::from(body)))?;
-        let response = self.sender.send_request(request).await?;
-        let status = response.status();
-        let body = response.into_body().collect().await?.to_bytes();
-        if !status.is_success() {
-            bail!("etcd answered {status}: {}", String::from_utf8_lossy(&body));
-        }
-        Ok(body)
-    }
-
-    /// Puts `value` under `key` (both base64-encoded for the JSON gateway).
-    pub async fn put(&mut self, key: &str, value_b64: &str) -> Result<()> {
-        let body = format!(r#"{{"key":"{}","value":"{}"}}"#, B64.encode(key), value_b64);
-        self.post("/v3/kv/put", body.into_bytes()).await.map(|_| ())
-    }
-}
-
-/// The base64 form of a value, computed once per run.
-pub fn encode_value(value: &str) -> String {
-    B64.encode(value)
 }

@@ -2,8 +2,14 @@
 //! same run, so that results compare as ratios on a noisy shared machine.
 
 mod chain;
+mod compare;
+mod election;
+#[cfg(feature = "etcd-grpc")]
 mod etcd;
+#[cfg(feature = "etcd-grpc")]
+mod etcd_grpc;
 mod messaging;
+mod nodes;
 mod raft;
 mod real;
 
@@ -13,11 +19,14 @@ use clap::{Args, ValueEnum};
 /// What to measure.
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum Bench {
-    /// Local messaging against raw actix, SimNet throughput, and virtual-time speed.
+    /// Local messaging against raw actix, SimNet throughput, and virtual-time speed; fails on
+    /// any message lost.
     Messaging,
-    /// Key-value throughput and latency on Raft, 3 and 5 servers, 1, 8 and 64 clients.
+    /// Key-value throughput and latency on Raft, 3 and 5 servers, 1 to 512 clients, under a
+    /// capacity model (one message per 100 µs of virtual time per peer).
     RaftKv,
-    /// Time to elect a new leader after the leader crashes, over 1000 trials.
+    /// Time to elect a new leader after the leader crashes, over 1000 trials; fails if a trial
+    /// elects no leader.
     Election,
     /// Read throughput against chain length, chain replication against CRAQ.
     Chain,
@@ -35,7 +44,8 @@ pub struct BenchArgs {
     /// Print the results as one JSON object.
     #[arg(long)]
     json: bool,
-    /// raft-kv only: real node processes on loopback (fsync on), with etcd side by side.
+    /// raft-kv only: real node processes on loopback (fsync on), in rounds interleaved with
+    /// etcd's (through its gRPC API: needs the `etcd-grpc` feature); fails below the goal.
     #[arg(long)]
     real: bool,
     /// With --real: the etcd binary to compare with (default: `etcd` on the PATH).
@@ -48,7 +58,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         Bench::Messaging => messaging::run(args.quick, args.json),
         Bench::RaftKv if args.real => real::run(args.quick, args.json, args.etcd),
         Bench::RaftKv => raft::kv(args.quick, args.json),
-        Bench::Election => raft::election(args.quick, args.json),
+        Bench::Election => election::run(args.quick, args.json),
         Bench::Chain => chain::run(args.quick, args.json),
     }
 }

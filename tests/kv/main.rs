@@ -2,6 +2,7 @@
 //! every test records the full client history and checks it for linearizability, and checks
 //! that no acknowledged write was lost.
 
+mod capacity;
 mod harness;
 mod scenarios;
 mod stale_reads;

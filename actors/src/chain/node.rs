@@ -5,13 +5,14 @@
 use super::core::{ChainCore, ChainEffects, RequestId};
 use super::storage::ChainStorage;
 use actix::{Actor, ActorContext, AsyncContext, Context, Handler, ResponseFuture};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::time::Duration;
 use tokio::sync::oneshot;
 use troupe_messages::chain::{
     ChainConfig, ChainPeer, ChainProbe, ChainReply, ChainRequest, SetChainConfig,
 };
 use troupe_messages::kv::KvOp;
+use troupe_runtime::capacity::ServiceQueue;
 use troupe_runtime::{ActorPath, Node, Spawned};
 
 /// The name the node of chain 0 registers under (the only chain, unless keys are sharded over
@@ -39,13 +40,9 @@ pub struct ChainNode {
     core: ChainCore,
     waiting: BTreeMap<RequestId, oneshot::Sender<ChainReply>>,
     next_request: RequestId,
-    /// A capacity model (benchmarks): each message this node handles occupies it for this
-    /// long, one at a time, and what it decided leaves only when that time is over.
-    per_message: Option<Duration>,
-    /// When the node is next free, under the capacity model.
-    busy_until: tokio::time::Instant,
-    /// Effects waiting for their handling time to be over, oldest first.
-    deferred: VecDeque<ChainEffects>,
+    /// A capacity model (benchmarks): each message this node handles occupies it for one
+    /// service time, one at a time, and what it decided leaves only when that time is over.
+    capacity: Option<ServiceQueue<ChainEffects>>,
     /// Where the node's state is made durable (none under the capacity model).
     storage: Option<ChainStorage>,
 }
@@ -98,7 +95,7 @@ impl ChainNode {
     ) -> troupe_runtime::Result<Spawned<ChainNode>> {
         let core = ChainCore::new(node.id(), config, craq);
         let mut actor = Self::actor(node, NAME.to_string(), core);
-        actor.per_message = Some(per_message);
+        actor.capacity = Some(ServiceQueue::new(per_message));
         Self::start(node, actor)
     }
 
@@ -109,9 +106,7 @@ impl ChainNode {
             core,
             waiting: BTreeMap::new(),
             next_request: 0,
-            per_message: None,
-            busy_until: tokio::time::Instant::now(),
-            deferred: VecDeque::new(),
+            capacity: None,
             storage: None,
         }
     }
@@ -138,14 +133,13 @@ impl ChainNode {
                 return;
             }
         }
-        let Some(cost) = self.per_message else {
+        let Some(capacity) = &mut self.capacity else {
             return self.release(effects);
         };
-        let now = tokio::time::Instant::now();
-        self.busy_until = self.busy_until.max(now) + cost;
-        self.deferred.push_back(effects);
-        ctx.run_later(self.busy_until - now, |actor, _| {
-            if let Some(effects) = actor.deferred.pop_front() {
+        capacity.charge();
+        let due = capacity.hold(effects);
+        ctx.run_later(due, |actor, _| {
+            if let Some(effects) = actor.capacity.as_mut().and_then(ServiceQueue::release) {
                 actor.release(effects);
             }
         });
