@@ -140,6 +140,26 @@ pub fn disarm_all() {
     ARMED.with(|armed| armed.borrow_mut().clear());
 }
 
+/// Disarms every bug on this thread when dropped, however the scope ends.
+pub struct Disarm;
+
+impl Drop for Disarm {
+    fn drop(&mut self) {
+        disarm_all();
+    }
+}
+
+/// Runs `test` with `bug` armed and says whether it failed (panicked): a test that catches the
+/// bug returns `true`. Disarms every bug afterwards.
+#[cfg(feature = "planted-bugs")]
+pub fn fails_with(bug: Bug, test: impl FnOnce() + std::panic::UnwindSafe) -> bool {
+    let _disarm = Disarm;
+    if let Err(e) = arm(bug) {
+        panic!("{e}");
+    }
+    std::panic::catch_unwind(test).is_err()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -59,20 +59,11 @@ where
 pub const PLANT_VAR: &str = "TROUPE_PLANT";
 
 /// Arms the bug named by `TROUPE_PLANT`, if any, until the returned guard is dropped.
-fn plant_from_env() -> Option<PlantGuard> {
+fn plant_from_env() -> Option<crate::plant::Disarm> {
     let name = std::env::var(PLANT_VAR).ok()?;
     let bug = crate::plant::Bug::named(name.trim()).unwrap_or_else(|e| panic!("{PLANT_VAR}: {e}"));
     crate::plant::arm(bug).unwrap_or_else(|e| panic!("{PLANT_VAR}: {e}"));
-    Some(PlantGuard)
-}
-
-/// Disarms the planted bugs when a test ends.
-struct PlantGuard;
-
-impl Drop for PlantGuard {
-    fn drop(&mut self) {
-        crate::plant::disarm_all();
-    }
+    Some(crate::plant::Disarm)
 }
 
 /// With `RUST_LOG` set, prints the run's tracing output (events included, at

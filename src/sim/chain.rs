@@ -132,7 +132,7 @@ pub fn run(args: SimArgs) -> Result<bool> {
         let mut recorder = std::mem::take(&mut *recorder.borrow_mut());
         let client = u64::from(clients);
         let end = final_phase(&mut final_clerk, &checker, client, keys, &mut recorder).await;
-        let lost = !(end.wrote && end.problems.is_empty()) && chain_lost(&checker, chains).await;
+        let lost = !end.succeeded() && chain_lost(&checker, chains).await;
         watching.set(false);
         let (head_changes, reconfigurations) = heads.await.unwrap_or_default();
         if let Err(e) = cluster.net().log().flush() {

@@ -78,6 +78,13 @@ pub struct FinalPhase {
     pub problems: Vec<String>,
 }
 
+impl FinalPhase {
+    /// The final write succeeded, and so did every final read, with nothing lost.
+    pub fn succeeded(&self) -> bool {
+        self.wrote && self.problems.is_empty()
+    }
+}
+
 /// After healing, a fresh client appends to `k0` (progress), then reads every key: each read
 /// must succeed, and no acknowledged append may be missing from what it reads
 /// ([`final_check`]). The final operations join `recorder`'s history, so the checker sees them.
@@ -141,6 +148,7 @@ pub fn finish(
         virtual_secs,
     } = outcome;
     let linearizable = check(&recorder.history).as_option();
+    let progress = end.succeeded();
     let facts = RunFacts {
         clients: args.clients,
         virtual_secs,
@@ -148,11 +156,10 @@ pub fn finish(
         ops_unknown: recorder.unknown,
         linearizable,
         final_write: end.wrote,
-        final_problems: end.problems.clone(),
+        final_problems: end.problems,
         chain_lost: chain_lost == Some(true),
     };
     let failures = PassRules::default().judge(&facts);
-    let progress = end.wrote && end.problems.is_empty();
     if let Some(path) = &args.history {
         let file = std::fs::File::create(path)
             .with_context(|| format!("cannot create the history {}", path.display()))?;

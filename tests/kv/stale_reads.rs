@@ -225,10 +225,9 @@ mod planted {
     use troupe_runtime::plant::{self, Bug};
 
     fn with(bug: Bug, follower_first: bool) -> Found {
+        let _disarm = plant::Disarm;
         plant::arm(bug).expect("the feature is on");
-        let found = simulate(301, |seed| one_partition(seed, follower_first));
-        plant::disarm_all();
-        found
+        simulate(301, |seed| one_partition(seed, follower_first))
     }
 
     #[test]

@@ -164,17 +164,17 @@ impl Handler<KvRequest> for KvServer {
             let hint = started.as_ref().ok().and_then(|s| s.leader);
             let is_leader = started.as_ref().is_ok_and(|s| s.is_leader);
             let planted = planted_answer(&act.state, &command.op, is_leader);
-            let waiting = match started {
-                _ if planted.is_some() => Err(planted.unwrap_or(KvReply::NotCommitted)),
+            let waiting = match (planted, started) {
+                (Some(reply), _) => Err(reply),
                 // Applied already (a group of one commits at once, before this answer).
-                Ok(s) if s.is_leader && s.index <= act.last_applied => {
+                (None, Ok(s)) if s.is_leader && s.index <= act.last_applied => {
                     let reply = match act.state.result_of(command.client, command.seq) {
                         Some(value) => KvReply::Ok { value },
                         None => KvReply::NotCommitted,
                     };
                     Err(reply)
                 }
-                Ok(s) if s.is_leader => {
+                (None, Ok(s)) if s.is_leader => {
                     let (reply, answer) = oneshot::channel();
                     act.pending.insert(
                         s.index,

@@ -120,11 +120,11 @@ mod tests {
     #[cfg(feature = "planted-bugs")]
     #[test]
     fn a_retried_append_applied_twice_is_caught() {
-        use troupe_runtime::plant::{self, Bug};
-        plant::arm(Bug::RetriedAppendTwice).expect("the feature is on");
-        let caught = std::panic::catch_unwind(a_retried_append_takes_effect_once).is_err();
-        plant::disarm_all();
-        assert!(caught, "the planted bug went unnoticed");
+        use troupe_runtime::plant::{fails_with, Bug};
+        assert!(
+            fails_with(Bug::RetriedAppendTwice, a_retried_append_takes_effect_once),
+            "the planted bug went unnoticed"
+        );
     }
 
     #[test]

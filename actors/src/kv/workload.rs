@@ -135,20 +135,20 @@ pub async fn run_client(
     stop: Rc<Cell<bool>>,
     clock: impl Fn() -> u64,
 ) {
+    let reader = workload.read_only_every > 0
+        && client % workload.read_only_every == workload.read_only_every - 1;
+    let gets = if reader {
+        10
+    } else {
+        workload.gets_in_ten.min(10)
+    };
+    let appends_end = gets + (10 - gets) * 2 / 3;
     let mut n = 0u64;
     while !stop.get() {
         n += 1;
         let key = format!("k{}", rng.gen_range(0..workload.keys.max(1)));
         let value = format!("{client}.{n};");
         let roll = rng.gen_range(0..10);
-        let reader = workload.read_only_every > 0
-            && client % workload.read_only_every == workload.read_only_every - 1;
-        let gets = if reader {
-            10
-        } else {
-            workload.gets_in_ten.min(10)
-        };
-        let appends_end = gets + (10 - gets) * 2 / 3;
         let (kind, op) = match roll {
             r if r < gets => (OpKind::Get, KvOp::Get { key: key.clone() }),
             r if r < appends_end => (

@@ -163,12 +163,12 @@ fn a_restarted_node_named_by_a_stale_configuration_serves_only_once_complete() {
 #[cfg(feature = "planted-bugs")]
 #[test]
 fn a_new_tail_serving_before_its_sync_point_is_caught() {
-    use troupe_runtime::plant::{self, Bug};
-    plant::arm(Bug::TailServesBeforeSync).expect("the feature is on");
-    let caught = std::panic::catch_unwind(
-        a_joining_node_catches_up_while_the_chain_serves_then_becomes_the_tail,
-    )
-    .is_err();
-    plant::disarm_all();
-    assert!(caught, "the planted bug went unnoticed");
+    use troupe_runtime::plant::{fails_with, Bug};
+    assert!(
+        fails_with(
+            Bug::TailServesBeforeSync,
+            a_joining_node_catches_up_while_the_chain_serves_then_becomes_the_tail
+        ),
+        "the planted bug went unnoticed"
+    );
 }

@@ -452,11 +452,12 @@ fn a_node_whose_lease_ran_out_stops_serving_until_a_new_grant() {
 #[cfg(feature = "planted-bugs")]
 #[test]
 fn craq_reading_a_dirty_version_is_caught() {
-    use troupe_runtime::plant::{self, Bug};
-    plant::arm(Bug::CraqReadsDirty).expect("the feature is on");
-    let caught =
-        std::panic::catch_unwind(craq_reads_a_clean_key_locally_and_asks_the_tail_for_a_dirty_one)
-            .is_err();
-    plant::disarm_all();
-    assert!(caught, "the planted bug went unnoticed");
+    use troupe_runtime::plant::{fails_with, Bug};
+    assert!(
+        fails_with(
+            Bug::CraqReadsDirty,
+            craq_reads_a_clean_key_locally_and_asks_the_tail_for_a_dirty_one
+        ),
+        "the planted bug went unnoticed"
+    );
 }
