@@ -365,3 +365,60 @@ fn a_leader_acknowledges_every_concurrent_request_on_a_reliable_network() {
         }
     });
 }
+
+/// A deposed leader that still believes it leads must not answer a get from its own state: the
+/// majority has moved on without it. (Without CheckQuorum it believes so for as long as the
+/// partition lasts, which makes the stale read certain rather than a race.)
+#[test]
+fn a_leader_cut_off_from_the_majority_serves_no_stale_reads() {
+    use troupe_actors::kv::clerk::{Clerk, Outcome};
+    use troupe_messages::kv::{KvOp, KvReply, KvRequest};
+    use troupe_messages::raft::GetStatus;
+    use troupe_runtime::{ActorPath, NodeId};
+    simulate(213, |seed| async move {
+        let h = KvHarness::without_check_quorum(seed, 3, 2);
+        let (cut_off, majority) = (h.cluster.up(4), h.cluster.up(5));
+        let put = |value: &str| KvOp::Put {
+            key: "k".into(),
+            value: value.into(),
+        };
+        let mut clerk = Clerk::new(majority.clone(), h.servers.clone(), 200);
+        assert_eq!(clerk.run(put("old"), ms(2_000)).await, Outcome::Done(None));
+        let mut leader = None;
+        for &id in &h.servers {
+            let node = h.cluster.net().node(id).expect("up");
+            let status = node
+                .call(&ActorPath::new(id, "raft"), GetStatus, ms(100))
+                .await;
+            if status.is_ok_and(|s| s.is_leader) {
+                leader = Some(id);
+            }
+        }
+        let leader = leader.expect("a leader after a committed put");
+        let rest: Vec<NodeId> = h
+            .servers
+            .iter()
+            .copied()
+            .filter(|&id| id != leader)
+            .collect();
+        let new_side: Vec<NodeId> = rest.iter().copied().chain([majority.id()]).collect();
+        h.cluster
+            .net()
+            .partition(&[&[leader, cut_off.id()], &new_side]);
+        let mut clerk = Clerk::new(majority.clone(), rest, 201);
+        assert_eq!(clerk.run(put("new"), ms(2_000)).await, Outcome::Done(None));
+        let get = KvRequest {
+            client: 100,
+            seq: 1,
+            op: KvOp::Get { key: "k".into() },
+        };
+        let reply = cut_off
+            .call(&ActorPath::new(leader, "kv"), get, ms(2_000))
+            .await;
+        assert!(
+            !matches!(&reply, Ok(KvReply::Ok { value: Some(v) }) if v.as_str() == "old"),
+            "a stale read from the cut-off leader: {reply:?}"
+        );
+        assert!(matches!(reply, Ok(KvReply::NotCommitted)), "{reply:?}");
+    });
+}
