@@ -42,12 +42,26 @@ impl KvHarness {
         reliable: bool,
         max_raft_state: Option<usize>,
     ) -> Self {
-        Self::build(seed, servers, clients, reliable, max_raft_state, false)
+        Self::build(
+            seed,
+            servers,
+            clients,
+            reliable,
+            max_raft_state,
+            false,
+            true,
+        )
+    }
+
+    /// Like `new` on a reliable network, but Raft runs without CheckQuorum: a leader cut off
+    /// from the majority goes on believing it leads, as it may for a while with it.
+    pub fn without_check_quorum(seed: u64, servers: u32, clients: u32) -> Self {
+        Self::build(seed, servers, clients, true, None, false, false)
     }
 
     /// Like `new`, but each replica runs under the Raft replica supervisor.
     pub fn supervised(seed: u64, servers: u32, clients: u32) -> Self {
-        Self::build(seed, servers, clients, true, None, true)
+        Self::build(seed, servers, clients, true, None, true, true)
     }
 
     fn build(
@@ -57,6 +71,7 @@ impl KvHarness {
         reliable: bool,
         max_raft_state: Option<usize>,
         supervised: bool,
+        check_quorum: bool,
     ) -> Self {
         let server_ids: Vec<NodeId> = (1..=servers).map(NodeId).collect();
         let members = server_ids.clone();
@@ -71,10 +86,11 @@ impl KvHarness {
                 if node.id().0 > servers {
                     return; // a client node
                 }
-                let options = KvOptions {
+                let mut options = KvOptions {
                     max_raft_state,
                     ..KvOptions::new(members.clone())
                 };
+                options.raft.config.check_quorum = check_quorum;
                 let started = if supervised {
                     Supervisor::start(node, kv_replica(options))
                         .map(|_| ())

@@ -234,3 +234,191 @@ fn a_crashed_raft_actor_is_restarted_by_its_supervisor() {
         h.finish().await;
     });
 }
+
+/// A leader cut off from the majority still takes commands it can never commit. When it
+/// rejoins, the new leader's entries (a no-op, then other clerks' commands) take those indices,
+/// and the old leader applies them: each waiter must hear NotCommitted, never Ok, because its
+/// own command was not applied. The partition is short so that the replies come before the
+/// server's commit timeout; clerks 100.. and 200 all start at sequence number 1, so a check of
+/// the index, the clerk or the sequence number alone does not suffice.
+#[test]
+fn a_deposed_leader_does_not_acknowledge_commands_that_lost_their_index() {
+    use troupe_actors::kv::clerk::{Clerk, Outcome};
+    use troupe_messages::kv::{KvOp, KvReply, KvRequest};
+    use troupe_messages::raft::GetStatus;
+    use troupe_runtime::{ActorPath, NodeId};
+    simulate(211, |seed| async move {
+        let h = KvHarness::new(seed, 3, 2, true, None);
+        tokio::time::sleep(ms(1_000)).await;
+        let mut leader = None;
+        for &id in &h.servers {
+            let node = h.cluster.net().node(id).expect("up");
+            let status = node
+                .call(&ActorPath::new(id, "raft"), GetStatus, ms(100))
+                .await;
+            if status.is_ok_and(|s| s.is_leader) {
+                leader = Some(id);
+            }
+        }
+        let leader = leader.expect("a leader after 1 s");
+        let rest: Vec<NodeId> = h
+            .servers
+            .iter()
+            .copied()
+            .filter(|&id| id != leader)
+            .collect();
+        let (cut_off, majority) = (h.cluster.up(4), h.cluster.up(5));
+        let old_side = vec![leader, cut_off.id()];
+        let new_side: Vec<NodeId> = rest.iter().copied().chain([majority.id()]).collect();
+        h.cluster.net().partition(&[&old_side, &new_side]);
+        let lost = (0..4u64).map(|i| {
+            let node = cut_off.clone();
+            async move {
+                let request = KvRequest {
+                    client: 100 + i,
+                    seq: 1,
+                    op: KvOp::Append {
+                        key: "v".into(),
+                        value: format!("lost{i};"),
+                    },
+                };
+                let sent = tokio::time::Instant::now();
+                let reply = node
+                    .call(&ActorPath::new(leader, "kv"), request, ms(3_000))
+                    .await;
+                (reply, sent.elapsed())
+            }
+        });
+        let won = async {
+            let mut clerk = Clerk::new(majority.clone(), rest.clone(), 200);
+            for i in 0..4 {
+                let op = KvOp::Append {
+                    key: "v".into(),
+                    value: format!("won{i};"),
+                };
+                assert_eq!(clerk.run(op, ms(2_000)).await, Outcome::Done(None));
+            }
+            h.cluster.heal();
+        };
+        let (replies, ()) = tokio::join!(futures_util::future::join_all(lost), won);
+        for (reply, took) in &replies {
+            assert!(
+                !matches!(reply, Ok(KvReply::Ok { .. })),
+                "a command that was never committed was acknowledged: {replies:?}"
+            );
+            // Answered when the new leader's entries were applied, not by the commit timeout
+            // (1 s): otherwise this test would not look at the answer it is about.
+            assert!(
+                reply.is_ok() && *took < ms(900),
+                "not answered on the apply: {replies:?}"
+            );
+        }
+        let mut reader = Clerk::new(majority.clone(), h.servers.clone(), 300);
+        let read = reader.run(KvOp::Get { key: "v".into() }, ms(2_000)).await;
+        assert_eq!(read, Outcome::Done(Some("won0;won1;won2;won3;".into())));
+    });
+}
+
+/// On a reliable network a leader answers Ok to every request it takes, also when many are in
+/// flight at once: a waiter is answered when its own index is applied, not before.
+#[test]
+fn a_leader_acknowledges_every_concurrent_request_on_a_reliable_network() {
+    use troupe_messages::kv::{KvOp, KvReply, KvRequest};
+    use troupe_messages::raft::GetStatus;
+    use troupe_runtime::ActorPath;
+    simulate(212, |seed| async move {
+        let h = KvHarness::new(seed, 3, 1, true, None);
+        tokio::time::sleep(ms(1_000)).await;
+        let mut leader = None;
+        for &id in &h.servers {
+            let node = h.cluster.net().node(id).expect("up");
+            let status = node
+                .call(&ActorPath::new(id, "raft"), GetStatus, ms(100))
+                .await;
+            if status.is_ok_and(|s| s.is_leader) {
+                leader = Some(id);
+            }
+        }
+        let leader = leader.expect("a leader after 1 s");
+        let client = h.cluster.up(4);
+        let requests = (0..8u64).map(|i| {
+            let node = client.clone();
+            async move {
+                let request = KvRequest {
+                    client: 100 + i,
+                    seq: 1,
+                    op: KvOp::Append {
+                        key: "v".into(),
+                        value: "x".into(),
+                    },
+                };
+                node.call(&ActorPath::new(leader, "kv"), request, ms(3_000))
+                    .await
+            }
+        });
+        let replies = futures_util::future::join_all(requests).await;
+        for reply in &replies {
+            assert!(
+                matches!(reply, Ok(KvReply::Ok { value: None })),
+                "{replies:?}"
+            );
+        }
+    });
+}
+
+/// A deposed leader that still believes it leads must not answer a get from its own state: the
+/// majority has moved on without it. (Without CheckQuorum it believes so for as long as the
+/// partition lasts, which makes the stale read certain rather than a race.)
+#[test]
+fn a_leader_cut_off_from_the_majority_serves_no_stale_reads() {
+    use troupe_actors::kv::clerk::{Clerk, Outcome};
+    use troupe_messages::kv::{KvOp, KvReply, KvRequest};
+    use troupe_messages::raft::GetStatus;
+    use troupe_runtime::{ActorPath, NodeId};
+    simulate(213, |seed| async move {
+        let h = KvHarness::without_check_quorum(seed, 3, 2);
+        let (cut_off, majority) = (h.cluster.up(4), h.cluster.up(5));
+        let put = |value: &str| KvOp::Put {
+            key: "k".into(),
+            value: value.into(),
+        };
+        let mut clerk = Clerk::new(majority.clone(), h.servers.clone(), 200);
+        assert_eq!(clerk.run(put("old"), ms(2_000)).await, Outcome::Done(None));
+        let mut leader = None;
+        for &id in &h.servers {
+            let node = h.cluster.net().node(id).expect("up");
+            let status = node
+                .call(&ActorPath::new(id, "raft"), GetStatus, ms(100))
+                .await;
+            if status.is_ok_and(|s| s.is_leader) {
+                leader = Some(id);
+            }
+        }
+        let leader = leader.expect("a leader after a committed put");
+        let rest: Vec<NodeId> = h
+            .servers
+            .iter()
+            .copied()
+            .filter(|&id| id != leader)
+            .collect();
+        let new_side: Vec<NodeId> = rest.iter().copied().chain([majority.id()]).collect();
+        h.cluster
+            .net()
+            .partition(&[&[leader, cut_off.id()], &new_side]);
+        let mut clerk = Clerk::new(majority.clone(), rest, 201);
+        assert_eq!(clerk.run(put("new"), ms(2_000)).await, Outcome::Done(None));
+        let get = KvRequest {
+            client: 100,
+            seq: 1,
+            op: KvOp::Get { key: "k".into() },
+        };
+        let reply = cut_off
+            .call(&ActorPath::new(leader, "kv"), get, ms(2_000))
+            .await;
+        assert!(
+            !matches!(&reply, Ok(KvReply::Ok { value: Some(v) }) if v.as_str() == "old"),
+            "a stale read from the cut-off leader: {reply:?}"
+        );
+        assert!(matches!(reply, Ok(KvReply::NotCommitted)), "{reply:?}");
+    });
+}

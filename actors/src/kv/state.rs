@@ -128,6 +128,29 @@ mod tests {
     }
 
     #[test]
+    fn only_the_latest_operation_of_a_clerk_has_a_recorded_result() {
+        let mut s = KvState::default();
+        let get = |seq| cmd(4, seq, KvOp::Get { key: "k".into() });
+        assert_eq!(s.apply(&get(1)), Some(String::new()));
+        assert_eq!(s.result_of(4, 1), Some(Some(String::new())));
+        s.apply(&cmd(
+            4,
+            2,
+            KvOp::Put {
+                key: "k".into(),
+                value: "v".into(),
+            },
+        ));
+        assert_eq!(s.result_of(4, 2), Some(None));
+        assert_eq!(
+            s.result_of(4, 1),
+            None,
+            "an older operation's result is gone"
+        );
+        assert_eq!(s.result_of(5, 1), None, "a clerk with nothing applied");
+    }
+
+    #[test]
     fn compare_and_swap_replaces_only_the_expected_value() {
         let mut s = KvState::default();
         let cas = |seq, expect: &str, value: &str| {
