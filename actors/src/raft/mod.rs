@@ -10,6 +10,8 @@ pub mod log;
 pub mod peer;
 mod replication;
 pub mod storage;
+#[cfg(test)]
+mod tests;
 
 pub use self::core::{Apply, Durable, Effects, RaftConfig, RaftCore, Role};
 pub use self::log::RaftLog;

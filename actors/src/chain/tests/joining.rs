@@ -159,6 +159,27 @@ fn a_restarted_node_named_by_a_stale_configuration_serves_only_once_complete() {
     assert_eq!(w.answer(3), Some(&read_ok("a")));
 }
 
+/// A new tail waits for the sync point of its own predecessor: one sent by another node of
+/// the chain does not let it serve.
+#[test]
+fn a_new_tail_takes_its_sync_point_only_from_its_predecessor() {
+    let mut w = two_nodes_and_a_newcomer();
+    let joining = w.config().with_joining(n(3));
+    w.install(joining.clone(), &[1, 2, 3]);
+    w.settle();
+    w.install(joining.promoted(), &[3]);
+    let (epoch, applied) = (w.epoch, w.applied(3));
+    w.core(3)
+        .receive(n(1), ChainMessage::SyncPoint { epoch, applied });
+    w.collect(n(3));
+    w.read(3, 13, "k");
+    assert_eq!(
+        w.answer(13),
+        Some(&ChainReply::NotCommitted),
+        "node 1 is not the new tail's predecessor"
+    );
+}
+
 /// The planted bug of a new tail that serves before its sync point fails the test above.
 #[cfg(feature = "planted-bugs")]
 #[test]

@@ -302,6 +302,50 @@ fn messages_and_clients_of_another_epoch_are_refused() {
     assert_eq!(w.answer(1), Some(&ChainReply::WrongEpoch { epoch: 2 }));
 }
 
+/// Within one epoch only a node's predecessor may send it writes or a whole state: the same
+/// messages from anyone else (a node two places up, say) are ignored, and change nothing.
+#[test]
+fn updates_and_state_transfers_only_from_the_predecessor_are_taken() {
+    let mut w = Wire::new(3, false);
+    w.write(1, 1, 7, 1, append("k", "a"));
+    w.settle();
+    assert_eq!(w.committed(3, "k"), "a");
+    let skipping = troupe_messages::chain::Update {
+        seq: 2,
+        client: 7,
+        client_seq: 2,
+        op: append("k", "b"),
+    };
+    w.core(3).receive(
+        n(1),
+        ChainMessage::Update {
+            epoch: 1,
+            update: skipping,
+        },
+    );
+    w.collect(n(3));
+    assert_eq!(w.applied(3), 1, "node 1 is not node 3's predecessor");
+    w.core(3).receive(
+        n(1),
+        ChainMessage::Transfer {
+            epoch: 1,
+            state: troupe_messages::chain::ChainState {
+                applied: 9,
+                committed: 9,
+                ..Default::default()
+            },
+        },
+    );
+    w.collect(n(3));
+    assert_eq!(
+        w.applied(3),
+        1,
+        "a transfer from a non-predecessor is ignored"
+    );
+    assert_eq!(w.committed(3, "k"), "a");
+    assert!(w.queue.is_empty(), "nothing answers an ignored message");
+}
+
 #[test]
 fn updates_arriving_out_of_order_are_applied_in_order() {
     let mut w = Wire::new(2, false);
