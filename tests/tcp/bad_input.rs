@@ -41,8 +41,13 @@ async fn attack(addr: SocketAddr, attack: Attack, peer_port: bool) -> String {
     let mut stream = TcpStream::connect(addr).await.expect("connect");
     match attack {
         Attack::RandomBytes => {
+            // Noise from the test's seed (TROUPE_SEED replays it), different on each port.
+            let seed = troupe_runtime::testkit::seed_or(1) + u64::from(peer_port);
             let mut junk = [0u8; 64];
-            rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut junk);
+            rand::RngCore::fill_bytes(
+                &mut <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(seed),
+                &mut junk,
+            );
             junk[..4].copy_from_slice(&[0, 0, 0, 60]); // a plausible length, then noise
             stream.write_all(&junk).await.expect("write");
         }
@@ -168,7 +173,9 @@ fn bad_input_on_either_port_closes_that_connection_and_nothing_else() {
                     Attack::RandomBytes | Attack::TruncatedFrame | Attack::HugeLength => {
                         assert!(
                             said.contains("handshake") || said.contains("frame"),
-                            "{port} port, {attack:?}: the refusal names no reason: {said:?}"
+                            "{port} port, {attack:?}: the refusal names no reason: {said:?} \
+                             (TROUPE_SEED={})",
+                            troupe_runtime::testkit::seed_or(1)
                         )
                     }
                     Attack::UnknownKind => {}

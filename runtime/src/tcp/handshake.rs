@@ -210,7 +210,13 @@ pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
                 )
                 .await)
             }
-            other => return Err(refuse(stream, format!("expected a hello, got {other:?}")).await),
+            other => {
+                return Err(refuse(
+                    stream,
+                    format!("handshake out of order: expected a hello, got {other:?}"),
+                )
+                .await)
+            }
         };
         let mine = nonce();
         let proof = mac(creds, "listener", &theirs, &mine, creds.node)
