@@ -22,7 +22,8 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::Duration;
-use troupe_actors::kv::clerk::{Clerk, Outcome};
+use troupe_actors::client::Outcome;
+use troupe_actors::kv::clerk::Clerk;
 use troupe_actors::kv::server::{KvOptions, KvServer};
 use troupe_actors::raft::peer::NAME as RAFT;
 use troupe_messages::kv::KvOp;

@@ -9,6 +9,7 @@
 
 pub mod config;
 pub mod deploy;
+pub mod testkit;
 
 pub use troupe_actors as actors;
 pub use troupe_messages as messages;

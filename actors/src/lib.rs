@@ -6,6 +6,7 @@
 //! [`ping`], the pinger of the messaging benchmark and the runtime's tests.
 
 pub mod chain;
+pub mod client;
 pub mod kv;
 pub mod ping;
 pub mod raft;

@@ -18,7 +18,7 @@ use std::rc::Rc;
 use std::time::Duration;
 use troupe_actors::chain::clerk::{ChainClerk, ConfigSource};
 use troupe_actors::chain::node::ChainNode;
-use troupe_actors::kv::clerk::Outcome;
+use troupe_actors::client::Outcome;
 use troupe_messages::chain::ChainConfig;
 use troupe_messages::kv::KvOp;
 use troupe_messages::NodeId;

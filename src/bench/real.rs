@@ -17,7 +17,7 @@ use futures_util::future::join_all;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-use troupe_actors::kv::clerk::Outcome;
+use troupe_actors::client::Outcome;
 use troupe_messages::kv::KvOp;
 
 #[cfg(feature = "etcd-grpc")]

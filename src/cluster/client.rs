@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 use troupe::config::ClusterConfig;
-use troupe_actors::kv::clerk::Outcome;
+use troupe_actors::client::Outcome;
 use troupe_actors::kv::remote::RemoteClerk;
 use troupe_messages::client::Role;
 use troupe_messages::kv::KvOp;

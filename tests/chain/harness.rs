@@ -8,14 +8,15 @@ use rand_chacha::ChaCha8Rng;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::Duration;
+use troupe::testkit::workload::{
+    final_value_problems, run_clients_for, Recorder, Workload, WorkloadClient,
+};
 use troupe_actors::chain::clerk::{ChainClerk, ConfigSource};
 use troupe_actors::chain::node::{ChainNode, NAME};
 use troupe_actors::chain::sharded::ShardedClerk;
-use troupe_actors::kv::clerk::{Clerk, Outcome};
+use troupe_actors::client::Outcome;
+use troupe_actors::kv::clerk::Clerk;
 use troupe_actors::kv::server::KvOptions;
-use troupe_actors::kv::workload::{
-    final_value_problems, run_clients_for, Recorder, Workload, WorkloadClient,
-};
 use troupe_messages::chain::{ChainConfig, SetChainConfig};
 use troupe_messages::kv::KvOp;
 use troupe_runtime::linearizability::{check, Verdict};

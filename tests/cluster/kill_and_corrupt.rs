@@ -8,7 +8,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
-use troupe_actors::kv::clerk::Outcome;
+use troupe_actors::client::Outcome;
 use troupe_actors::kv::remote::RemoteClerk;
 use troupe_messages::kv::KvOp;
 use troupe_messages::NodeId;

@@ -6,11 +6,12 @@ use rand_chacha::ChaCha8Rng;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::Duration;
-use troupe_actors::kv::clerk::{Clerk, Outcome};
-use troupe_actors::kv::server::{KvOptions, KvServer};
-use troupe_actors::kv::workload::{
+use troupe::testkit::workload::{
     final_value_problems, run_clients_for, Recorder, Workload, WorkloadClient,
 };
+use troupe_actors::client::Outcome;
+use troupe_actors::kv::clerk::Clerk;
+use troupe_actors::kv::server::{KvOptions, KvServer};
 use troupe_messages::kv::KvOp;
 use troupe_runtime::linearizability::{check, Verdict};
 use troupe_runtime::sim::{derive_seed, LinkFaults};

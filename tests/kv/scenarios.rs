@@ -253,7 +253,8 @@ fn a_crashed_raft_actor_is_restarted_by_its_supervisor() {
 /// the index, the clerk or the sequence number alone does not suffice.
 #[test]
 fn a_deposed_leader_does_not_acknowledge_commands_that_lost_their_index() {
-    use troupe_actors::kv::clerk::{Clerk, Outcome};
+    use troupe_actors::client::Outcome;
+    use troupe_actors::kv::clerk::Clerk;
     use troupe_messages::kv::{KvOp, KvReply, KvRequest};
     use troupe_messages::raft::GetStatus;
     use troupe_runtime::{ActorPath, NodeId};
@@ -381,7 +382,8 @@ fn a_leader_acknowledges_every_concurrent_request_on_a_reliable_network() {
 /// partition lasts, which makes the stale read certain rather than a race.)
 #[test]
 fn a_leader_cut_off_from_the_majority_serves_no_stale_reads() {
-    use troupe_actors::kv::clerk::{Clerk, Outcome};
+    use troupe_actors::client::Outcome;
+    use troupe_actors::kv::clerk::Clerk;
     use troupe_messages::kv::{KvOp, KvReply, KvRequest};
     use troupe_messages::raft::GetStatus;
     use troupe_runtime::{ActorPath, NodeId};

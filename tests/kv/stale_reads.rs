@@ -12,9 +12,10 @@
 
 use crate::harness::ms;
 use std::time::Duration;
-use troupe_actors::kv::clerk::{Clerk, Outcome};
+use troupe::testkit::workload::lost_appends;
+use troupe_actors::client::Outcome;
+use troupe_actors::kv::clerk::Clerk;
 use troupe_actors::kv::server::{KvOptions, KvServer};
-use troupe_actors::kv::workload::lost_appends;
 use troupe_actors::raft::peer::NAME as RAFT;
 use troupe_messages::kv::KvOp;
 use troupe_messages::raft::GetStatus;

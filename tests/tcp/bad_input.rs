@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::bytes::Bytes;
-use troupe_actors::kv::clerk::Outcome;
+use troupe_actors::client::Outcome;
 use troupe_actors::kv::remote::RemoteClerk;
 use troupe_messages::kv::KvOp;
 use troupe_runtime::tcp::frames::{framed, MAX_FRAME};

@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use troupe::config::ClusterConfig;
-use troupe_actors::kv::clerk::Outcome;
+use troupe_actors::client::Outcome;
 use troupe_messages::kv::KvOp;
 use troupe_runtime::NodeId;
 

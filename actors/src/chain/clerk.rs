@@ -5,7 +5,8 @@
 //! every failed attempt.
 
 use super::node::{name_of, NAME};
-use crate::kv::clerk::{Clerk, Outcome, Retries};
+use crate::client::{KvClient, Outcome, Retries};
+use crate::kv::clerk::Clerk;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use std::time::Duration;
@@ -151,5 +152,11 @@ impl ChainClerk {
             retries.failed(maybe_applied).await;
         }
         retries.outcome()
+    }
+}
+
+impl KvClient for ChainClerk {
+    async fn run(&mut self, op: KvOp, deadline: Duration) -> Outcome {
+        ChainClerk::run(self, op, deadline).await
     }
 }

@@ -5,8 +5,7 @@
 //! spread over all of them.
 
 use super::clerk::ChainClerk;
-use crate::kv::clerk::Outcome;
-use crate::kv::workload::KvClient;
+use crate::client::{KvClient, Outcome};
 use std::time::Duration;
 use troupe_messages::kv::KvOp;
 use troupe_messages::NodeId;

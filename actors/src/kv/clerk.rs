@@ -2,22 +2,12 @@
 //! tags every operation with (client id, sequence number) so that a retry takes effect once.
 
 use super::server::NAME;
+use crate::client::{KvClient, Outcome, Retries};
 use std::time::Duration;
 use tokio::time::Instant;
 use troupe_messages::kv::{KvOp, KvReply, KvRequest};
 use troupe_messages::NodeId;
 use troupe_runtime::{ActorPath, Error, Node};
-
-/// How an operation ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
-    /// It took effect; a get carries the value read.
-    Done(Option<String>),
-    /// It certainly did not take effect (no server ever accepted it).
-    NotApplied,
-    /// The deadline passed: it may or may not take effect.
-    Unknown,
-}
 
 /// A clerk, running on `node`, talking to `servers`.
 pub struct Clerk {
@@ -82,42 +72,8 @@ impl Clerk {
     }
 }
 
-/// The retry bookkeeping of a clerk: after every server failed once, pause (an election may be
-/// under way); when time is up, say whether the operation may have taken effect.
-pub(crate) struct Retries {
-    servers: usize,
-    pause: Duration,
-    failures_in_round: usize,
-    maybe_applied: bool,
-}
-
-impl Retries {
-    /// For a group of `servers`, pausing `pause` after each round.
-    pub(crate) fn new(servers: usize, pause: Duration) -> Self {
-        Retries {
-            servers,
-            pause,
-            failures_in_round: 0,
-            maybe_applied: false,
-        }
-    }
-
-    /// An attempt failed; `maybe_applied` if it may have reached a server and been started.
-    pub(crate) async fn failed(&mut self, maybe_applied: bool) {
-        self.maybe_applied |= maybe_applied;
-        self.failures_in_round += 1;
-        if self.failures_in_round >= self.servers {
-            self.failures_in_round = 0;
-            tokio::time::sleep(self.pause).await;
-        }
-    }
-
-    /// How the operation ended, if no attempt succeeded.
-    pub(crate) fn outcome(&self) -> Outcome {
-        if self.maybe_applied {
-            Outcome::Unknown
-        } else {
-            Outcome::NotApplied
-        }
+impl KvClient for Clerk {
+    async fn run(&mut self, op: KvOp, deadline: Duration) -> Outcome {
+        Clerk::run(self, op, deadline).await
     }
 }

@@ -6,4 +6,3 @@ pub mod gateway;
 pub mod remote;
 pub mod server;
 pub mod state;
-pub mod workload;

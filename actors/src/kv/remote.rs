@@ -4,7 +4,7 @@
 //! fails; any node serves (followers forward to the leader), but the clerk prefers the leader
 //! when it learns who that is, to save a hop.
 
-use super::clerk::{Outcome, Retries};
+use crate::client::{Outcome, Retries};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -1,13 +1,13 @@
 //! A client workload for the key-value service: random gets, puts and appends on a few shared
 //! keys, every operation recorded in a history for the linearizability checker. Used by
-//! `troupe sim raft-kv`, the KV tests and the chain tests.
+//! `troupe sim`, the KV tests and the chain tests.
 
-use super::clerk::{Clerk, Outcome};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::Duration;
+use troupe_actors::client::{KvClient, Outcome};
 use troupe_messages::kv::KvOp;
 use troupe_runtime::history::{OpKind, Operation};
 
@@ -53,25 +53,6 @@ pub struct Recorder {
     pub failed: u64,
     /// Operations whose outcome is unknown.
     pub unknown: u64,
-}
-
-/// A key-value client a workload can drive: the Raft service's clerk, a chain's clerk.
-#[allow(async_fn_in_trait)] // clients run on one thread: their futures need not be Send
-pub trait KvClient {
-    /// Runs `op` until it is done or `deadline` has passed.
-    async fn run(&mut self, op: KvOp, deadline: Duration) -> Outcome;
-}
-
-impl KvClient for Clerk {
-    async fn run(&mut self, op: KvOp, deadline: Duration) -> Outcome {
-        Clerk::run(self, op, deadline).await
-    }
-}
-
-impl KvClient for crate::chain::clerk::ChainClerk {
-    async fn run(&mut self, op: KvOp, deadline: Duration) -> Outcome {
-        crate::chain::clerk::ChainClerk::run(self, op, deadline).await
-    }
 }
 
 /// One client of [`run_clients_for`]: its number in the history, its clerk, the node it runs
