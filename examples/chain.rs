@@ -30,69 +30,35 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
-use troupe_actors::chain::clerk::{ChainClerk, ConfigSource};
-use troupe_actors::chain::node::{ChainNode, NAME as CHAIN};
+use troupe::systems::chain::{manager_key, node_name, Chain};
+use troupe::systems::Assembly;
+use troupe_actors::chain::sharded::ShardedClerk;
 use troupe_actors::client::Outcome;
 use troupe_actors::kv::clerk::Clerk;
-use troupe_actors::kv::server::KvOptions;
 use troupe_messages::chain::{ChainConfig, ChainProbe};
 use troupe_messages::kv::KvOp;
 use troupe_runtime::sim::{block_on, LinkFaults};
 use troupe_runtime::testkit::Cluster;
-use troupe_runtime::{ActorPath, Node, NodeId};
-use troupe_supervisors::failover::chain::{chain_failover, ChainPlan};
-use troupe_supervisors::failover::raft::kv_replica;
-use troupe_supervisors::Supervisor;
+use troupe_runtime::{ActorPath, Node};
 
-const MANAGER: [NodeId; 3] = [NodeId(1), NodeId(2), NodeId(3)];
-const SERVERS: [NodeId; 4] = [NodeId(4), NodeId(5), NodeId(6), NodeId(7)];
-const SUPERVISOR: u32 = 8;
+/// Seven servers' worth of roles: the manager on n1-n3, four chain servers n4-n7 (chains of
+/// three: n7 is a spare), and the supervisor on n8.
+fn system() -> Chain {
+    let craq = true;
+    Chain::managed(4, 1, craq).length(3)
+}
+
 const CLIENTS: [u32; 2] = [9, 10];
 const NARRATOR: u32 = 11;
-/// The chain's key in the manager, and the key the clients write.
-const CHAIN_KEY: &str = "chain/0";
+/// The key the clients write.
 const KEY: &str = "log";
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
 
-/// What each node runs.
-fn start(node: &Node) {
-    let id = node.id();
-    let started = if MANAGER.contains(&id) {
-        let spec = kv_replica(KvOptions::new(MANAGER.to_vec()));
-        Supervisor::start(node, spec)
-            .map(|_| ())
-            .map_err(|e| e.to_string())
-    } else if SERVERS.contains(&id) {
-        let craq = true;
-        let empty = ChainConfig::default();
-        ChainNode::spawn(node, empty, craq)
-            .map(|_| ())
-            .map_err(|e| e.to_string())
-    } else if id == NodeId(SUPERVISOR) {
-        // A chain of three of the four servers; the fourth is a spare.
-        let plan = ChainPlan::new(MANAGER.to_vec(), CHAIN_KEY, SERVERS.to_vec()).length(3);
-        Supervisor::start(node, chain_failover(plan))
-            .map(|_| ())
-            .map_err(|e| e.to_string())
-    } else {
-        Ok(())
-    };
-    if let Err(e) = started {
-        panic!("{id} did not start: {e}");
-    }
-}
-
-fn clerk(cluster: &Cluster, on: u32, id: u64) -> ChainClerk {
-    let node = cluster.up(on);
-    let source = ConfigSource::Manager {
-        clerk: Clerk::new(node.clone(), MANAGER.to_vec(), 1000 + id),
-        key: CHAIN_KEY.into(),
-    };
-    let rng = rand::SeedableRng::seed_from_u64(id);
-    ChainClerk::new(node, source, true, id, rng)
+fn clerk(cluster: &Cluster, on: u32, id: u64) -> ShardedClerk {
+    system().client(cluster.up(on), id, 7)
 }
 
 /// Prints every new configuration the manager holds, and how far each server has applied.
@@ -109,8 +75,8 @@ impl Narrator {
 
     async fn applied(&self) -> String {
         let mut parts = Vec::new();
-        for server in SERVERS {
-            let path = ActorPath::new(server, CHAIN);
+        for server in system().servers {
+            let path = ActorPath::new(server, node_name(0));
             let status = self.node.call(&path, ChainProbe, ms(20)).await;
             parts.push(match status {
                 Ok(s) => format!("{server} {}", s.applied),
@@ -124,7 +90,7 @@ impl Narrator {
         let end = tokio::time::Instant::now() + d;
         while tokio::time::Instant::now() < end {
             let get = KvOp::Get {
-                key: CHAIN_KEY.into(),
+                key: manager_key(0),
             };
             if let Outcome::Done(Some(text)) = self.manager.run(get, ms(500)).await {
                 if text != self.last {
@@ -177,10 +143,14 @@ fn main() {
         let cluster = Cluster::builder(7)
             .nodes(NARRATOR)
             .faults(LinkFaults::reliable().with_delay(ms(1), ms(5)))
-            .topology(start)
+            .topology(|node| {
+                if let Err(e) = system().start(node) {
+                    panic!("{e}");
+                }
+            })
             .build();
         let node = cluster.up(NARRATOR);
-        let manager = Clerk::new(node.clone(), MANAGER.to_vec(), 1);
+        let manager = system().manager_client(node.clone(), 1);
         let mut narrator = Narrator {
             node,
             manager,

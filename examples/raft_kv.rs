@@ -22,9 +22,9 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::Duration;
+use troupe::systems::raft_kv::RaftKv;
+use troupe::systems::topology;
 use troupe_actors::client::Outcome;
-use troupe_actors::kv::clerk::Clerk;
-use troupe_actors::kv::server::{KvOptions, KvServer};
 use troupe_actors::raft::peer::NAME as RAFT;
 use troupe_messages::kv::KvOp;
 use troupe_messages::raft::{GetStatus, RaftStatus};
@@ -165,18 +165,12 @@ impl Narrator {
 
 fn main() {
     block_on(async {
-        let members: Vec<NodeId> = (1..=SERVERS).map(NodeId).collect();
-        let group = members.clone();
         // The topology runs at every node's start and restart: n1..n5 each run a replica (a
         // KvServer "kv" and its Raft peer "raft"); the client nodes run nothing of their own.
+        let system = RaftKv::new(SERVERS).bare();
         let cluster = Cluster::builder(5)
             .nodes(SERVERS + CLIENTS)
-            .topology(move |node| {
-                if node.id().0 <= SERVERS {
-                    let options = KvOptions::new(group.clone());
-                    KvServer::spawn(node, options).expect("the replica starts");
-                }
-            })
+            .topology(topology(system.clone()))
             .build();
 
         // Two clients append values unique per append, so the final value shows whether an
@@ -184,7 +178,7 @@ fn main() {
         let (acked, stop) = (Rc::new(RefCell::new(Vec::new())), Rc::new(Cell::new(false)));
         let mut clients = Vec::new();
         for c in 1..=CLIENTS {
-            let mut clerk = Clerk::new(cluster.up(SERVERS + c), members.clone(), c.into());
+            let mut clerk = system.client(cluster.up(SERVERS + c), c.into());
             // Give up on a silent server after 100 ms (not 500), to find a new leader sooner.
             clerk.attempt_timeout = ms(100);
             let (acked, stop) = (acked.clone(), stop.clone());
@@ -271,7 +265,7 @@ fn main() {
         for client in clients {
             client.await.expect("a client task finishes");
         }
-        let mut reader = Clerk::new(cluster.up(SERVERS + 1), members.clone(), 3);
+        let mut reader = system.client(cluster.up(SERVERS + 1), 3);
         let read = reader.run(KvOp::Get { key: KEY.into() }, ms(5_000)).await;
         let Outcome::Done(Some(value)) = read else {
             panic!("the final read of {KEY:?} did not succeed: {read:?}");

@@ -4,6 +4,8 @@
 //! tests start them in-process on ports the OS chose.
 
 use crate::config::ClusterConfig;
+use crate::systems::raft_kv::RaftKv;
+use crate::systems::Assembly;
 use anyhow::{Context as _, Result};
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,8 +20,6 @@ use troupe_runtime::tcp::frames::MAX_FRAME;
 use troupe_runtime::tcp::handshake::Credentials;
 use troupe_runtime::tcp::net::{start_node, TcpConfig};
 use troupe_runtime::{FilePersister, Node, NodeConfig, NodeId, Recovery};
-use troupe_supervisors::failover::raft::kv_replica;
-use troupe_supervisors::Supervisor;
 
 /// How long the gateway waits for the actor it asks (the key-value server waits up to 1 s for
 /// a commit; forwarding adds a hop).
@@ -93,8 +93,7 @@ pub fn start(
         Arc::new(persister),
         NodeConfig::default(),
     )?;
-    Supervisor::start(&node, kv_replica(kv_options(config)?))
-        .context("the key-value replica did not start")?;
+    RaftKv::with_options(kv_options(config)?).start(&node)?;
     let port = ClientPortConfig {
         credentials,
         max_frame: MAX_FRAME,

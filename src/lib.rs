@@ -1,5 +1,6 @@
 //! troupe's facade: the workspace's crates under one name, and what the `troupe` command line
-//! shares with tests and benchmarks: the cluster configuration file and the assembly of a real
+//! shares with tests, examples and benchmarks: each system's assembly ([`systems`]), the test
+//! kit's workloads ([`testkit`]), the cluster configuration file and the assembly of a real
 //! node.
 //!
 //! - [`runtime`]: nodes, messaging, the simulated and TCP networks, persisters, the test kit.
@@ -9,7 +10,14 @@
 
 pub mod config;
 pub mod deploy;
+mod error;
+pub mod systems;
 pub mod testkit;
+
+pub use error::Error;
+
+/// The library's results.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 pub use troupe_actors as actors;
 pub use troupe_messages as messages;

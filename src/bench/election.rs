@@ -12,7 +12,8 @@ use serde::Serialize;
 use std::cell::Cell;
 use std::rc::Rc;
 use std::time::Duration;
-use troupe_actors::kv::server::{KvOptions, KvServer};
+use troupe::systems::raft_kv::RaftKv;
+use troupe::systems::topology;
 use troupe_actors::raft::peer::NAME as RAFT;
 use troupe_actors::raft::RaftConfig;
 use troupe_messages::raft::GetStatus;
@@ -79,25 +80,19 @@ fn sort_failures_last(times: &mut [Option<u64>]) {
 /// One trial: 5 peers elect a leader; it crashes; how long until another leads?
 fn election_trial(seed: u64, timeout_ms: (u32, u32)) -> Result<u64, Failure> {
     block_on(async move {
-        let members: Vec<NodeId> = (1..=5).map(NodeId).collect();
-        let group = members.clone();
-        let config = RaftConfig {
+        let mut system = RaftKv::new(5).bare();
+        system.options.raft.config = RaftConfig {
             election_ticks_min: timeout_ms.0,
             election_ticks_max: timeout_ms.1,
             heartbeat_ticks: 50,
             ..RaftConfig::default()
         };
+        system.options.raft.tick = Duration::from_millis(1);
+        let members = system.servers().to_vec();
         let cluster = Cluster::builder(seed)
             .nodes(5)
             .faults(LinkFaults::reliable().with_delay(LINK.0, LINK.1))
-            .topology(move |node| {
-                let mut options = KvOptions::new(group.clone());
-                options.raft.config = config;
-                options.raft.tick = Duration::from_millis(1);
-                if let Err(e) = KvServer::spawn(node, options) {
-                    tracing::error!("kv server did not start: {e}");
-                }
-            })
+            .topology(topology(system))
             .build();
         let leader = |skip: Option<NodeId>| {
             let cluster = cluster.clone();

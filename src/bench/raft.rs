@@ -17,12 +17,11 @@ use serde::Serialize;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::{Duration, Instant as WallInstant};
+use troupe::systems::raft_kv::RaftKv;
+use troupe::systems::topology;
 use troupe::testkit::workload::{run_client, Recorder, Workload};
-use troupe_actors::kv::clerk::Clerk;
-use troupe_actors::kv::server::{KvOptions, KvServer};
 use troupe_runtime::sim::{block_on, derive_seed, LinkFaults};
 use troupe_runtime::testkit::Cluster;
-use troupe_runtime::NodeId;
 
 /// One-way link delay of the benchmark network (also `troupe bench election`'s).
 pub(super) const LINK: (Duration, Duration) = (Duration::from_millis(1), Duration::from_millis(3));
@@ -54,23 +53,13 @@ fn percentile(sorted: &[u64], p: f64) -> f64 {
 fn kv_run(servers: u32, clients: u32, secs: u64) -> KvResult {
     let wall = WallInstant::now();
     let recorder = block_on(async move {
-        let members: Vec<NodeId> = (1..=servers).map(NodeId).collect();
-        let group = members.clone();
+        let mut system = RaftKv::new(servers).bare();
+        system.options.max_raft_state = Some(64 * 1024);
+        system.options.raft.capacity = Some(PER_MESSAGE);
         let cluster = Cluster::builder(1)
             .nodes(servers + clients)
             .faults(LinkFaults::reliable().with_delay(LINK.0, LINK.1))
-            .topology(move |node| {
-                if node.id().0 <= servers {
-                    let mut options = KvOptions {
-                        max_raft_state: Some(64 * 1024),
-                        ..KvOptions::new(group.clone())
-                    };
-                    options.raft.capacity = Some(PER_MESSAGE);
-                    if let Err(e) = KvServer::spawn(node, options) {
-                        tracing::error!("kv server did not start: {e}");
-                    }
-                }
-            })
+            .topology(topology(system.clone()))
             .build();
         // Let the first election finish before measuring.
         cluster.run_for(Duration::from_secs(1)).await;
@@ -83,7 +72,7 @@ fn kv_run(servers: u32, clients: u32, secs: u64) -> KvResult {
         let mut tasks = Vec::new();
         for c in 0..clients {
             let node = cluster.up(servers + 1 + c);
-            let clerk = Clerk::new(node.clone(), members.clone(), u64::from(c) + 1);
+            let clerk = system.client(node.clone(), u64::from(c) + 1);
             let rng = ChaCha8Rng::seed_from_u64(derive_seed(7, u64::from(c)));
             tasks.push(actix_rt::spawn(run_client(
                 clerk,

@@ -12,17 +12,15 @@ use std::cell::{Cell, RefCell};
 use std::collections::BTreeSet;
 use std::rc::Rc;
 use std::time::{Duration, Instant as WallInstant};
+use troupe::systems::raft_kv::RaftKv;
+use troupe::systems::topology;
 use troupe::testkit::workload::{run_client, Recorder, Workload};
-use troupe_actors::kv::clerk::Clerk;
-use troupe_actors::kv::server::KvOptions;
 use troupe_actors::raft::peer::NAME as RAFT;
 use troupe_messages::raft::GetStatus;
 use troupe_runtime::nemesis::Nemesis;
 use troupe_runtime::sim::{block_on, derive_seed};
 use troupe_runtime::testkit::Cluster;
 use troupe_runtime::{ActorPath, NodeId};
-use troupe_supervisors::failover::raft::kv_replica;
-use troupe_supervisors::Supervisor;
 
 /// How long a client waits for one server before it tries the next.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_millis(50);
@@ -36,19 +34,12 @@ pub fn run(args: SimArgs) -> Result<bool> {
     let (servers, clients, seed) = (args.nodes, args.clients, args.seed);
     let links = args.links();
     let outcome = block_on(async move {
-        let members: Vec<NodeId> = (1..=servers).map(NodeId).collect();
-        let group = members.clone();
+        let system = RaftKv::new(servers);
+        let members = system.servers().to_vec();
         let cluster = Cluster::builder(seed)
             .nodes(servers + clients + 1)
             .baseline(links)
-            .topology(move |node| {
-                if node.id().0 <= servers {
-                    let spec = kv_replica(KvOptions::new(group.clone()));
-                    if let Err(e) = Supervisor::start(node, spec) {
-                        tracing::error!(node = %node.id(), "kv replica did not start: {e}");
-                    }
-                }
-            })
+            .topology(topology(system.clone()))
             .build();
         if let Some(file) = events {
             cluster
@@ -70,7 +61,7 @@ pub fn run(args: SimArgs) -> Result<bool> {
         let mut tasks = Vec::new();
         for c in 0..clients {
             let node = cluster.up(servers + 1 + c);
-            let mut clerk = Clerk::new(node.clone(), members.clone(), u64::from(c) + 1);
+            let mut clerk = system.client(node.clone(), u64::from(c) + 1);
             // Impatient clients move on from a silent server quickly, so that some of them
             // reach a new leader while others still talk to the old one.
             clerk.attempt_timeout = ATTEMPT_TIMEOUT;
@@ -96,7 +87,7 @@ pub fn run(args: SimArgs) -> Result<bool> {
             let _ = t.await;
         }
         let checker = cluster.up(servers + clients + 1);
-        let mut clerk = Clerk::new(checker.clone(), members.clone(), u64::from(clients) + 1);
+        let mut clerk = system.client(checker.clone(), u64::from(clients) + 1);
         let keys = Workload::default().keys;
         let mut recorder = Rc::try_unwrap(recorder)
             .map(RefCell::into_inner)

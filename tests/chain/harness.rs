@@ -8,29 +8,21 @@ use rand_chacha::ChaCha8Rng;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::Duration;
+use troupe::systems::chain::Chain;
+use troupe::systems::Assembly;
 use troupe::testkit::workload::{
     final_value_problems, run_clients_for, Recorder, Workload, WorkloadClient,
 };
-use troupe_actors::chain::clerk::{ChainClerk, ConfigSource};
-use troupe_actors::chain::node::{ChainNode, NAME};
+use troupe_actors::chain::clerk::ConfigSource;
+use troupe_actors::chain::node::NAME;
 use troupe_actors::chain::sharded::ShardedClerk;
 use troupe_actors::client::Outcome;
-use troupe_actors::kv::clerk::Clerk;
-use troupe_actors::kv::server::KvOptions;
 use troupe_messages::chain::{ChainConfig, SetChainConfig};
 use troupe_messages::kv::KvOp;
 use troupe_runtime::linearizability::{check, Verdict};
 use troupe_runtime::sim::{derive_seed, LinkFaults};
 use troupe_runtime::testkit::Cluster;
 use troupe_runtime::{ActorPath, NodeId};
-use troupe_supervisors::failover::chain::{chain_failover, ChainPlan};
-use troupe_supervisors::failover::raft::kv_replica;
-use troupe_supervisors::Supervisor;
-
-/// The manager key of chain `chain`.
-pub fn key_of(chain: u32) -> String {
-    format!("chain/{chain}")
-}
 
 pub fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
@@ -54,11 +46,9 @@ pub struct ChainHarness {
     pub first_chain: u32,
     pub chain: u32,
     pub clients: u32,
-    /// The configuration manager's Raft group (empty: the test installs configurations).
-    pub manager: Vec<NodeId>,
-    pub craq: bool,
-    /// How many chains share the servers (keys sharded over them).
-    pub chains: u32,
+    /// The chains under test: managed (a manager and supervisors) or not (the test installs
+    /// configurations).
+    pub system: Chain,
     /// How many keys the clients use.
     pub keys: usize,
     /// The configuration clients learn (what a configuration manager would publish).
@@ -105,16 +95,15 @@ impl ChainHarness {
     /// and renews them, and [`ChainHarness::reconfigure`] waits out the lease of a node it
     /// leaves out, as the failover supervisor does.
     pub fn new(seed: u64, chain: u32, clients: u32, craq: bool) -> Self {
-        let config = ChainConfig::new(1, (1..=chain).map(NodeId).collect());
-        let initial = config.clone();
+        let system = Chain::unmanaged(chain, craq);
+        let config = system.initial.clone();
+        let assembly = system.clone();
         let cluster = Cluster::builder(seed)
             .nodes(chain + clients + 1)
             .baseline(LinkFaults::reliable().with_delay(ms(1), ms(10)))
             .topology(move |node| {
-                if node.id().0 <= chain {
-                    if let Err(e) = ChainNode::spawn(node, initial.clone(), craq) {
-                        panic!("chain node did not start on {}: {e}", node.id());
-                    }
+                if let Err(e) = assembly.start(node) {
+                    panic!("{e}");
                 }
             })
             .build();
@@ -129,12 +118,10 @@ impl ChainHarness {
         ));
         ChainHarness {
             cluster,
+            system,
             first_chain: 1,
             chain,
             clients,
-            manager: Vec::new(),
-            craq,
-            chains: 1,
             keys: 2,
             config,
             recorder: Rc::new(RefCell::new(Recorder::default())),
@@ -155,36 +142,14 @@ impl ChainHarness {
     /// starting at the `i`-th server), each with its own supervisor on the supervisor's node and
     /// its own key in the manager; clients route each key to its chain.
     pub fn sharded(seed: u64, chains: u32, clients: u32, craq: bool) -> Self {
-        let manager: Vec<NodeId> = (1..=3).map(NodeId).collect();
-        let servers: Vec<NodeId> = (4..=6).map(NodeId).collect();
-        let group = manager.clone();
-        let plans = ChainPlan::sharded(manager.clone(), &servers, chains);
+        let system = Chain::managed(3, chains, craq);
+        let assembly = system.clone();
         let cluster = Cluster::builder(seed)
-            .nodes(7 + clients + 1)
+            .nodes(system.last_node() + clients + 1)
             .baseline(LinkFaults::reliable().with_delay(ms(1), ms(10)))
             .topology(move |node| {
-                let id = node.id().0;
-                let started = match id {
-                    1..=3 => Supervisor::start(node, kv_replica(KvOptions::new(group.clone())))
-                        .map(|_| ())
-                        .map_err(|e| e.to_string()),
-                    // Empty until the supervisor gives them the first chain; after a restart
-                    // they wait to be added again.
-                    4..=6 => (0..chains)
-                        .try_for_each(|chain| {
-                            ChainNode::spawn_chain(node, chain, ChainConfig::default(), craq)
-                                .map(|_| ())
-                        })
-                        .map_err(|e| e.to_string()),
-                    7 => plans.iter().try_for_each(|plan| {
-                        Supervisor::start(node, chain_failover(plan.clone()))
-                            .map(|_| ())
-                            .map_err(|e| e.to_string())
-                    }),
-                    _ => Ok(()),
-                };
-                if let Err(e) = started {
-                    panic!("{} did not start: {e}", node.id());
+                if let Err(e) = assembly.start(node) {
+                    panic!("{e}");
                 }
             })
             .build();
@@ -193,11 +158,9 @@ impl ChainHarness {
             first_chain: 4,
             chain: 3,
             clients,
-            manager,
-            craq,
-            chains,
             keys: if chains > 1 { 6 } else { 2 },
-            config: Rc::new(RefCell::new(ChainConfig::new(0, servers))),
+            config: Rc::new(RefCell::new(ChainConfig::new(0, system.servers.clone()))),
+            system,
             recorder: Rc::new(RefCell::new(Recorder::default())),
             seed,
             clerks: Cell::new(0),
@@ -213,7 +176,7 @@ impl ChainHarness {
 
     /// The first client's node.
     fn first_client(&self) -> u32 {
-        self.first_chain + self.chain + u32::from(!self.manager.is_empty())
+        self.first_chain + self.chain + u32::from(self.system.supervisor.is_some())
     }
 
     /// The last node: the test's own (it installs configurations from it, and checks).
@@ -232,11 +195,10 @@ impl ChainHarness {
         // taken for a retry and answered from the first call.
         self.clerks.set(self.clerks.get() + 1);
         let id = (1 << 40) + self.clerks.get();
-        let mut clerk = Clerk::new(self.cluster.up(self.manager()), self.manager.clone(), id);
-        match clerk.run(KvOp::Get { key: key_of(chain) }, ms(5_000)).await {
-            Outcome::Done(Some(text)) => ChainConfig::from_text(&text),
-            _ => None,
-        }
+        let mut manager = self
+            .system
+            .manager_client(self.cluster.up(self.manager()), id);
+        Chain::managed_config(&mut manager, chain, ms(5_000)).await
     }
 
     /// A client of every chain, on node `on`.
@@ -244,24 +206,13 @@ impl ChainHarness {
         self.clerks.set(self.clerks.get() + 1);
         let id = self.clerks.get();
         let node = self.cluster.up(on);
-        let clerks = (0..self.chains)
-            .map(|chain| {
-                let source = if self.manager.is_empty() {
-                    let source = self.config.clone();
-                    ConfigSource::Given(Box::new(move || source.borrow().clone()))
-                } else {
-                    let manager_id = (1 << 32) + (id << 8) + u64::from(chain);
-                    ConfigSource::Manager {
-                        clerk: Clerk::new(node.clone(), self.manager.clone(), manager_id),
-                        key: key_of(chain),
-                    }
-                };
-                let seed = derive_seed(self.seed, 2000 + (id << 8) + u64::from(chain));
-                let rng = ChaCha8Rng::seed_from_u64(seed);
-                ChainClerk::new(node.clone(), source, self.craq, id, rng).for_chain(chain)
-            })
-            .collect();
-        ShardedClerk::new(clerks)
+        if self.system.supervisor.is_some() {
+            return self.system.client(node, id, self.seed);
+        }
+        self.system.client_with(node, id, self.seed, |_, _, _| {
+            let source = self.config.clone();
+            ConfigSource::Given(Box::new(move || source.borrow().clone()))
+        })
     }
 
     /// Installs the chain `nodes` in a new epoch on its nodes, then publishes it to clients. A

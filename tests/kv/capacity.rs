@@ -9,29 +9,22 @@ use rand_chacha::ChaCha8Rng;
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
+use troupe::systems::raft_kv::RaftKv;
+use troupe::systems::topology;
 use troupe::testkit::workload::{run_clients_for, Recorder, Workload, WorkloadClient};
-use troupe_actors::kv::clerk::Clerk;
-use troupe_actors::kv::server::{KvOptions, KvServer};
 use troupe_runtime::linearizability::{check, Verdict};
 use troupe_runtime::sim::{block_on, derive_seed, LinkFaults};
 use troupe_runtime::testkit::Cluster;
-use troupe_runtime::NodeId;
 
 /// Successful operations per virtual second of 3 servers and 16 busy clients for 2 s.
 fn throughput(per_message: Option<Duration>) -> f64 {
     let recorder = block_on(async move {
-        let members: Vec<NodeId> = (1..=3).map(NodeId).collect();
-        let group = members.clone();
+        let mut system = RaftKv::new(3).bare();
+        system.options.raft.capacity = per_message;
         let cluster = Cluster::builder(5)
             .nodes(3 + 16)
             .faults(LinkFaults::reliable().with_delay(ms(1), ms(2)))
-            .topology(move |node| {
-                if node.id().0 <= 3 {
-                    let mut options = KvOptions::new(group.clone());
-                    options.raft.capacity = per_message;
-                    KvServer::spawn(node, options).expect("a fresh node starts its server");
-                }
-            })
+            .topology(topology(system.clone()))
             .build();
         cluster.run_for(Duration::from_secs(1)).await;
         let clients = (0..16u32)
@@ -39,7 +32,7 @@ fn throughput(per_message: Option<Duration>) -> f64 {
                 let node = cluster.up(4 + c);
                 WorkloadClient {
                     client: u64::from(c),
-                    clerk: Clerk::new(node.clone(), members.clone(), u64::from(c) + 1),
+                    clerk: system.client(node.clone(), u64::from(c) + 1),
                     node,
                     rng: ChaCha8Rng::seed_from_u64(derive_seed(5, u64::from(c))),
                 }

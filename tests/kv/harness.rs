@@ -6,19 +6,18 @@ use rand_chacha::ChaCha8Rng;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::Duration;
+use troupe::systems::raft_kv::RaftKv;
+use troupe::systems::topology;
 use troupe::testkit::workload::{
     final_value_problems, run_clients_for, Recorder, Workload, WorkloadClient,
 };
 use troupe_actors::client::Outcome;
 use troupe_actors::kv::clerk::Clerk;
-use troupe_actors::kv::server::{KvOptions, KvServer};
 use troupe_messages::kv::KvOp;
 use troupe_runtime::linearizability::{check, Verdict};
 use troupe_runtime::sim::{derive_seed, LinkFaults};
 use troupe_runtime::testkit::Cluster;
 use troupe_runtime::NodeId;
-use troupe_supervisors::failover::raft::kv_replica;
-use troupe_supervisors::Supervisor;
 
 pub fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
@@ -74,8 +73,11 @@ impl KvHarness {
         supervised: bool,
         check_quorum: bool,
     ) -> Self {
-        let server_ids: Vec<NodeId> = (1..=servers).map(NodeId).collect();
-        let members = server_ids.clone();
+        let mut system = RaftKv::new(servers);
+        system.supervised = supervised;
+        system.options.max_raft_state = max_raft_state;
+        system.options.raft.config.check_quorum = check_quorum;
+        let server_ids = system.servers().to_vec();
         let cluster = Cluster::builder(seed)
             .nodes(servers + clients + 1)
             .faults(if reliable {
@@ -83,28 +85,7 @@ impl KvHarness {
             } else {
                 LinkFaults::unreliable()
             })
-            .topology(move |node| {
-                if node.id().0 > servers {
-                    return; // a client node
-                }
-                let mut options = KvOptions {
-                    max_raft_state,
-                    ..KvOptions::new(members.clone())
-                };
-                options.raft.config.check_quorum = check_quorum;
-                let started = if supervised {
-                    Supervisor::start(node, kv_replica(options))
-                        .map(|_| ())
-                        .map_err(|e| e.to_string())
-                } else {
-                    KvServer::spawn(node, options)
-                        .map(|_| ())
-                        .map_err(|e| e.to_string())
-                };
-                if let Err(e) = started {
-                    panic!("kv server did not start on {}: {e}", node.id());
-                }
-            })
+            .topology(topology(system))
             .build();
         KvHarness {
             cluster,

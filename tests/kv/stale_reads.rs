@@ -12,10 +12,11 @@
 
 use crate::harness::ms;
 use std::time::Duration;
+use troupe::systems::raft_kv::RaftKv;
+use troupe::systems::topology;
 use troupe::testkit::workload::lost_appends;
 use troupe_actors::client::Outcome;
 use troupe_actors::kv::clerk::Clerk;
-use troupe_actors::kv::server::{KvOptions, KvServer};
 use troupe_actors::raft::peer::NAME as RAFT;
 use troupe_messages::kv::KvOp;
 use troupe_messages::raft::GetStatus;
@@ -89,20 +90,13 @@ async fn leader(cluster: &Cluster) -> Option<NodeId> {
 /// The scenario; `minority_asks_follower` points the minority client at the follower on its
 /// side first instead of the old leader.
 async fn one_partition(seed: u64, minority_asks_follower: bool) -> Found {
-    let members: Vec<NodeId> = (1..=SERVERS).map(NodeId).collect();
-    let group = members.clone();
+    let mut system = RaftKv::new(SERVERS).bare();
+    system.options.raft.config.check_quorum = false;
+    system.options.commit_timeout = ms(300);
+    let members = system.servers().to_vec();
     let cluster = Cluster::builder(seed)
         .nodes(CHECKER)
-        .topology(move |node| {
-            if node.id().0 <= SERVERS {
-                let mut options = KvOptions::new(group.clone());
-                options.raft.config.check_quorum = false;
-                options.commit_timeout = ms(300);
-                if let Err(e) = KvServer::spawn(node, options) {
-                    panic!("kv server did not start on {}: {e}", node.id());
-                }
-            }
-        })
+        .topology(topology(system))
         .build();
     let mut history = Vec::new();
     let node = |n| cluster.up(n);

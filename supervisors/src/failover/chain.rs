@@ -29,6 +29,11 @@ use troupe_runtime::{ActorPath, Down, Node, NodeId};
 /// How long one manager operation may take before the supervisor tries again.
 const MANAGER_DEADLINE: Duration = Duration::from_secs(5);
 
+/// The key under which the configuration manager keeps chain `chain`'s configuration.
+pub fn manager_key(chain: u32) -> String {
+    format!("chain/{chain}")
+}
+
 /// What one chain is made of: where its configuration lives and which servers it may use.
 #[derive(Debug, Clone)]
 pub struct ChainPlan {
@@ -65,7 +70,7 @@ impl ChainPlan {
             .zip(0..)
             .map(|(order, chain)| ChainPlan {
                 chain,
-                ..ChainPlan::new(manager.clone(), format!("chain/{chain}"), order)
+                ..ChainPlan::new(manager.clone(), manager_key(chain), order)
             })
             .collect()
     }

@@ -1,0 +1,36 @@
+//! One home per system: each module here assembles one system (which node runs which role,
+//! how each role starts, how a client is made, what its actors and manager keys are called),
+//! and `troupe sim`, the tests, the examples, the benchmarks and real nodes all use it. No
+//! cluster is assembled anywhere else.
+//!
+//! - [`raft_kv`]: the linearizable key-value service on Raft.
+//! - [`chain`]: chain replication and CRAQ, with a configuration manager on Raft and a
+//!   failover supervisor per chain.
+
+pub mod chain;
+pub mod raft_kv;
+
+use troupe_runtime::Node;
+
+/// A system laid out on numbered nodes: it knows which of them run its roles, and starts the
+/// right roles on each. A cluster's topology calls [`Assembly::start`] for every node it
+/// brings up (and again after every restart); nodes the system does not use are left to
+/// clients.
+pub trait Assembly {
+    /// The highest node number the system's roles use; clients take the nodes after it.
+    fn last_node(&self) -> u32;
+
+    /// Starts on `node` whatever roles the layout gives it (nothing, for a client's node).
+    fn start(&self, node: &Node) -> crate::Result<()>;
+}
+
+/// A cluster topology (see `ClusterBuilder::topology`) that starts `system`'s roles on every
+/// node as it comes up, and again after each restart. A role that does not start is logged as
+/// an error, and the run's checks then meet a system without it.
+pub fn topology<A: Assembly + 'static>(system: A) -> impl Fn(&Node) + 'static {
+    move |node| {
+        if let Err(e) = system.start(node) {
+            tracing::error!(node = %node.id(), "{e}");
+        }
+    }
+}
