@@ -12,9 +12,7 @@
 //! - [`EventLog`]: every send, delivery, drop, crash, restart, exit and timer, as tracing events
 //!   and optionally JSON lines.
 //! - [`testkit`]: a cluster builder for failure tests, with seeds that replay.
-//! - [`capacity`]: a queueing model of a server's capacity, for benchmarks in virtual time.
 
-pub mod capacity;
 mod cell;
 mod deadline;
 mod envelope;

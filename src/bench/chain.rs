@@ -1,9 +1,9 @@
 //! `troupe bench chain`: read throughput against chain length (1 to 5) for chain replication
 //! (reads at the tail) and CRAQ (reads at every node), at 0%, 10% and 50% writes.
 //!
-//! The chain runs on the simulated network under a capacity model: each node handles one
-//! message per [`PER_MESSAGE`] of virtual time, in order, as a server with one busy CPU would
-//! (`ChainNode::spawn_with_capacity`). Without it, handling would take no virtual time and
+//! The chain runs on the simulated network under a capacity model: each chain node handles
+//! one message per [`PER_MESSAGE`] of virtual time, as a server with one busy CPU would (the
+//! network's per-node service time, `SimNet::set_service_time`). Without it, handling would take no virtual time and
 //! every chain would read infinitely fast; with it, the numbers show what the protocols do with
 //! the same per-node capacity, which is the paper's claim: CR's reads are bounded by the tail,
 //! CRAQ's grow with the number of nodes, less the version queries dirty keys cost the tail.
@@ -16,12 +16,11 @@ use serde::Serialize;
 use std::cell::Cell;
 use std::rc::Rc;
 use std::time::Duration;
-use troupe_actors::chain::clerk::{ChainClerk, ConfigSource};
-use troupe_actors::chain::node::ChainNode;
+use troupe::systems::chain::Chain;
+use troupe::systems::topology;
+use troupe_actors::chain::clerk::ConfigSource;
 use troupe_actors::client::Outcome;
-use troupe_messages::chain::ChainConfig;
 use troupe_messages::kv::KvOp;
-use troupe_messages::NodeId;
 use troupe_runtime::sim::{block_on, derive_seed, LinkFaults};
 use troupe_runtime::testkit::Cluster;
 
@@ -45,21 +44,16 @@ struct ChainResult {
 
 fn run_one(length: u32, craq: bool, write_percent: u32, secs: u64) -> ChainResult {
     let (reads, writes) = block_on(async move {
-        let config = ChainConfig::new(1, (1..=length).map(NodeId).collect());
-        let initial = config.clone();
+        let system = Chain::unmanaged(length, craq);
+        let config = system.initial.clone();
         let cluster = Cluster::builder(1)
             .nodes(length + CLIENTS)
             .faults(LinkFaults::reliable().with_delay(LINK.0, LINK.1))
-            .topology(move |node| {
-                if node.id().0 <= length {
-                    let started =
-                        ChainNode::spawn_with_capacity(node, initial.clone(), craq, PER_MESSAGE);
-                    if let Err(e) = started {
-                        tracing::error!("chain node did not start: {e}");
-                    }
-                }
-            })
+            .topology(topology(system.clone()))
             .build();
+        for &server in &system.servers {
+            cluster.net().set_service_time(server, Some(PER_MESSAGE));
+        }
         let reads = Rc::new(Cell::new(0u64));
         let writes = Rc::new(Cell::new(0u64));
         let measuring = Rc::new(Cell::new(false));
@@ -67,11 +61,11 @@ fn run_one(length: u32, craq: bool, write_percent: u32, secs: u64) -> ChainResul
         let mut tasks = Vec::new();
         for c in 0..CLIENTS {
             let node = cluster.up(length + 1 + c);
-            let known = config.clone();
-            let source = ConfigSource::Given(Box::new(move || known.clone()));
             let id = u64::from(c) + 1;
-            let rng = ChaCha8Rng::seed_from_u64(derive_seed(9, id));
-            let mut clerk = ChainClerk::new(node, source, craq, id, rng);
+            let mut clerk = system.client_with(node, id, 9, |_, _, _| {
+                let known = config.clone();
+                ConfigSource::Given(Box::new(move || known.clone()))
+            });
             let mut rng = ChaCha8Rng::seed_from_u64(derive_seed(10, id));
             let (reads, writes) = (reads.clone(), writes.clone());
             let (measuring, stop) = (measuring.clone(), stop.clone());

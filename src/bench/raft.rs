@@ -2,12 +2,13 @@
 //! network, in virtual time, which the machine's speed does not affect.
 //!
 //! Handling a message takes no virtual time in the simulation, so without more the throughput
-//! would only be the clients divided by their latency. Each Raft peer therefore runs under a
-//! capacity model ([`PeerOptions::capacity`](troupe_actors::raft::peer::PeerOptions)): every
-//! peer message and proposal occupies the peer for [`PER_MESSAGE`] of virtual time, one at a
-//! time, as one busy CPU would, and what it sends or applies leaves when that work is done. The
-//! leader, which handles a proposal per operation, saturates; the numbers show the protocol's
-//! round trips and batching at a fixed per-server capacity. Simulation speed (virtual seconds
+//! would only be the clients divided by their latency. Each server therefore has a service time
+//! in the simulated network (`SimNet::set_service_time`): every message it receives (client
+//! requests and peer messages) occupies it for [`PER_MESSAGE`] of virtual time, one at a time,
+//! as one busy CPU would; what arrives meanwhile waits and is handed over as a batch, and what
+//! the server sends in answer leaves when that work is done. The leader, which handles a
+//! request per operation, saturates; the numbers show the protocol's round trips and batching
+//! at a fixed per-server capacity. Simulation speed (virtual seconds
 //! per wall second) is reported beside them.
 
 use anyhow::Result;
@@ -55,12 +56,14 @@ fn kv_run(servers: u32, clients: u32, secs: u64) -> KvResult {
     let recorder = block_on(async move {
         let mut system = RaftKv::new(servers).bare();
         system.options.max_raft_state = Some(64 * 1024);
-        system.options.raft.capacity = Some(PER_MESSAGE);
         let cluster = Cluster::builder(1)
             .nodes(servers + clients)
             .faults(LinkFaults::reliable().with_delay(LINK.0, LINK.1))
             .topology(topology(system.clone()))
             .build();
+        for &server in system.servers() {
+            cluster.net().set_service_time(server, Some(PER_MESSAGE));
+        }
         // Let the first election finish before measuring.
         cluster.run_for(Duration::from_secs(1)).await;
         let recorder = Rc::new(RefCell::new(Recorder::default()));

@@ -1,5 +1,5 @@
-//! The Raft peer's capacity model (`PeerOptions::capacity`, used by `troupe bench raft-kv`):
-//! a leader that handles one message per service time serves at most one operation per
+//! The simulated network's per-node service time (`SimNet::set_service_time`, the capacity
+//! model of `troupe bench raft-kv`): a leader that handles one message per service time serves at most one operation per
 //! service time, and queueing, not the network, then sets the latency. The history stays
 //! linearizable.
 
@@ -19,13 +19,15 @@ use troupe_runtime::testkit::Cluster;
 /// Successful operations per virtual second of 3 servers and 16 busy clients for 2 s.
 fn throughput(per_message: Option<Duration>) -> f64 {
     let recorder = block_on(async move {
-        let mut system = RaftKv::new(3).bare();
-        system.options.raft.capacity = per_message;
+        let system = RaftKv::new(3).bare();
         let cluster = Cluster::builder(5)
             .nodes(3 + 16)
             .faults(LinkFaults::reliable().with_delay(ms(1), ms(2)))
             .topology(topology(system.clone()))
             .build();
+        for &server in system.servers() {
+            cluster.net().set_service_time(server, per_message);
+        }
         cluster.run_for(Duration::from_secs(1)).await;
         let clients = (0..16u32)
             .map(|c| {

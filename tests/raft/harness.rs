@@ -189,7 +189,6 @@ impl Harness {
                     members: members.clone(),
                     config: RaftConfig::default(),
                     tick: ms(10),
-                    capacity: None,
                 };
                 match RaftPeer::spawn(node, options, recorder.clone().recipient()) {
                     Ok(peer) => recorder.do_send(SetRaft(peer.into_addr())),

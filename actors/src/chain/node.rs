@@ -12,7 +12,6 @@ use troupe_messages::chain::{
     ChainConfig, ChainPeer, ChainProbe, ChainReply, ChainRequest, SetChainConfig,
 };
 use troupe_messages::kv::KvOp;
-use troupe_runtime::capacity::ServiceQueue;
 use troupe_runtime::{ActorPath, Node, Spawned};
 
 /// The name the node of chain 0 registers under (the only chain, unless keys are sharded over
@@ -40,11 +39,8 @@ pub struct ChainNode {
     core: ChainCore,
     waiting: BTreeMap<RequestId, oneshot::Sender<ChainReply>>,
     next_request: RequestId,
-    /// A capacity model (benchmarks): each message this node handles occupies it for one
-    /// service time, one at a time, and what it decided leaves only when that time is over.
-    capacity: Option<ServiceQueue<ChainEffects>>,
-    /// Where the node's state is made durable (none under the capacity model).
-    storage: Option<ChainStorage>,
+    /// Where the node's state is made durable.
+    storage: ChainStorage,
 }
 
 impl ChainNode {
@@ -79,39 +75,14 @@ impl ChainNode {
             None if node.incarnation() == 0 => ChainCore::new(node.id(), config, craq),
             None => ChainCore::rejoining(node.id(), craq),
         };
-        let mut actor = Self::actor(node, name, core);
-        actor.storage = Some(storage);
-        Self::start(node, actor)
-    }
-
-    /// Starts a founding chain node that can handle one message per `per_message` of time
-    /// (a queueing model of a server's capacity, for benchmarks in virtual time: in the
-    /// simulation, handling itself takes no virtual time).
-    pub fn spawn_with_capacity(
-        node: &Node,
-        config: ChainConfig,
-        craq: bool,
-        per_message: Duration,
-    ) -> troupe_runtime::Result<Spawned<ChainNode>> {
-        let core = ChainCore::new(node.id(), config, craq);
-        let mut actor = Self::actor(node, NAME.to_string(), core);
-        actor.capacity = Some(ServiceQueue::new(per_message));
-        Self::start(node, actor)
-    }
-
-    fn actor(node: &Node, name: String, core: ChainCore) -> ChainNode {
-        ChainNode {
+        let actor = ChainNode {
             node: node.clone(),
             name,
             core,
             waiting: BTreeMap::new(),
             next_request: 0,
-            capacity: None,
-            storage: None,
-        }
-    }
-
-    fn start(node: &Node, actor: ChainNode) -> troupe_runtime::Result<Spawned<ChainNode>> {
+            storage,
+        };
         Ok(node
             .spawn_named(&actor.name.clone(), actor)?
             .accept::<ChainPeer>()
@@ -120,32 +91,16 @@ impl ChainNode {
             .accept::<ChainProbe>())
     }
 
-    /// Carries out what the core decided: now, or under the capacity model once this
-    /// message's turn at the server is over.
+    /// Carries out what the core decided: make it durable, then send and answer.
     fn perform(&mut self, ctx: &mut Context<Self>) {
         let mut effects = self.core.take_effects();
         let durable = std::mem::take(&mut effects.durable);
-        if let Some(storage) = &mut self.storage {
-            if let Err(e) = storage.record(&self.core, &durable) {
-                // Nothing it applied may leave the node undurable: it stops, as if crashed.
-                tracing::error!(node = %self.node.id(), "chain node cannot write its state: {e}");
-                ctx.stop();
-                return;
-            }
+        if let Err(e) = self.storage.record(&self.core, &durable) {
+            // Nothing it applied may leave the node undurable: it stops, as if crashed.
+            tracing::error!(node = %self.node.id(), "chain node cannot write its state: {e}");
+            ctx.stop();
+            return;
         }
-        let Some(capacity) = &mut self.capacity else {
-            return self.release(effects);
-        };
-        capacity.charge();
-        let due = capacity.hold(effects);
-        ctx.run_later(due, |actor, _| {
-            if let Some(effects) = actor.capacity.as_mut().and_then(ServiceQueue::release) {
-                actor.release(effects);
-            }
-        });
-    }
-
-    fn release(&mut self, effects: ChainEffects) {
         let ChainEffects { send, replies, .. } = effects;
         let from = self.node.id();
         for (to, message) in send {

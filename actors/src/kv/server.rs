@@ -40,7 +40,6 @@ impl KvOptions {
                 members,
                 config: crate::raft::RaftConfig::default(),
                 tick: Duration::from_millis(10),
-                capacity: None,
             },
             max_raft_state: None,
             commit_timeout: Duration::from_secs(1),

@@ -6,11 +6,6 @@
 //! everything already in the mailbox, so a burst of proposals or of AppendEntries costs one
 //! persist (one fsync on a real node) and proposals travel as one AppendEntries per follower.
 //!
-//! Under a capacity model (benchmarks in virtual time, [`PeerOptions::capacity`]), each peer
-//! message and proposal occupies the peer for one service time; the flush waits until the
-//! peer is done with the work charged before it (a busy server's mailbox fills meanwhile, so
-//! its group commits grow with the load), and what it sends or applies leaves only then.
-//!
 //! A service embeds a peer by spawning it with a recipient for [`Applied`] and sending it
 //! [`Start`] (answered with index, term and whether this peer leads) and [`Snapshot`].
 
@@ -20,9 +15,8 @@ use actix::{Actor, ActorContext, AsyncContext, Context, Handler, Message, Recipi
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::time::Duration;
-use troupe_messages::raft::{GetStatus, Index, Peer, RaftMessage, RaftStatus, Start, Started};
+use troupe_messages::raft::{GetStatus, Index, Peer, RaftStatus, Start, Started};
 use troupe_messages::NodeId;
-use troupe_runtime::capacity::ServiceQueue;
 use troupe_runtime::{ActorHandle, ActorPath, ExitReason, Node, Spawned};
 
 /// The name a Raft peer registers under.
@@ -52,14 +46,7 @@ pub struct PeerOptions {
     pub config: RaftConfig,
     /// The length of one tick.
     pub tick: Duration,
-    /// A capacity model for benchmarks in virtual time: each peer message and proposal
-    /// occupies the peer this long, one at a time ([`ServiceQueue`]). `None` (no model) for
-    /// real nodes and tests.
-    pub capacity: Option<Duration>,
 }
-
-/// What a flush sends and hands to the service.
-type Outputs = (Vec<(NodeId, RaftMessage)>, Vec<Apply>);
 
 /// The Raft peer actor.
 pub struct RaftPeer {
@@ -73,8 +60,6 @@ pub struct RaftPeer {
     flush_queued: bool,
     /// Proposals since the last flush wait to be sent.
     proposals_waiting: bool,
-    /// The capacity model, if any: outputs wait here for their turn.
-    capacity: Option<ServiceQueue<Outputs>>,
 }
 
 /// Carry out the effects gathered since the last flush.
@@ -110,40 +95,21 @@ impl RaftPeer {
                 tick: options.tick,
                 flush_queued: false,
                 proposals_waiting: false,
-                capacity: options.capacity.map(ServiceQueue::new),
             })?
             .accept::<Peer>()
             .accept::<Start>()
             .accept::<GetStatus>())
     }
 
-    /// Asks for one flush after the messages already queued (under the capacity model: once
-    /// the peer is done with the work charged so far).
+    /// Asks for one flush after the messages already queued.
     fn queue_flush(&mut self, ctx: &mut Context<Self>) {
-        if self.flush_queued {
-            return;
-        }
-        self.flush_queued = true;
-        match self.capacity.as_ref().map(ServiceQueue::busy_for) {
-            Some(busy) if !busy.is_zero() => {
-                ctx.run_later(busy, |peer, ctx| {
-                    peer.flush_queued = false;
-                    peer.flush(ctx);
-                });
-            }
-            _ => ctx.notify(FlushQueued),
+        if !self.flush_queued {
+            self.flush_queued = true;
+            ctx.notify(FlushQueued);
         }
     }
 
-    /// Under the capacity model: one more message occupies the peer.
-    fn charge(&mut self) {
-        if let Some(capacity) = &mut self.capacity {
-            capacity.charge();
-        }
-    }
-
-    /// Carries out the core's effects: persist, then send and apply (under the capacity
-    /// model, once the work charged so far is done).
+    /// Carries out the core's effects: persist, then send and apply.
     fn flush(&mut self, ctx: &mut Context<Self>) {
         if std::mem::take(&mut self.proposals_waiting) {
             self.core.replicate();
@@ -162,22 +128,6 @@ impl RaftPeer {
         let Effects {
             messages, apply, ..
         } = effects;
-        match &mut self.capacity {
-            None => self.release((messages, apply)),
-            Some(_) if messages.is_empty() && apply.is_empty() => {}
-            Some(capacity) => {
-                let due = capacity.hold((messages, apply));
-                ctx.run_later(due, |peer, _| {
-                    if let Some(outputs) = peer.capacity.as_mut().and_then(ServiceQueue::release) {
-                        peer.release(outputs);
-                    }
-                });
-            }
-        }
-    }
-
-    /// Sends the messages and hands the applied entries to the service.
-    fn release(&mut self, (messages, apply): Outputs) {
         let from = self.node.id();
         for (to, message) in messages {
             let path = ActorPath::new(to, NAME);
@@ -209,7 +159,6 @@ impl Handler<Peer> for RaftPeer {
     fn handle(&mut self, msg: Peer, ctx: &mut Context<Self>) {
         tracing::trace!(node = %self.node.id(), from = %msg.from, message = ?msg.message, "raft message");
         self.core.step(msg.from, msg.message);
-        self.charge();
         self.queue_flush(ctx);
     }
 }
@@ -219,7 +168,6 @@ impl Handler<Start> for RaftPeer {
     fn handle(&mut self, msg: Start, ctx: &mut Context<Self>) -> Started {
         let (index, term, is_leader) = self.core.propose_later(msg.command);
         self.proposals_waiting |= is_leader;
-        self.charge();
         self.queue_flush(ctx);
         Started {
             index,

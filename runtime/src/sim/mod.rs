@@ -10,6 +10,7 @@
 
 mod faults;
 mod run;
+mod service;
 
 pub use faults::{LinkFaults, DEFAULT_LATENCY};
 pub use run::block_on;
@@ -22,11 +23,13 @@ use faults::Faults;
 use rand::Rng;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
+use service::{Admit, ServiceTimes};
 use std::cell::{Cell, RefCell};
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
 use std::rc::{Rc, Weak};
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 use troupe_messages::{NodeId, TraceId};
@@ -85,6 +88,8 @@ struct SimInner {
     wake: Notify,
     stats: Cell<NetStats>,
     driving: Cell<bool>,
+    /// The service times of nodes that have one ([`SimNet::set_service_time`]).
+    service: RefCell<ServiceTimes<InFlight>>,
 }
 
 struct Slot {
@@ -105,6 +110,8 @@ struct InFlight {
     kind: String,
     trace: TraceId,
     frame: Vec<u8>,
+    /// It has arrived and been served at a node with a service time: deliver it as it is due.
+    served: bool,
 }
 
 impl PartialEq for InFlight {
@@ -154,6 +161,7 @@ impl SimNet {
                 wake: Notify::new(),
                 stats: Cell::new(NetStats::default()),
                 driving: Cell::new(false),
+                service: RefCell::new(ServiceTimes::default()),
             }),
         }
     }
@@ -236,6 +244,12 @@ impl SimNet {
             .borrow_mut()
             .get_mut(&id)
             .and_then(|s| s.node.take());
+        let lost = self.inner.service.borrow_mut().crash(id, Instant::now());
+        for m in lost {
+            let who = (&m.from, &m.to, m.actor.as_str(), m.kind.as_str(), m.trace);
+            self.inner.bump(|s| s.dropped_node_down += 1);
+            self.inner.record("drop", who, Some("node down"));
+        }
         if let Some(node) = node {
             node.crash();
             self.inner.log.record(Event {
@@ -245,6 +259,16 @@ impl SimNet {
             });
             tracing::info!(node = %id, "node crashed");
         }
+    }
+
+    /// Gives node `id` a service time: it handles one message per `per_message`, in batches,
+    /// as a busy server does (see the `service` module); `None` takes it away. A model of a
+    /// server's CPU for benchmarks in virtual time, where handling is otherwise free.
+    pub fn set_service_time(&self, id: NodeId, per_message: Option<Duration>) {
+        self.inner
+            .service
+            .borrow_mut()
+            .set(id, per_message, Instant::now());
     }
 
     /// Restarts a crashed node: a new incarnation, built by its factory from its persister.
@@ -486,6 +510,7 @@ impl SimInner {
                 kind: kind.clone(),
                 trace,
                 frame,
+                served: false,
             }));
         }
         drop(queue);
@@ -495,14 +520,46 @@ impl SimInner {
         }
     }
 
-    /// Delivers one due message, or drops it if its target is down or cut off.
-    fn deliver(&self, m: InFlight) {
-        let who = (&m.from, &m.to, m.actor.as_str(), m.kind.as_str(), m.trace);
+    /// A due message arrives: it is dropped if its link is cut, served first if its target has
+    /// a service time, and otherwise delivered.
+    fn arrive(&self, m: InFlight) {
+        if m.served {
+            let (to, done) = (m.to, m.at);
+            self.deliver(m);
+            let next = self.service.borrow_mut().next_batch(to, done);
+            if let Some((done, batch)) = next {
+                for m in batch {
+                    self.requeue_served(m, done);
+                }
+            }
+            return;
+        }
         if self.faults.borrow().is_blocked(m.from, m.to) {
+            let who = (&m.from, &m.to, m.actor.as_str(), m.kind.as_str(), m.trace);
             self.bump(|s| s.dropped_partition += 1);
             self.record("drop", who, Some("partition"));
             return;
         }
+        let admitted = self.service.borrow_mut().arrive(m.to, m.at, m);
+        match admitted {
+            Admit::Now(m) => self.deliver(m),
+            Admit::At(done, m) => self.requeue_served(m, done),
+            Admit::Waiting => {}
+        }
+    }
+
+    /// Queues `m`, served, for delivery at `done`.
+    fn requeue_served(&self, mut m: InFlight, done: Instant) {
+        m.served = true;
+        m.at = done;
+        m.seq = self.next_seq.get();
+        self.next_seq.set(m.seq + 1);
+        self.queue.borrow_mut().push(Reverse(m));
+    }
+
+    /// Delivers one message to its target, or drops it if the target is down.
+    fn deliver(&self, m: InFlight) {
+        let who = (&m.from, &m.to, m.actor.as_str(), m.kind.as_str(), m.trace);
         let node = self.slots.borrow().get(&m.to).and_then(|s| s.node.clone());
         match node {
             None => {
@@ -527,7 +584,7 @@ async fn drive(net: Rc<SimInner>) {
             Some(at) if at <= Instant::now() => {
                 let due = net.queue.borrow_mut().pop();
                 if let Some(Reverse(m)) = due {
-                    net.deliver(m);
+                    net.arrive(m);
                 }
             }
             Some(at) => {
