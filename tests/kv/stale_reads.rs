@@ -235,6 +235,38 @@ mod planted {
         assert!(!with(Bug::FollowerReadsLocally, true).linearizable);
     }
 
+    /// The planted follower bug sits where it says: with it armed, every replica, followers
+    /// included, answers a get itself (without it, followers refuse with WrongLeader).
+    #[test]
+    fn the_planted_follower_bug_makes_followers_answer() {
+        use troupe_messages::kv::{KvReply, KvRequest};
+        let _disarm = plant::Disarm;
+        plant::arm(Bug::FollowerReadsLocally).expect("the feature is on");
+        let answered = simulate(302, |seed| async move {
+            let system = RaftKv::new(3);
+            let cluster = Cluster::builder(seed)
+                .nodes(4)
+                .topology(topology(system.clone()))
+                .build();
+            cluster.run_for(ms(1_000)).await;
+            let client = cluster.up(4);
+            let mut answered = 0;
+            for (seq, &server) in system.servers().iter().enumerate() {
+                let get = KvRequest {
+                    client: 9,
+                    seq: seq as u64 + 1,
+                    op: KvOp::Get { key: "k".into() },
+                };
+                let path = ActorPath::new(server, troupe::systems::raft_kv::SERVER);
+                if let Ok(KvReply::Ok { .. }) = client.call(&path, get, ms(500)).await {
+                    answered += 1;
+                }
+            }
+            answered
+        });
+        assert_eq!(answered, 3, "only {answered} of 3 replicas answered a get themselves");
+    }
+
     #[test]
     fn a_leader_that_acknowledges_before_a_majority_loses_the_write() {
         assert!(!with(Bug::AckBeforeMajority, false).lost.is_empty());
