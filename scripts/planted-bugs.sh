@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Do the checks catch the planted bugs? `scripts/planted-bugs.sh [SEEDS] [--require N]` builds
-# troupe with the cargo feature `planted-bugs`, runs every bug (`troupe sim --plant list`)
+# troupe with the cargo feature `planted-bugs`, runs every bug (`troupe sim raft-kv --plant list`)
 # under `--nemesis all` on seeds 1..SEEDS (default 20) at the default latency, and prints one
 # row per bug: how many seeds failed their checks (caught) and the first failure reason.
 # With `--require N`, exits 1 if some bug was caught on fewer than N seeds.

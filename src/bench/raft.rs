@@ -5,8 +5,7 @@
 //! would only be the clients divided by their latency. Each server therefore has a service time
 //! in the simulated network (`SimNet::set_service_time`): every message it receives (client
 //! requests and peer messages) occupies it for [`PER_MESSAGE`] of virtual time, one at a time,
-//! as one busy CPU would; what arrives meanwhile waits and is handed over as a batch, and what
-//! the server sends in answer leaves when that work is done. The leader, which handles a
+//! as one busy CPU would, and what the server sends in answer leaves when that work is done. The leader, which handles a
 //! request per operation, saturates; the numbers show the protocol's round trips and batching
 //! at a fixed per-server capacity. Simulation speed (virtual seconds
 //! per wall second) is reported beside them.

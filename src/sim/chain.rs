@@ -6,12 +6,13 @@
 //! rejoin at the tail. At the end the network is healed, a fresh client must be able to write
 //! and read every key, and the whole history must be linearizable.
 //!
-//! Chain nodes keep what they applied in their persisters, and the nemesis never takes a
-//! majority of the servers, so a chain must never lose every complete copy: the report says
-//! whether one did (`chain_lost`), and a run where one did fails (see [`super::rules`]).
+//! Chain nodes keep what they applied in their persisters and carry on from it after a
+//! restart, and the nemesis never takes a majority of the servers, so a chain must never lose
+//! every complete copy: the report says whether one did (`chain_lost`), and a run where one
+//! did fails (see [`super::rules`]).
 
 use super::report::{final_phase, finish, RunOutcome};
-use super::SimArgs;
+use super::{Common, SimSystem};
 use anyhow::Result;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -32,11 +33,41 @@ const ATTEMPT_TIMEOUT: Duration = Duration::from_millis(50);
 /// After healing: how long clients keep going.
 const SETTLE: Duration = Duration::from_secs(5);
 
-pub fn run(args: SimArgs) -> Result<bool> {
+/// The flags of `troupe sim chain`.
+#[derive(clap::Args, Debug)]
+pub struct ChainArgs {
+    /// CRAQ: reads served by every node of the chain (default: at the tail only).
+    #[arg(long)]
+    pub craq: bool,
+    /// How many chains share the servers, with the keys sharded across them.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub chains: u32,
+}
+
+impl SimSystem for ChainArgs {
+    const NAME: &'static str = "chain";
+
+    fn run(self, args: &Common) -> Result<bool> {
+        run(self, args)
+    }
+
+    fn flags(&self) -> String {
+        let mut flags = String::new();
+        if self.craq {
+            flags.push_str(" --craq");
+        }
+        if self.chains != 1 {
+            flags.push_str(&format!(" --chains {}", self.chains));
+        }
+        flags
+    }
+}
+
+fn run(system_args: ChainArgs, args: &Common) -> Result<bool> {
     let wall = WallInstant::now();
     let events = args.events_file()?;
-    let (servers, clients, seed, craq) = (args.nodes, args.clients, args.seed, args.craq);
-    let chains = args.chains.max(1);
+    let (servers, clients, seed) = (args.nodes, args.clients, args.seed);
+    let (craq, chains) = (system_args.craq, system_args.chains);
     let links = args.links();
     let mut system = Chain::managed(servers, chains, craq);
     // Impatient clients move on from a silent node quickly, so that they reach a new head or
@@ -116,19 +147,23 @@ pub fn run(args: SimArgs) -> Result<bool> {
             faults,
             net: cluster.stats(),
             leader_changes: head_changes,
-            reconfigurations: Some(reconfigurations),
-            chain_lost: Some(lost),
+            own: serde_json::Map::from_iter([
+                ("reconfigurations".to_string(), reconfigurations.into()),
+                ("chain_lost".to_string(), lost.into()),
+            ]),
+            problems: if lost {
+                vec![
+                    "a chain lost every complete copy, though the nemesis never takes a majority"
+                        .to_string(),
+                ]
+            } else {
+                Vec::new()
+            },
             end,
             virtual_secs,
         }
     });
-    let flags = match (craq, chains) {
-        (false, 1) => String::new(),
-        (true, 1) => " --craq".to_string(),
-        (false, n) => format!(" --chains {n}"),
-        (true, n) => format!(" --craq --chains {n}"),
-    };
-    finish("chain", &args, &flags, outcome, wall)
+    finish(&system_args, args, outcome, wall)
 }
 
 /// Reads the chains' configurations from the manager every 100 ms while `watching`: how often

@@ -1,5 +1,6 @@
 //! `troupe sim <system>`: one topology on the simulated network in virtual time, a nemesis,
-//! and a JSON report as the last line of output.
+//! and a JSON report as the last line of output. Each system is a subcommand with its own
+//! flags ([`SimSystem`]), listed once in [`systems!`]; the flags they share are [`Common`].
 
 mod chain;
 mod latency;
@@ -10,7 +11,7 @@ mod report;
 pub mod rules;
 
 use anyhow::{bail, Context as _, Result};
-use clap::{Args, ValueEnum};
+use clap::{Args, Subcommand};
 use std::path::PathBuf;
 use std::time::Duration;
 use troupe_runtime::nemesis::NemesisKind;
@@ -18,78 +19,124 @@ use troupe_runtime::sim::LinkFaults;
 
 pub use latency::Latency;
 
-/// The systems `troupe sim` can run.
-#[derive(Clone, Copy, Debug, ValueEnum)]
-pub enum System {
-    /// A linearizable key-value service on Raft, with clients recording a history that is
-    /// checked for linearizability at the end.
-    RaftKv,
-    /// Chain replication (or CRAQ, with `--craq`) with its configuration manager on Raft and
-    /// its failover supervisor; the clients' history is checked for linearizability.
-    Chain,
-    /// Every node pings every other node every 100 ms: the runtime's own smoke topology.
-    Ping,
+/// A system `troupe sim` can run: its own flags (a clap `Args`), the name of its subcommand,
+/// and how it runs.
+pub trait SimSystem: Args {
+    /// The subcommand's name, e.g. `raft-kv`.
+    const NAME: &'static str;
+
+    /// Runs the system with the common flags; `Ok(false)` when the run failed its checks.
+    fn run(self, common: &Common) -> Result<bool>;
+
+    /// This system's own flags as given, for the replay command (e.g. ` --craq --chains 2`).
+    fn flags(&self) -> String {
+        String::new()
+    }
 }
 
-/// Options of `troupe sim`.
+/// Lists the systems: one line each makes the subcommand and its dispatch.
+macro_rules! systems {
+    ($($(#[$doc:meta])* $variant:ident($args:ty),)*) => {
+        /// The systems `troupe sim` can run.
+        #[derive(Subcommand, Debug)]
+        pub enum System {
+            $($(#[$doc])* #[command(name = <$args as SimSystem>::NAME)] $variant($args),)*
+        }
+
+        impl System {
+            fn run(self, common: &Common) -> Result<bool> {
+                match self {
+                    $(System::$variant(args) => args.run(common),)*
+                }
+            }
+        }
+    };
+}
+
+systems! {
+    /// A linearizable key-value service on Raft, with clients recording a history that is
+    /// checked for linearizability at the end.
+    RaftKv(raft_kv::RaftKvArgs),
+    /// Chain replication (or CRAQ, with `--craq`) with its configuration manager on Raft and
+    /// its failover supervisor; the clients' history is checked for linearizability.
+    Chain(chain::ChainArgs),
+    /// Every node pings every other node every 100 ms: the runtime's own smoke topology.
+    Ping(ping::PingArgs),
+}
+
+/// Options of `troupe sim`: the system to run, with its own flags, and the flags every system
+/// shares (given before or after the system's name).
 #[derive(Args, Debug)]
 pub struct SimArgs {
     /// Which system to run.
-    #[arg(value_enum)]
+    #[command(subcommand)]
     pub system: System,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+/// The flags every system shares.
+#[derive(Args, Debug, Clone)]
+pub struct Common {
     /// The seed behind every random choice; the same seed replays the same run.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, global = true, default_value_t = 1)]
     pub seed: u64,
     /// Number of server nodes (chain: the chain's servers; its manager and supervisor run on
     /// nodes of their own).
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, global = true, default_value_t = 5)]
     pub nodes: u32,
-    /// Number of clients (raft-kv, chain), each on a node of its own.
-    #[arg(long, default_value_t = 8)]
+    /// Number of clients, each on a node of its own (systems without clients ignore it).
+    #[arg(long, global = true, default_value_t = 8)]
     pub clients: u32,
     /// Virtual time the workload and the nemesis run for (e.g. 60s, 500ms, 2m).
-    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    #[arg(long, global = true, default_value = "60s", value_parser = humantime::parse_duration)]
     pub duration: Duration,
     /// Faults to inject: none, crash, partition, unreliable or all.
-    #[arg(long, default_value = "none")]
+    #[arg(long, global = true, default_value = "none")]
     pub nemesis: NemesisKind,
     /// One-way latency of every healthy link, drawn per message from MIN..MAX in whole
     /// milliseconds (e.g. 1ms..5ms); `0ms..0ms` for zero latency.
-    #[arg(long, default_value = "1ms..5ms")]
+    #[arg(long, global = true, default_value = "1ms..5ms")]
     pub latency: Latency,
     /// Inject a known bug (`--plant list` names them); needs a build with the cargo feature
     /// `planted-bugs`. The run's checks must catch it.
-    #[arg(long, value_name = "BUG")]
+    #[arg(long, global = true, value_name = "BUG")]
     pub plant: Option<String>,
-    /// Chain: CRAQ, reads served by every node of the chain (default: at the tail only).
-    #[arg(long)]
-    pub craq: bool,
-    /// Chain: how many chains share the servers, with the keys sharded across them.
-    #[arg(long, default_value_t = 1)]
-    pub chains: u32,
-    /// Write the client history here (raft-kv, chain), one JSON operation per line.
-    #[arg(long)]
+    /// Write the client history here, one JSON operation per line.
+    #[arg(long, global = true)]
     pub history: Option<PathBuf>,
     /// Also write the event log here as JSON lines.
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub events: Option<PathBuf>,
     /// Print only the JSON report.
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub json: bool,
 }
 
-impl SimArgs {
+impl Common {
     /// The links' healthy state, from `--latency`.
     pub fn links(&self) -> LinkFaults {
         self.latency.links()
     }
 
-    /// ` --plant BUG` if a bug was planted, for the replay command.
-    pub fn plant_flag(&self) -> String {
-        self.plant
-            .as_deref()
-            .map(|bug| format!(" --plant {bug}"))
-            .unwrap_or_default()
+    /// The flags that replay this run (the files it wrote are left out).
+    fn flags(&self) -> String {
+        let mut flags = format!(
+            " --seed {} --nodes {} --clients {} --duration {} --nemesis {} --latency {}",
+            self.seed,
+            self.nodes,
+            self.clients,
+            // One shell word: `1m30s`, not humantime's `1m 30s`.
+            humantime::format_duration(self.duration)
+                .to_string()
+                .replace(' ', ""),
+            self.nemesis,
+            self.latency,
+        );
+        if let Some(bug) = &self.plant {
+            flags.push_str(&format!(" --plant {bug}"));
+        }
+        flags
     }
 
     /// Opens the event-log file, if one was asked for.
@@ -104,19 +151,71 @@ impl SimArgs {
     }
 }
 
+/// The command that replays a run of `system` with `common` flags.
+pub fn replay_command<S: SimSystem>(system: &S, common: &Common) -> String {
+    format!("troupe sim {}{}{}", S::NAME, system.flags(), common.flags())
+}
+
 /// Runs the topology; `Ok(false)` when the run's own check failed.
 pub fn run(args: SimArgs) -> Result<bool> {
-    if args.nodes == 0 {
+    let SimArgs { system, common } = args;
+    if common.nodes == 0 {
         bail!("--nodes must be at least 1");
     }
-    if let Some(bug) = &args.plant {
+    if let Some(bug) = &common.plant {
         if plant::arm(bug)? {
             return Ok(true); // `--plant list` printed the bugs
         }
     }
-    match args.system {
-        System::Ping => ping::run(args),
-        System::RaftKv => raft_kv::run(args),
-        System::Chain => chain::run(args),
+    system.run(&common)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser, Debug)]
+    struct Cli {
+        #[command(subcommand)]
+        command: Command,
+    }
+
+    #[derive(Subcommand, Debug)]
+    enum Command {
+        Sim(SimArgs),
+    }
+
+    fn parse(line: &str) -> Result<SimArgs, clap::Error> {
+        let words = line.split_whitespace();
+        Cli::try_parse_from(words).map(|cli| match cli.command {
+            Command::Sim(args) => args,
+        })
+    }
+
+    #[test]
+    fn the_replay_command_parses_back_to_the_same_run() {
+        let given = "troupe sim --seed 7 chain --craq --chains 2 --nodes 3 --nemesis all \
+                     --duration 90s --latency 2ms..9ms";
+        let args = parse(given).expect("parses");
+        let System::Chain(chain) = &args.system else {
+            panic!("not chain: {args:?}");
+        };
+        let replay = replay_command(chain, &args.common);
+        assert_eq!(
+            replay,
+            "troupe sim chain --craq --chains 2 --seed 7 --nodes 3 --clients 8 --duration 1m30s \
+             --nemesis all --latency 2ms..9ms"
+        );
+        let again = parse(&replay).expect("the replay parses");
+        assert_eq!(format!("{again:?}"), format!("{args:?}"));
+    }
+
+    #[test]
+    fn a_flag_of_another_system_is_refused() {
+        let error = parse("troupe sim raft-kv --craq").expect_err("refused");
+        assert!(error.to_string().contains("--craq"), "{error}");
+        assert!(parse("troupe sim ping --chains 2").is_err());
+        assert!(parse("troupe sim chain --craq --chains 0").is_err());
     }
 }

@@ -1,7 +1,7 @@
 //! `troupe sim ping`: every node pings every other node while the nemesis acts; afterwards
 //! every node must make progress again.
 
-use super::SimArgs;
+use super::{replay_command, Common, SimSystem};
 use anyhow::{bail, Result};
 use serde::Serialize;
 use std::time::{Duration, Instant as WallInstant};
@@ -12,15 +12,22 @@ use troupe_runtime::sim::block_on;
 use troupe_runtime::testkit::Cluster;
 use troupe_runtime::{ActorPath, NodeId};
 
-/// The report of a `troupe sim ping` run.
+/// The report of a `troupe sim ping` run: the contract's fields (a ping is an operation; there
+/// are no clients, leaders or history), and the pings' own counts.
 #[derive(Serialize)]
 struct PingReport {
     system: &'static str,
     seed: u64,
     nodes: u32,
+    clients: u32,
     nemesis: String,
     virtual_secs: f64,
     wall_secs: f64,
+    ops_ok: u64,
+    ops_failed: u64,
+    ops_unknown: u64,
+    leader_changes: u64,
+    linearizable: Option<bool>,
     pings_ok: u64,
     pings_failed: u64,
     messages_sent: u64,
@@ -37,8 +44,20 @@ struct PingReport {
 /// How long after healing every node must have made progress.
 const SETTLE: Duration = Duration::from_secs(2);
 
+/// `troupe sim ping` has no flags of its own.
+#[derive(clap::Args, Debug)]
+pub struct PingArgs {}
+
+impl SimSystem for PingArgs {
+    const NAME: &'static str = "ping";
+
+    fn run(self, args: &Common) -> Result<bool> {
+        run(self, args)
+    }
+}
+
 /// Runs the ping topology; `Ok(false)` if some node made no progress after healing.
-pub fn run(args: SimArgs) -> Result<bool> {
+fn run(system: PingArgs, args: &Common) -> Result<bool> {
     let wall = WallInstant::now();
     if args.history.is_some() {
         bail!("the ping topology has no client history");
@@ -91,12 +110,18 @@ pub fn run(args: SimArgs) -> Result<bool> {
     });
     let (faults, total, net) = report_parts;
     let report = PingReport {
-        system: "ping",
+        system: PingArgs::NAME,
         seed: args.seed,
         nodes,
+        clients: 0,
         nemesis: args.nemesis.to_string(),
         virtual_secs: (args.duration + SETTLE).as_secs_f64(),
         wall_secs: wall.elapsed().as_secs_f64(),
+        ops_ok: total.pongs,
+        ops_failed: total.failures,
+        ops_unknown: 0,
+        leader_changes: 0,
+        linearizable: None,
         pings_ok: total.pongs,
         pings_failed: total.failures,
         messages_sent: net.sent,
@@ -125,9 +150,8 @@ pub fn run(args: SimArgs) -> Result<bool> {
     }
     if !progress {
         eprintln!(
-            "troupe: some node made no progress after the network was healed; replay with \
-             `troupe sim ping --seed {} --nodes {nodes} --nemesis {} --latency {}`",
-            args.seed, args.nemesis, args.latency
+            "troupe: some node made no progress after the network was healed; replay with `{}`",
+            replay_command(&system, args)
         );
     }
     println!("{}", serde_json::to_string(&report)?);

@@ -4,7 +4,7 @@
 //! (those final reads included), progress, few unknown outcomes, nothing lost.
 
 use super::report::{final_phase, finish, RunOutcome};
-use super::SimArgs;
+use super::{Common, SimSystem};
 use anyhow::Result;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -28,7 +28,19 @@ const ATTEMPT_TIMEOUT: Duration = Duration::from_millis(50);
 /// After healing: how long clients keep going.
 const SETTLE: Duration = Duration::from_secs(5);
 
-pub fn run(args: SimArgs) -> Result<bool> {
+/// `troupe sim raft-kv` has no flags of its own.
+#[derive(clap::Args, Debug)]
+pub struct RaftKvArgs {}
+
+impl SimSystem for RaftKvArgs {
+    const NAME: &'static str = "raft-kv";
+
+    fn run(self, args: &Common) -> Result<bool> {
+        run(self, args)
+    }
+}
+
+fn run(system_args: RaftKvArgs, args: &Common) -> Result<bool> {
     let wall = WallInstant::now();
     let events = args.events_file()?;
     let (servers, clients, seed) = (args.nodes, args.clients, args.seed);
@@ -111,13 +123,13 @@ pub fn run(args: SimArgs) -> Result<bool> {
             faults,
             net: cluster.stats(),
             leader_changes: leader_terms.saturating_sub(1),
-            reconfigurations: None,
-            chain_lost: None,
+            own: serde_json::Map::new(),
+            problems: Vec::new(),
             end,
             virtual_secs,
         }
     });
-    finish("raft-kv", &args, "", outcome, wall)
+    finish(&system_args, args, outcome, wall)
 }
 
 /// Counts the distinct terms in which some server was seen leading, polling every 50 ms, and

@@ -3,7 +3,7 @@
 //! last line is JSON.
 
 use super::rules::{PassRules, RunFacts};
-use super::SimArgs;
+use super::{replay_command, Common, SimSystem};
 use anyhow::{Context as _, Result};
 use serde::Serialize;
 use std::time::Duration;
@@ -35,13 +35,6 @@ pub struct Report {
     pub ops_unknown: u64,
     /// Raft: distinct terms with a leader, less one. Chain: changes of the head.
     pub leader_changes: u64,
-    /// Chain only: configurations installed after the first.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reconfigurations: Option<u64>,
-    /// Chain only: every replica was lost (fail-stop nodes restart empty), so no progress
-    /// was possible.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub chain_lost: Option<bool>,
     pub messages_sent: u64,
     pub messages_dropped: u64,
     #[serde(flatten)]
@@ -56,6 +49,9 @@ pub struct Report {
     pub passed: bool,
     /// Why the run did not pass, one sentence per broken rule.
     pub failures: Vec<String>,
+    /// The system's own fields (chain: `reconfigurations`, `chain_lost`).
+    #[serde(flatten)]
+    pub own: serde_json::Map<String, serde_json::Value>,
 }
 
 /// What a run hands to [`finish`].
@@ -64,8 +60,10 @@ pub struct RunOutcome {
     pub faults: NemesisReport,
     pub net: NetStats,
     pub leader_changes: u64,
-    pub reconfigurations: Option<u64>,
-    pub chain_lost: Option<bool>,
+    /// The system's own report fields.
+    pub own: serde_json::Map<String, serde_json::Value>,
+    /// What the system's own end-of-run checks found wrong, one sentence each.
+    pub problems: Vec<String>,
     pub end: FinalPhase,
     pub virtual_secs: f64,
 }
@@ -131,10 +129,9 @@ pub async fn final_phase(
 
 /// Checks the history, writes it if asked, prints the report (the JSON line last) and, if the
 /// run failed, the command that replays it. `Ok(false)` when the run failed its checks.
-pub fn finish(
-    system: &'static str,
-    args: &SimArgs,
-    replay_flags: &str,
+pub fn finish<S: SimSystem>(
+    system: &S,
+    args: &Common,
     outcome: RunOutcome,
     wall: std::time::Instant,
 ) -> Result<bool> {
@@ -143,8 +140,8 @@ pub fn finish(
         faults,
         net,
         leader_changes,
-        reconfigurations,
-        chain_lost,
+        own,
+        problems,
         end,
         virtual_secs,
     } = outcome;
@@ -158,7 +155,7 @@ pub fn finish(
         linearizable,
         final_write: end.wrote,
         final_problems: end.problems,
-        chain_lost: chain_lost == Some(true),
+        system_problems: problems,
     };
     let failures = PassRules::default().judge(&facts);
     if let Some(path) = &args.history {
@@ -168,7 +165,7 @@ pub fn finish(
             .with_context(|| format!("cannot write the history {}", path.display()))?;
     }
     let report = Report {
-        system,
+        system: S::NAME,
         seed: args.seed,
         nodes: args.nodes,
         clients: args.clients,
@@ -179,8 +176,6 @@ pub fn finish(
         ops_failed: recorder.failed,
         ops_unknown: recorder.unknown,
         leader_changes,
-        reconfigurations,
-        chain_lost,
         messages_sent: net.sent,
         messages_dropped: net.dropped(),
         faults,
@@ -189,15 +184,17 @@ pub fn finish(
         linearizable,
         passed: failures.is_empty(),
         failures,
+        own,
     };
     if !args.json {
-        let changes = match reconfigurations {
+        let changes = match report.own.get("reconfigurations") {
             Some(n) => format!("{n} reconfigurations, {leader_changes} head changes"),
             None => format!("{leader_changes} leader changes"),
         };
         println!(
-            "{system}: {} servers, {} clients, nemesis {}, seed {}: {} ops ok, {} failed, {} \
+            "{}: {} servers, {} clients, nemesis {}, seed {}: {} ops ok, {} failed, {} \
              unknown; {changes}; {:.0} virtual s in {:.2} wall s",
+            S::NAME,
             report.nodes,
             report.clients,
             report.nemesis,
@@ -220,15 +217,8 @@ pub fn finish(
     }
     if !report.passed {
         eprintln!(
-            "troupe: the run failed its checks; replay it with `troupe sim {system}{replay_flags} \
-             --seed {} --nodes {} --clients {} --duration {} --nemesis {} --latency {}{}`",
-            report.seed,
-            report.nodes,
-            report.clients,
-            humantime::format_duration(args.duration),
-            report.nemesis,
-            report.latency,
-            args.plant_flag(),
+            "troupe: the run failed its checks; replay it with `{}`",
+            replay_command(system, args)
         );
     }
     println!("{}", serde_json::to_string(&report)?);

@@ -43,8 +43,9 @@ pub struct RunFacts {
     pub final_write: bool,
     /// What the final reads after healing found wrong (failed reads, lost appends).
     pub final_problems: Vec<String>,
-    /// Chain runs: some chain had no complete copy left at the end.
-    pub chain_lost: bool,
+    /// What the system's own end-of-run checks found wrong (a chain that lost every complete
+    /// copy, say), one sentence each.
+    pub system_problems: Vec<String>,
 }
 
 impl PassRules {
@@ -80,12 +81,7 @@ impl PassRules {
             failures.push("the final write after healing did not succeed".to_string());
         }
         failures.extend(facts.final_problems.iter().cloned());
-        if facts.chain_lost {
-            failures.push(
-                "a chain lost every complete copy, though the nemesis never takes a majority"
-                    .to_string(),
-            );
-        }
+        failures.extend(facts.system_problems.iter().cloned());
         failures
     }
 }
@@ -103,7 +99,7 @@ mod tests {
             linearizable: Some(true),
             final_write: true,
             final_problems: Vec::new(),
-            chain_lost: false,
+            system_problems: Vec::new(),
         }
     }
 
@@ -156,9 +152,9 @@ mod tests {
                 },
             ),
             (
-                "chain",
+                "system",
                 RunFacts {
-                    chain_lost: true,
+                    system_problems: vec!["a chain lost every complete copy".into()],
                     ..healthy()
                 },
             ),

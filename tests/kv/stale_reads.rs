@@ -264,7 +264,10 @@ mod planted {
             }
             answered
         });
-        assert_eq!(answered, 3, "only {answered} of 3 replicas answered a get themselves");
+        assert_eq!(
+            answered, 3,
+            "only {answered} of 3 replicas answered a get themselves"
+        );
     }
 
     #[test]
