@@ -280,3 +280,228 @@ fn after_a_snapshot_the_leader_sends_the_rest_of_its_log_at_once() {
         "the entries after the snapshot"
     );
 }
+
+/// A follower whose last entry conflicts names that entry's term and where its run of that term
+/// starts, so that the leader can back up past the whole term at once.
+#[test]
+fn a_refusal_names_the_conflicting_term_and_where_it_starts() {
+    let entries = vec![entry(1, 1), entry(1, 2), entry(2, 3)];
+    let durable = Durable {
+        term: 3,
+        voted_for: None,
+        log: RaftLog::restore(0, 0, entries),
+    };
+    let mut follower = core(2, 3, durable);
+    follower.step(
+        n(1),
+        RaftMessage::AppendEntries {
+            term: 3,
+            prev_log_index: 3,
+            prev_log_term: 3,
+            entries: Vec::new(),
+            leader_commit: 0,
+        },
+    );
+    let sent = follower.take_effects().messages;
+    assert!(
+        matches!(
+            sent.as_slice(),
+            [(
+                _,
+                RaftMessage::AppendReply {
+                    success: false,
+                    rejected_index: 3,
+                    conflict_term: 2,
+                    conflict_index: 3,
+                    ..
+                }
+            )]
+        ),
+        "answered {sent:?}"
+    );
+}
+
+/// A refusal from the same boot saying the follower's log is too short below what it
+/// acknowledged cannot be true (within one boot nothing acknowledged is lost): the leader keeps
+/// the matched index it had.
+#[test]
+fn a_same_boot_refusal_claiming_a_short_log_never_lowers_what_was_matched() {
+    let mut w = Wire::new(3);
+    w.elect(1);
+    for byte in 1..=3 {
+        w.core(1).propose(vec![byte]);
+        w.collect(n(1));
+        w.settle();
+    }
+    let boot = w.core(2).boot;
+    let term = w.core(1).term();
+    w.core(1).propose(vec![4]);
+    w.core(1).take_effects();
+    w.core(1).step(
+        n(2),
+        RaftMessage::AppendReply {
+            term,
+            success: false,
+            match_index: 0,
+            rejected_index: 5,
+            conflict_term: 0,
+            conflict_index: 3,
+            boot,
+        },
+    );
+    assert_eq!(w.core(1).progress[&n(2)].matched, 4);
+}
+
+/// After a refusal that names a term the leader also has, the leader tries next right after
+/// its own last entry of that term (never past the refused index).
+#[test]
+fn a_leader_backs_up_past_the_conflicting_term_at_once() {
+    let mut w = Wire::new(3);
+    w.elect(1);
+    w.cut_off.insert(n(2));
+    for byte in 1..=3 {
+        w.core(1).propose(vec![byte]);
+        w.collect(n(1));
+        w.settle();
+    }
+    let term = w.core(1).term();
+    let boot = w.core(2).boot;
+    assert_eq!(w.last_index(1), 4);
+    w.core(1).step(
+        n(2),
+        RaftMessage::AppendReply {
+            term,
+            success: false,
+            match_index: 0,
+            rejected_index: 4,
+            conflict_term: term,
+            conflict_index: 2,
+            boot,
+        },
+    );
+    let sent = w.core(1).take_effects().messages;
+    assert!(
+        matches!(
+            sent.as_slice(),
+            [(
+                _,
+                RaftMessage::AppendEntries {
+                    prev_log_index: 3,
+                    ..
+                }
+            )]
+        ),
+        "sent {sent:?}"
+    );
+}
+
+/// A follower without a leader learns it from a snapshot, as from an append.
+#[test]
+fn a_follower_learns_its_leader_from_a_snapshot() {
+    let mut follower = core(2, 3, Durable::default());
+    follower.step(
+        n(3),
+        RaftMessage::RequestVote {
+            term: 5,
+            last_log_index: 0,
+            last_log_term: 0,
+            pre_vote: false,
+        },
+    );
+    follower.step(
+        n(3),
+        RaftMessage::InstallSnapshot {
+            term: 5,
+            last_included_index: 4,
+            last_included_term: 4,
+            data: b"state".to_vec(),
+        },
+    );
+    assert_eq!(follower.leader(), Some(n(3)));
+    assert_eq!(follower.status().snapshot_index, 4);
+}
+
+/// A snapshot answer covering the leader's whole log brings that follower fully up to date:
+/// nothing more is sent to it until there is something new.
+#[test]
+fn a_snapshot_of_the_whole_log_brings_a_follower_up_to_date() {
+    let mut w = Wire::new(3);
+    w.elect(1);
+    w.cut_off.insert(n(3));
+    for byte in 1..=3 {
+        w.core(1).propose(vec![byte]);
+        w.collect(n(1));
+        w.settle();
+    }
+    let last = w.last_index(1);
+    w.core(1).compact(last, b"everything".to_vec());
+    w.cut_off.clear();
+    w.core(1).progress.get_mut(&n(3)).expect("a follower").next = 1;
+    w.core(1).replicate();
+    w.collect(n(1));
+    w.settle();
+    assert_eq!(w.core(1).progress[&n(3)].matched, last);
+    assert_eq!(w.core(3).status().snapshot_index, last);
+}
+
+/// Figure 8 of the Raft paper: a leader never commits an entry of an earlier term by counting
+/// its copies; only an entry of its own term, once on a majority, commits it (and all before).
+#[test]
+fn a_leader_commits_earlier_terms_only_through_an_entry_of_its_own() {
+    let mut w = Wire::new(3);
+    // Node 1 holds an entry of term 2 that nobody committed.
+    let old = Durable {
+        term: 2,
+        voted_for: None,
+        log: RaftLog::restore(0, 0, vec![entry(2, 9)]),
+    };
+    w.cores.insert(n(1), core(1, 3, old));
+    // Elected with votes only: every append it sends is lost.
+    while w.core(1).role() != Role::Leader {
+        w.core(1).tick();
+        w.collect(n(1));
+        while let Some((from, to, message)) = w.queue.pop_front() {
+            if matches!(
+                message,
+                RaftMessage::RequestVote { .. } | RaftMessage::Vote { .. }
+            ) {
+                w.core_of(to).step(from, message);
+                w.collect(to);
+            }
+        }
+    }
+    let term = w.core(1).term();
+    assert!(term > 2);
+    // A follower reports holding the old entry (index 1), not yet the leader's no-op (2).
+    let boot = w.core(2).boot;
+    w.core(1).step(
+        n(2),
+        RaftMessage::AppendReply {
+            term,
+            success: true,
+            match_index: 1,
+            rejected_index: 0,
+            conflict_term: 0,
+            conflict_index: 0,
+            boot,
+        },
+    );
+    assert_eq!(
+        w.core(1).commit_index(),
+        0,
+        "an entry of term 2 was committed by counting copies"
+    );
+    w.core(1).step(
+        n(2),
+        RaftMessage::AppendReply {
+            term,
+            success: true,
+            match_index: 2,
+            rejected_index: 0,
+            conflict_term: 0,
+            conflict_index: 0,
+            boot,
+        },
+    );
+    assert_eq!(w.core(1).commit_index(), 2, "the no-op commits both");
+}

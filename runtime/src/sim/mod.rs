@@ -23,7 +23,7 @@ use faults::Faults;
 use rand::Rng;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use service::ServiceTimes;
+use service::{Admit, ServiceTimes};
 use std::cell::{Cell, RefCell};
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
@@ -89,7 +89,7 @@ struct SimInner {
     stats: Cell<NetStats>,
     driving: Cell<bool>,
     /// The service times of nodes that have one ([`SimNet::set_service_time`]).
-    service: RefCell<ServiceTimes>,
+    service: RefCell<ServiceTimes<InFlight>>,
 }
 
 struct Slot {
@@ -244,19 +244,10 @@ impl SimNet {
             .borrow_mut()
             .get_mut(&id)
             .and_then(|s| s.node.take());
-        self.inner.service.borrow_mut().crash(id, Instant::now());
-        // What the node was serving dies with it (not delivered to its next incarnation).
-        let mut lost = Vec::new();
-        self.inner.queue.borrow_mut().retain(|m| {
-            let gone = m.0.served && m.0.to == id;
-            if gone {
-                lost.push((m.0.from, m.0.actor.clone(), m.0.kind.clone(), m.0.trace));
-            }
-            !gone
-        });
-        for (from, actor, kind, trace) in lost {
+        let lost = self.inner.service.borrow_mut().crash(id, Instant::now());
+        for m in lost {
+            let who = (&m.from, &m.to, m.actor.as_str(), m.kind.as_str(), m.trace);
             self.inner.bump(|s| s.dropped_node_down += 1);
-            let who = (&from, &id, actor.as_str(), kind.as_str(), trace);
             self.inner.record("drop", who, Some("node down"));
         }
         if let Some(node) = node {
@@ -270,8 +261,8 @@ impl SimNet {
         }
     }
 
-    /// Gives node `id` a service time: it handles one message per `per_message`, one after the
-    /// other, as one busy CPU does (see the `service` module); `None` takes it away. A model of a
+    /// Gives node `id` a service time: it handles one message per `per_message`, in batches,
+    /// as a busy server does (see the `service` module); `None` takes it away. A model of a
     /// server's CPU for benchmarks in virtual time, where handling is otherwise free.
     pub fn set_service_time(&self, id: NodeId, per_message: Option<Duration>) {
         self.inner
@@ -531,9 +522,17 @@ impl SimInner {
 
     /// A due message arrives: it is dropped if its link is cut, served first if its target has
     /// a service time, and otherwise delivered.
-    fn arrive(&self, mut m: InFlight) {
+    fn arrive(&self, m: InFlight) {
         if m.served {
-            return self.deliver(m);
+            let (to, done) = (m.to, m.at);
+            self.deliver(m);
+            let next = self.service.borrow_mut().next_batch(to, done);
+            if let Some((done, batch)) = next {
+                for m in batch {
+                    self.requeue_served(m, done);
+                }
+            }
+            return;
         }
         if self.faults.borrow().is_blocked(m.from, m.to) {
             let who = (&m.from, &m.to, m.actor.as_str(), m.kind.as_str(), m.trace);
@@ -541,19 +540,16 @@ impl SimInner {
             self.record("drop", who, Some("partition"));
             return;
         }
-        let down = self
-            .slots
-            .borrow()
-            .get(&m.to)
-            .is_none_or(|s| s.node.is_none());
-        if down {
-            return self.deliver(m); // dropped: nobody serves it
+        let admitted = self.service.borrow_mut().arrive(m.to, m.at, m);
+        match admitted {
+            Admit::Now(m) => self.deliver(m),
+            Admit::At(done, m) => self.requeue_served(m, done),
+            Admit::Waiting => {}
         }
-        let served_at = self.service.borrow_mut().arrive(m.to, m.at);
-        let Some(done) = served_at else {
-            return self.deliver(m);
-        };
-        // Delivered when its service is over.
+    }
+
+    /// Queues `m`, served, for delivery at `done`.
+    fn requeue_served(&self, mut m: InFlight, done: Instant) {
         m.served = true;
         m.at = done;
         m.seq = self.next_seq.get();
