@@ -23,7 +23,7 @@ pub enum Bench {
     /// any message lost.
     Messaging,
     /// Key-value throughput and latency on Raft, 3 and 5 servers, 1 to 512 clients, under a
-    /// capacity model (one message per 100 µs of virtual time per peer).
+    /// capacity model (one message per 100 µs of virtual time per server).
     RaftKv,
     /// Time to elect a new leader after the leader crashes, over 1000 trials; fails if a trial
     /// elects no leader.

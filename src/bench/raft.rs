@@ -5,7 +5,8 @@
 //! would only be the clients divided by their latency. Each server therefore has a service time
 //! in the simulated network (`SimNet::set_service_time`): every message it receives (client
 //! requests and peer messages) occupies it for [`PER_MESSAGE`] of virtual time, one at a time,
-//! as one busy CPU would, and what the server sends in answer leaves when that work is done. The leader, which handles a
+//! as one busy CPU would; what arrives meanwhile waits and is handed over as a batch, and what
+//! the server sends in answer leaves when that work is done. The leader, which handles a
 //! request per operation, saturates; the numbers show the protocol's round trips and batching
 //! at a fixed per-server capacity. Simulation speed (virtual seconds
 //! per wall second) is reported beside them.
@@ -118,7 +119,7 @@ pub fn kv(quick: bool, json: bool) -> Result<()> {
     if !json {
         println!(
             "troupe bench raft-kv: simulated network, links {:?}-{:?} one way, 10 ms Raft ticks, \
-             heartbeats 50 ms; each peer handles one message (peer message or proposal) per \
+             heartbeats 50 ms; each server handles one message it receives (request or peer message) per \
              {:?} of virtual time; closed-loop clients without think time, {secs} virtual s \
              per run after 1 s; latency and throughput in virtual time",
             LINK.0, LINK.1, PER_MESSAGE

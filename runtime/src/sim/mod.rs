@@ -540,6 +540,14 @@ impl SimInner {
             self.record("drop", who, Some("partition"));
             return;
         }
+        let down = self
+            .slots
+            .borrow()
+            .get(&m.to)
+            .is_none_or(|s| s.node.is_none());
+        if down {
+            return self.deliver(m); // dropped: nobody serves it
+        }
         let admitted = self.service.borrow_mut().arrive(m.to, m.at, m);
         match admitted {
             Admit::Now(m) => self.deliver(m),
