@@ -34,6 +34,7 @@ fn porcupine_verdicts_each_in_under_a_second() {
         let started = Instant::now();
         let verdict = check(&ops);
         let took = started.elapsed();
+        eprintln!("{name}: {took:.2?}");
         assert_eq!(verdict.is_linearizable(), expected, "{name}: {verdict:?}");
         assert!(took < Duration::from_secs(1), "{name} took {took:?}");
     }
