@@ -9,9 +9,10 @@
 //! and `return` are times in nanoseconds of the run's clock; `"return": null` means the outcome
 //! is unknown (the client timed out: the operation may or may not have taken effect).
 //!
-//! That line is [`Operation`], the key-value model's. Histories of other models keep its shape
-//! with their own `op` names and fields: an [`Entry`] holds the client, the model's input (its
-//! fields flattened into the line, `op` naming the operation), its output, and the times.
+//! That line is [`Operation`], the key-value model's. Histories of other models
+//! ([`crate::linearizability::Model`]) keep its shape with their own `op` names and fields: an
+//! [`Entry`] holds the client, the model's input (its fields flattened into the line, `op`
+//! naming the operation), its output, and the times.
 //!
 //! ```text
 //! {"client":1,"op":"cas","key":"r","expect":"a","value":"b","output":true,"call":5,"return":9}
@@ -143,7 +144,7 @@ pub fn write(ops: &[Operation], out: impl Write) -> std::io::Result<()> {
 
 /// Reads a history of any model, one JSON [`Entry`] per line (blank lines skipped). Besides
 /// its times, each line is checked by `validate`, the model's word on whether its input and
-/// output belong together.
+/// output belong together ([`crate::linearizability::Model::validate`]).
 pub fn read_entries<I: DeserializeOwned, O: DeserializeOwned>(
     input: impl BufRead,
     validate: impl Fn(&Entry<I, O>) -> std::result::Result<(), String>,

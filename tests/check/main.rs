@@ -95,7 +95,11 @@ fn the_command_rejects_a_stale_read_and_accepts_a_fresh_one() {
     };
     let rejected = run(&stale);
     assert_eq!(rejected.status.code(), Some(1), "{rejected:?}");
-    assert!(String::from_utf8_lossy(&rejected.stdout).contains("NOT linearizable"));
+    let said = String::from_utf8_lossy(&rejected.stdout);
+    assert!(
+        said.contains("NOT linearizable") && said.contains(r#"could not place get("x") -> "old""#),
+        "{said}"
+    );
     let accepted = run(&fresh);
     assert_eq!(accepted.status.code(), Some(0), "{accepted:?}");
     for name in ["c50-ok", "c10-ok"] {
