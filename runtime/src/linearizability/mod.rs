@@ -12,11 +12,13 @@
 //! answers [`Verdict::Inconclusive`], which is neither a pass nor a failure. The state budget
 //! makes the answer the same on every machine; the time budget is for people at a terminal.
 //!
-//! [`check`] and [`check_with`] check key-value histories ([`Operation`]s).
+//! [`check`] and [`check_with`] check key-value histories ([`Operation`]s); [`Register`] is a
+//! second model, of compare-and-set registers.
 
 pub mod kv;
 mod memo;
 mod model;
+pub mod register;
 mod search;
 mod verdict;
 
@@ -25,10 +27,15 @@ mod brute;
 #[cfg(test)]
 mod props;
 #[cfg(test)]
+mod props_register;
+#[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_register;
 
 pub use kv::{Kv, KvEntry, KvInput};
 pub use model::{partition_by_key, Model, Part, Pending, PendingEvents};
+pub use register::Register;
 pub use verdict::{Budget, Limit, Verdict};
 
 use crate::history::{Entry, Operation};
