@@ -3,7 +3,7 @@
 //! from `main`, if the file cannot be read or the arguments are wrong).
 //!
 //! The model says how the file's lines read and what a correct object answers: `kv` (the
-//! default) for key-value histories.
+//! default) for key-value histories, `register` for compare-and-set registers.
 
 use anyhow::{Context as _, Result};
 use clap::{Args, ValueEnum};
@@ -11,8 +11,10 @@ use std::io::BufReader;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
-use troupe_runtime::history;
-use troupe_runtime::linearizability::{check_with, Budget, Verdict};
+use troupe_runtime::history::{self, Entry};
+use troupe_runtime::linearizability::{
+    check_model, check_with, Budget, Model as _, Register, Verdict,
+};
 
 /// The exit code of an inconclusive check.
 const INCONCLUSIVE: u8 = 3;
@@ -25,6 +27,8 @@ const SHOWN_CHARS: usize = 200;
 pub enum Model {
     /// A key-value store: get, put and append, a missing key reading as "".
     Kv,
+    /// Compare-and-set registers, one per key: read, write and cas, empty until written.
+    Register,
 }
 
 /// Options of `troupe check`.
@@ -84,6 +88,11 @@ fn check_file(model: Model, path: &Path, budget: Budget) -> Result<Checked> {
         Model::Kv => {
             let ops = history::read(open(path)?).with_context(not_a_history)?;
             Checked::new(&ops, |o| o.ret, |ops| check_with(ops, budget))
+        }
+        Model::Register => {
+            let validate = |e: &Entry<_, _>| Register.validate(&e.input, e.answer());
+            let ops = history::read_entries(open(path)?, validate).with_context(not_a_history)?;
+            Checked::new(&ops, |o| o.ret, |ops| check_model(&Register, ops, budget))
         }
     })
 }

@@ -121,6 +121,48 @@ fn the_command_rejects_a_stale_read_and_accepts_a_fresh_one() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+#[test]
+fn the_command_checks_registers_with_their_own_lines() {
+    let dir = std::env::temp_dir().join(format!("troupe-register-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let troupe = env!("CARGO_BIN_EXE_troupe");
+    let run = |name: &str, lines: &[&str], model: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, lines.join("\n")).unwrap();
+        Command::new(troupe)
+            .args(["check", "--model", model])
+            .arg(&path)
+            .output()
+            .unwrap()
+    };
+    let write =
+        r#"{"client":1,"op":"write","key":"r","value":"a","output":null,"call":0,"return":10}"#;
+    let swap = r#"{"client":1,"op":"cas","key":"r","expect":"a","value":"b","output":true,"call":20,"return":30}"#;
+    let fresh = r#"{"client":2,"op":"read","key":"r","output":"b","call":40,"return":50}"#;
+    let stale = r#"{"client":2,"op":"read","key":"r","output":"a","call":40,"return":50}"#;
+    let out = run("fresh.jsonl", &[write, swap, fresh], "register");
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let out = run("stale.jsonl", &[write, swap, stale], "register");
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains(r#"could not place read("r") -> "a""#),
+        "{said}"
+    );
+    // A read that answers a boolean is a malformed line, and register lines are no
+    // key-value history: errors, not verdicts.
+    let bad = r#"{"client":2,"op":"read","key":"r","output":true,"call":40,"return":50}"#;
+    let out = run("bad.jsonl", &[write, bad], "register");
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("line 2"),
+        "{out:?}"
+    );
+    let out = run("kv.jsonl", &[write, swap, fresh], "kv");
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 /// Sixteen concurrent appends of "x", then a read of seventeen: refuted only after the search
 /// has tried every subset of the appends (about a million states).
 fn too_many_appends() -> Vec<Operation> {
