@@ -1,23 +1,34 @@
 //! `troupe check [--model M] [--budget-states N] [--budget-time T] FILE`: is a history
 //! linearizable? Exits 0 if it is, 1 if it is not, 3 if the search budget ran out first (2,
 //! from `main`, if the file cannot be read or the arguments are wrong).
+//!
+//! The model says how the file's lines read and what a correct object answers: `kv` (the
+//! default) for key-value histories, `register` for compare-and-set registers.
 
 use anyhow::{Context as _, Result};
 use clap::{Args, ValueEnum};
-use std::path::PathBuf;
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
-use troupe_runtime::history;
-use troupe_runtime::linearizability::{check_with, Budget, Verdict};
+use troupe_runtime::history::{self, Entry};
+use troupe_runtime::linearizability::{
+    check_model, check_with, Budget, Model as _, Register, Verdict,
+};
 
 /// The exit code of an inconclusive check.
 const INCONCLUSIVE: u8 = 3;
+
+/// The most characters of an operation a refutation shows (a key's value can be long).
+const SHOWN_CHARS: usize = 200;
 
 /// The models a history can be checked against.
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum Model {
     /// A key-value store: get, put and append, a missing key reading as "".
     Kv,
+    /// Compare-and-set registers, one per key: read, write and cas, empty until written.
+    Register,
 }
 
 /// Options of `troupe check`.
@@ -36,35 +47,89 @@ pub struct CheckArgs {
     file: PathBuf,
 }
 
+/// A checked history: the verdict, how many operations it has and how many of them never
+/// returned, and how long the check took (not counting the reading).
+struct Checked {
+    verdict: Verdict,
+    ops: usize,
+    unknown: usize,
+    took: Duration,
+}
+
+impl Checked {
+    /// Checks `history` with `check`, timing it.
+    fn new<T>(
+        history: &[T],
+        ret: impl Fn(&T) -> Option<u64>,
+        check: impl Fn(&[T]) -> Verdict,
+    ) -> Self {
+        let started = Instant::now();
+        let verdict = check(history);
+        Checked {
+            verdict,
+            took: started.elapsed(),
+            ops: history.len(),
+            unknown: history.iter().filter(|o| ret(o).is_none()).count(),
+        }
+    }
+}
+
+/// Opens a history file.
+fn open(path: &Path) -> Result<BufReader<std::fs::File>> {
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    Ok(BufReader::new(file))
+}
+
+/// Reads the file as `model`'s history and checks it.
+fn check_file(model: Model, path: &Path, budget: Budget) -> Result<Checked> {
+    let not_a_history = || format!("{} is not a history", path.display());
+    Ok(match model {
+        Model::Kv => {
+            let ops = history::read(open(path)?).with_context(not_a_history)?;
+            Checked::new(&ops, |o| o.ret, |ops| check_with(ops, budget))
+        }
+        Model::Register => {
+            let validate = |e: &Entry<_, _>| Register.validate(&e.input, e.answer());
+            let ops = history::read_entries(open(path)?, validate).with_context(not_a_history)?;
+            Checked::new(&ops, |o| o.ret, |ops| check_model(&Register, ops, budget))
+        }
+    })
+}
+
+/// `text`, cut to `SHOWN_CHARS` characters.
+fn shorten(text: &str) -> String {
+    match text.char_indices().nth(SHOWN_CHARS) {
+        Some((cut, _)) => format!("{}...", &text[..cut]),
+        None => text.to_string(),
+    }
+}
+
 /// Checks the file and prints the verdict; the exit code says it too.
 pub fn run(args: CheckArgs) -> Result<ExitCode> {
-    let file = std::fs::File::open(&args.file)
-        .with_context(|| format!("cannot open {}", args.file.display()))?;
-    let ops = history::read(std::io::BufReader::new(file))
-        .with_context(|| format!("{} is not a history", args.file.display()))?;
     let budget = Budget {
         max_states: Some(args.budget_states),
         max_time: args.budget_time,
     };
-    let started = Instant::now();
-    let verdict = match args.model {
-        Model::Kv => check_with(&ops, budget),
-    };
-    let took = started.elapsed();
-    let unknown = ops.iter().filter(|o| o.ret.is_none()).count();
+    let Checked {
+        verdict,
+        ops,
+        unknown,
+        took,
+    } = check_file(args.model, &args.file, budget)?;
     let code = match &verdict {
         Verdict::Linearizable => {
             println!(
-                "linearizable: {} operations ({unknown} with unknown outcome), checked in {took:.2?}",
-                ops.len()
+                "linearizable: {ops} operations ({unknown} with unknown outcome), checked in {took:.2?}"
             );
             ExitCode::SUCCESS
         }
-        Verdict::NotLinearizable { key } => {
+        Verdict::NotLinearizable { part, stuck_at } => {
             println!(
-                "NOT linearizable: the operations on key {key:?} admit no linearization \
-                 ({} operations, checked in {took:.2?})",
-                ops.len()
+                "NOT linearizable: the operations on key {part:?} admit no linearization; the \
+                 longest partial linearization found could not place {} ({ops} operations, \
+                 checked in {took:.2?})",
+                shorten(stuck_at)
             );
             ExitCode::FAILURE
         }
@@ -84,10 +149,9 @@ pub fn run(args: CheckArgs) -> Result<ExitCode> {
             }
             println!(
                 "INCONCLUSIVE: the {limit} ran out after {states} states and {took:.2?}, \
-                 with no verdict on key(s) {} ({} operations); raise --budget-states or \
+                 with no verdict on key(s) {} ({ops} operations); raise --budget-states or \
                  --budget-time",
-                keys.join(", "),
-                ops.len()
+                keys.join(", ")
             );
             ExitCode::from(INCONCLUSIVE)
         }

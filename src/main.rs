@@ -33,7 +33,8 @@ enum Command {
     Sim(sim::SimArgs),
     /// Run a benchmark and print its conditions, baselines and results.
     Bench(bench::BenchArgs),
-    /// Check a key-value history for linearizability: exit 0 if it is, 1 if not, 3 if undecided.
+    /// Check a history (key-value, or --model register) for linearizability: exit 0 if it is, 1
+    /// if not, 3 if undecided.
     Check(check::CheckArgs),
     /// Set up a real cluster of processes.
     #[command(subcommand)]

@@ -34,6 +34,7 @@ fn porcupine_verdicts_each_in_under_a_second() {
         let started = Instant::now();
         let verdict = check(&ops);
         let took = started.elapsed();
+        eprintln!("{name}: {took:.2?}");
         assert_eq!(verdict.is_linearizable(), expected, "{name}: {verdict:?}");
         assert!(took < Duration::from_secs(1), "{name} took {took:?}");
     }
@@ -94,7 +95,11 @@ fn the_command_rejects_a_stale_read_and_accepts_a_fresh_one() {
     };
     let rejected = run(&stale);
     assert_eq!(rejected.status.code(), Some(1), "{rejected:?}");
-    assert!(String::from_utf8_lossy(&rejected.stdout).contains("NOT linearizable"));
+    let said = String::from_utf8_lossy(&rejected.stdout);
+    assert!(
+        said.contains("NOT linearizable") && said.contains(r#"could not place get("x") -> "old""#),
+        "{said}"
+    );
     let accepted = run(&fresh);
     assert_eq!(accepted.status.code(), Some(0), "{accepted:?}");
     for name in ["c50-ok", "c10-ok"] {
@@ -113,6 +118,48 @@ fn the_command_rejects_a_stale_read_and_accepts_a_fresh_one() {
         "an unreadable file is not a verdict: {refused:?}"
     );
     assert!(String::from_utf8_lossy(&refused.stderr).contains("line 1"));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn the_command_checks_registers_with_their_own_lines() {
+    let dir = std::env::temp_dir().join(format!("troupe-register-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let troupe = env!("CARGO_BIN_EXE_troupe");
+    let run = |name: &str, lines: &[&str], model: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, lines.join("\n")).unwrap();
+        Command::new(troupe)
+            .args(["check", "--model", model])
+            .arg(&path)
+            .output()
+            .unwrap()
+    };
+    let write =
+        r#"{"client":1,"op":"write","key":"r","value":"a","output":null,"call":0,"return":10}"#;
+    let swap = r#"{"client":1,"op":"cas","key":"r","expect":"a","value":"b","output":true,"call":20,"return":30}"#;
+    let fresh = r#"{"client":2,"op":"read","key":"r","output":"b","call":40,"return":50}"#;
+    let stale = r#"{"client":2,"op":"read","key":"r","output":"a","call":40,"return":50}"#;
+    let out = run("fresh.jsonl", &[write, swap, fresh], "register");
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let out = run("stale.jsonl", &[write, swap, stale], "register");
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains(r#"could not place read("r") -> "a""#),
+        "{said}"
+    );
+    // A read that answers a boolean is a malformed line, and register lines are no
+    // key-value history: errors, not verdicts.
+    let bad = r#"{"client":2,"op":"read","key":"r","output":true,"call":40,"return":50}"#;
+    let out = run("bad.jsonl", &[write, bad], "register");
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("line 2"),
+        "{out:?}"
+    );
+    let out = run("kv.jsonl", &[write, swap, fresh], "kv");
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
     std::fs::remove_dir_all(&dir).ok();
 }
 

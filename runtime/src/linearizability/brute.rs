@@ -1,22 +1,35 @@
-//! A brute-force linearizability checker: the reference the search is tested against
-//! (`props.rs`). It shares nothing with the search but the history type: no per-key split, no
-//! event list, no cache, no prune. It tries every set of unknown-outcome writes that took
-//! effect and every order of the chosen operations that respects real time, replaying a plain
-//! key-value map. Exponential, so test-only and for histories of a few operations.
+//! A brute-force linearizability checker, generic over the [`Model`]: the reference the search
+//! is tested against (`props.rs`, `props_register.rs`). It shares nothing with the search but
+//! the model: no event list, no cache, no prune, and the parts are not checked one by one. It
+//! tries every set of unknown-outcome operations that took effect and every order of the whole
+//! history's chosen operations that respects real time, stepping each operation on its part's
+//! state. Exponential, so test-only and for histories of a few operations.
 
-use crate::history::{OpKind, Operation};
-use std::collections::BTreeMap;
+use super::model::Model;
+use crate::history::Entry;
 
-/// Whether some subset of the unanswered writes and some real-time order of the operations
-/// explain every answered get. An unanswered get constrains nothing and is left out.
-pub(super) fn linearizable(history: &[Operation]) -> bool {
-    let (answered, unanswered): (Vec<&Operation>, Vec<&Operation>) = history
-        .iter()
-        .filter(|op| !(op.op == OpKind::Get && op.ret.is_none()))
-        .partition(|op| op.ret.is_some());
+/// One operation to place, and the index of its part.
+struct Placed<'h, M: Model> {
+    op: &'h Entry<M::Input, M::Output>,
+    part: usize,
+}
+
+/// Whether some subset of the unanswered operations and some real-time order of the operations
+/// is accepted by the model. Operations the model's partition leaves out are left out.
+pub(super) fn linearizable<M: Model>(model: &M, history: &[Entry<M::Input, M::Output>]) -> bool {
+    let parts = model.partition(history);
+    let mut all: Vec<Placed<'_, M>> = Vec::new();
+    for (part, p) in parts.iter().enumerate() {
+        all.extend(p.ops.iter().map(|&i| Placed {
+            op: &history[i],
+            part,
+        }));
+    }
+    let (answered, unanswered): (Vec<&Placed<'_, M>>, Vec<&Placed<'_, M>>) =
+        all.iter().partition(|p| p.op.ret.is_some());
     assert!(unanswered.len() < 16, "brute force is for tiny histories");
     (0..1u32 << unanswered.len()).any(|took_effect| {
-        let chosen: Vec<&Operation> = answered
+        let chosen: Vec<&Placed<'_, M>> = answered
             .iter()
             .copied()
             .chain(
@@ -24,45 +37,48 @@ pub(super) fn linearizable(history: &[Operation]) -> bool {
                     .iter()
                     .enumerate()
                     .filter(|(i, _)| took_effect & (1 << i) != 0)
-                    .map(|(_, op)| *op),
+                    .map(|(_, p)| *p),
             )
             .collect();
         let mut placed = vec![false; chosen.len()];
-        some_order(&chosen, &mut placed, &mut BTreeMap::new())
+        let mut states = vec![model.init(); parts.len()];
+        some_order(model, &chosen, &mut placed, &mut states)
     })
 }
 
 /// `a` returned before `b` was called, so `a` takes effect first in every linearization.
-fn precedes(a: &Operation, b: &Operation) -> bool {
+fn precedes<I, O>(a: &Entry<I, O>, b: &Entry<I, O>) -> bool {
     a.ret.is_some_and(|ret| ret < b.call)
 }
 
 /// Depth first over the orders of `ops`: places, one at a time, an operation no unplaced
-/// operation precedes, and succeeds once all are placed with every get seeing the map's value.
-fn some_order(ops: &[&Operation], placed: &mut [bool], kv: &mut BTreeMap<String, String>) -> bool {
+/// operation precedes, and succeeds once all are placed with the model accepting each.
+fn some_order<M: Model>(
+    model: &M,
+    ops: &[&Placed<'_, M>],
+    placed: &mut [bool],
+    states: &mut [M::State],
+) -> bool {
     if placed.iter().all(|&p| p) {
         return true;
     }
     for i in 0..ops.len() {
-        let op = ops[i];
-        let blocked = (0..ops.len()).any(|j| !placed[j] && j != i && precedes(ops[j], op));
+        let Placed { op, part } = *ops[i];
+        let blocked = (0..ops.len()).any(|j| !placed[j] && j != i && precedes(ops[j].op, op));
         if placed[i] || blocked {
             continue;
         }
-        let before = kv.get(&op.key).cloned().unwrap_or_default();
-        let after = match op.op {
-            OpKind::Get if op.output.as_deref() == Some(before.as_str()) => before.clone(),
-            OpKind::Get => continue,
-            OpKind::Put => op.value.clone().unwrap_or_default(),
-            OpKind::Append => format!("{before}{}", op.value.as_deref().unwrap_or("")),
+        let before = states[part].clone();
+        let Some(after) = model.step(&before, &op.input, op.answer()) else {
+            continue;
         };
-        kv.insert(op.key.clone(), after);
+        states[part] = after.into_owned();
         placed[i] = true;
-        if some_order(ops, placed, kv) {
+        if some_order(model, ops, placed, states) {
             return true;
         }
         placed[i] = false;
-        kv.insert(op.key.clone(), before);
+        states[part] = before;
     }
     false
 }

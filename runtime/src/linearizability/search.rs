@@ -1,20 +1,28 @@
-//! The search for one key's linearization: Wing & Gong's algorithm with Lowe's memoisation, as
-//! Porcupine runs it, resumable so that [`super::check_with`] can give keys turns and stop when
-//! its budget runs out.
+//! The search for one part's linearization: Wing & Gong's algorithm with Lowe's memoisation, as
+//! Porcupine runs it, generic over the [`Model`] and resumable so that
+//! [`super::check_model`] can give parts turns and stop when its budget runs out.
 //!
-//! The search keeps the key's history as a doubly linked list of call and return events. It
+//! The search keeps the part's history as a doubly linked list of call and return events. It
 //! tries to linearize the earliest pending call that the model accepts, removing its two events
 //! from the list; on reaching a return whose call is not linearized yet, it backtracks. A cache
 //! of (set of linearized operations, state) pairs already explored prunes the search: this is
-//! what makes histories of thousands of operations check in milliseconds.
+//! what makes histories of thousands of operations check in milliseconds. After each operation
+//! it linearizes, the search asks the model whether the rest can still succeed
+//! ([`Model::viable`], the key-value model's prune) and takes the operation back if not.
 //!
-//! A key's values grow long under appends, so each distinct value is stored once and named by a
-//! number, and each (value, operation) transition is computed once: a search step then costs a
-//! table lookup and the hash of a bit set, never the copy or hash of a long string.
+//! An operation that never returned has its return after every other event; reaching it means
+//! every answered operation is placed, and the unanswered rest may never have taken effect:
+//! success.
+//!
+//! States can be large (a key's value grows long under appends), so each distinct state is
+//! stored once and named by a number, and each (state, operation) step is computed once: a
+//! search step then costs a table lookup and the hash of a bit set, never the copy or hash of a
+//! state.
 
-use crate::history::{OpKind, Operation};
-use rustc_hash::{FxHashMap, FxHashSet};
-use std::rc::Rc;
+use super::memo::{zobrist, Explored, States};
+use super::model::{Model, Pending};
+use crate::history::Entry;
+use std::borrow::Cow;
 
 /// One event of the linked list: the call or the return of operation `op`.
 #[derive(Clone, Copy)]
@@ -29,110 +37,48 @@ struct Node {
 
 const NIL: usize = usize::MAX;
 
-/// Applies `op` to `state`; `None` if the op's observed output is impossible in `state`.
-fn step(state: &str, op: &Operation) -> Option<String> {
-    match op.op {
-        OpKind::Get => (op.output.as_deref() == Some(state)).then(|| state.to_string()),
-        OpKind::Put => Some(op.value.clone().unwrap_or_default()),
-        OpKind::Append => {
-            let mut next =
-                String::with_capacity(state.len() + op.value.as_ref().map_or(0, String::len));
-            next.push_str(state);
-            next.push_str(op.value.as_deref().unwrap_or(""));
-            Some(next)
-        }
-    }
+/// How a search ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Outcome {
+    /// The part has a linearization.
+    Linearizable,
+    /// It has none. `stuck_at` is the operation the longest partial linearization found could
+    /// not get past: the first to return among those it had not placed (an index into the
+    /// search's operations).
+    Refuted { stuck_at: usize },
 }
 
-/// A key's distinct values, each stored once under a number, and the transitions between them.
-#[derive(Default)]
-struct States {
-    values: Vec<Rc<str>>,
-    ids: FxHashMap<Rc<str>, u32>,
-    /// (value, operation) -> the value after it, or `None` if the operation's output is
-    /// impossible from that value.
-    transitions: FxHashMap<(u32, u32), Option<u32>>,
-}
-
-impl States {
-    fn intern(&mut self, value: String) -> u32 {
-        if let Some(&id) = self.ids.get(value.as_str()) {
-            return id;
-        }
-        let id = self.values.len() as u32;
-        let value: Rc<str> = value.into();
-        self.values.push(value.clone());
-        self.ids.insert(value, id);
-        id
-    }
-
-    /// The value after operation number `index` (`op`) from value `state`.
-    fn next(&mut self, state: u32, index: usize, op: &Operation) -> Option<u32> {
-        if let Some(&next) = self.transitions.get(&(state, index as u32)) {
-            return next;
-        }
-        let next = match op.op {
-            OpKind::Get => {
-                (op.output.as_deref() == Some(&*self.values[state as usize])).then_some(state)
-            }
-            _ => step(&self.values[state as usize], op).map(|value| self.intern(value)),
-        };
-        self.transitions.insert((state, index as u32), next);
-        next
-    }
-}
-
-/// A memo entry: a set of linearized operations and a value. It hashes by the set's Zobrist
-/// code (kept up to date as operations are linearized and undone) and the value's number, and
-/// compares in full.
-#[derive(PartialEq, Eq)]
-struct Explored {
-    code: u64,
-    state: u32,
-    set: Vec<u64>,
-}
-
-impl std::hash::Hash for Explored {
-    fn hash<H: std::hash::Hasher>(&self, hasher: &mut H) {
-        hasher.write_u64(self.code ^ u64::from(self.state).wrapping_mul(0x9e37_79b9_7f4a_7c15));
-    }
-}
-
-/// Operation `op`'s random-looking code (splitmix64): a set's code is the XOR of its members'.
-fn zobrist(op: usize) -> u64 {
-    let mut z = (op as u64)
-        .wrapping_add(1)
-        .wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
-/// The search for one key's linearization, resumable so that keys can take turns.
-pub(super) struct KeySearch<'h> {
-    ops: Vec<&'h Operation>,
+/// The search for one part's linearization, resumable so that parts can take turns.
+pub(super) struct PartSearch<'h, M: Model> {
+    model: &'h M,
+    ops: Vec<&'h Entry<M::Input, M::Output>>,
     nodes: Vec<Node>,
     linearized: Vec<u64>,
     /// The Zobrist code of `linearized`.
     code: u64,
-    states: States,
-    cache: FxHashSet<Explored>,
+    states: States<M::State>,
+    explored: Explored,
     stack: Vec<(usize, u32)>,
     state: u32,
     entry: usize,
+    /// The longest partial linearization that backtracked, and the operation it stopped at.
+    deepest: Option<(usize, usize)>,
 }
 
-impl<'h> KeySearch<'h> {
-    /// A search over one key's operations (with no unanswered get among them).
-    pub(super) fn new(ops: Vec<&'h Operation>) -> Self {
+impl<'h, M: Model> PartSearch<'h, M> {
+    /// A search over one part's operations.
+    pub(super) fn new(model: &'h M, ops: Vec<&'h Entry<M::Input, M::Output>>) -> Self {
         // Events sorted by time; at equal times calls come first (the operations overlap), and
         // an unknown return comes after everything.
-        let mut events: Vec<(u64, bool, usize)> = Vec::with_capacity(ops.len() * 2);
+        let mut events: Vec<(u64, u8, usize)> = Vec::with_capacity(ops.len() * 2);
         for (i, op) in ops.iter().enumerate() {
-            events.push((op.call, true, i));
-            events.push((op.ret.unwrap_or(u64::MAX), false, i));
+            events.push((op.call, 0, i));
+            events.push(match op.ret {
+                Some(ret) => (ret, 1, i),
+                None => (u64::MAX, 2, i),
+            });
         }
-        events.sort_by_key(|&(time, is_call, op)| (time, !is_call, op));
+        events.sort_unstable();
 
         // nodes[0] is the head sentinel; events follow in order.
         let mut nodes = Vec::with_capacity(events.len() + 1);
@@ -144,8 +90,9 @@ impl<'h> KeySearch<'h> {
             next: NIL,
         });
         let mut return_of = vec![NIL; ops.len()];
-        for (k, &(_, is_call, op)) in events.iter().enumerate() {
+        for (k, &(_, kind, op)) in events.iter().enumerate() {
             let idx = k + 1;
+            let is_call = kind == 0;
             nodes.push(Node {
                 op,
                 is_call,
@@ -164,68 +111,121 @@ impl<'h> KeySearch<'h> {
             }
         }
         let entry = nodes[0].next;
-        let mut states = States::default();
-        let state = states.intern(String::new());
-        KeySearch {
+        let mut states = States::new();
+        let state = states.intern(model.init());
+        PartSearch {
+            model,
             linearized: vec![0u64; ops.len().div_ceil(64)],
             code: 0,
             ops,
             nodes,
             states,
-            cache: FxHashSet::default(),
+            explored: Explored::default(),
             stack: Vec::new(),
             state,
             entry,
+            deepest: None,
         }
     }
 
-    /// Searches for at most `steps` steps, and says how many it took: `Some(verdict)` when
+    /// Operation `index` of this part.
+    pub(super) fn op(&self, index: usize) -> &'h Entry<M::Input, M::Output> {
+        self.ops[index]
+    }
+
+    /// Searches for at most `steps` steps, and says how many it took: `Some(outcome)` when
     /// done, `None` to be continued. A step linearizes an operation, takes one back, or passes
     /// over a candidate the model or the cache refuses: each visits one state of the search.
-    pub(super) fn run(&mut self, steps: u64) -> (Option<bool>, u64) {
+    pub(super) fn run(&mut self, steps: u64) -> (Option<Outcome>, u64) {
         for step in 0..steps {
             let taken = step + 1;
             if self.nodes[0].next == NIL {
-                return (Some(true), taken);
+                return (Some(Outcome::Linearizable), taken);
             }
             if self.entry == NIL {
                 // Cannot happen in a well-formed list; refuse, never loop.
-                return (Some(false), taken);
+                let stuck_at = self.deepest.map_or(0, |(_, op)| op);
+                return (Some(Outcome::Refuted { stuck_at }), taken);
             }
             let node = self.nodes[self.entry];
             if node.is_call {
-                if let Some(next_state) = self.states.next(self.state, node.op, self.ops[node.op]) {
-                    let mut next_set = self.linearized.clone();
-                    next_set[node.op / 64] |= 1 << (node.op % 64);
-                    let explored = Explored {
-                        code: self.code ^ zobrist(node.op),
-                        state: next_state,
-                        set: next_set,
-                    };
-                    if !self.cache.contains(&explored) {
+                if let Some(next_state) = self.next_state(node.op) {
+                    let code = self.code ^ zobrist(node.op);
+                    if self
+                        .explored
+                        .insert(&self.linearized, node.op, code, next_state)
+                    {
                         let previous = std::mem::replace(&mut self.state, next_state);
                         self.stack.push((self.entry, previous));
-                        self.linearized.clone_from(&explored.set);
-                        self.code = explored.code;
-                        self.cache.insert(explored);
+                        self.linearized[node.op / 64] |= 1 << (node.op % 64);
+                        self.code = code;
                         lift(&mut self.nodes, self.entry);
                         self.entry = self.nodes[0].next;
                         if !self.viable() {
+                            self.note_depth(None);
                             self.undo_last();
                         }
                         continue;
                     }
                 }
                 self.entry = node.next;
+            } else if self.ops[node.op].ret.is_none() {
+                // Every answered operation is placed; the rest may never have happened.
+                return (Some(Outcome::Linearizable), taken);
             } else {
                 // A return whose call is not linearized: undo the last choice, try the next.
+                self.note_depth(Some(node.op));
                 if self.stack.is_empty() {
-                    return (Some(false), taken);
+                    let stuck_at = self.deepest.map_or(node.op, |(_, op)| op);
+                    return (Some(Outcome::Refuted { stuck_at }), taken);
                 }
                 self.undo_last();
             }
         }
-        ((self.nodes[0].next == NIL).then_some(true), steps)
+        let done = self.nodes[0].next == NIL;
+        (done.then_some(Outcome::Linearizable), steps)
+    }
+
+    /// Notes the partial linearization on the stack, about to be taken back, if it is the
+    /// longest yet, with the first operation to return that it has not placed: `blocked`, or
+    /// the first found in the list. (Only on a new record, so the list is seldom walked.)
+    fn note_depth(&mut self, blocked: Option<usize>) {
+        if self
+            .deepest
+            .is_some_and(|(depth, _)| depth >= self.stack.len())
+        {
+            return;
+        }
+        let blocked = blocked.or_else(|| {
+            let mut at = self.nodes[0].next;
+            while let Some(node) = self.nodes.get(at) {
+                if !node.is_call {
+                    return Some(node.op);
+                }
+                at = node.next;
+            }
+            None
+        });
+        if let Some(op) = blocked {
+            self.deepest = Some((self.stack.len(), op));
+        }
+    }
+
+    /// The state after operation `index` from the current state, if the model accepts it.
+    fn next_state(&mut self, index: usize) -> Option<u32> {
+        let key = (self.state, index as u32);
+        if let Some(&next) = self.states.transitions.get(&key) {
+            return next;
+        }
+        let op = self.ops[index];
+        let current = self.states.get(self.state);
+        let next = match self.model.step(current, &op.input, op.answer()) {
+            None => None,
+            Some(Cow::Borrowed(_)) => Some(self.state),
+            Some(Cow::Owned(next)) => Some(self.states.intern(next)),
+        };
+        self.states.transitions.insert(key, next);
+        next
     }
 
     /// Takes back the last operation linearized; the search goes on with the next candidate.
@@ -241,30 +241,43 @@ impl<'h> KeySearch<'h> {
         self.entry = self.nodes[call].next;
     }
 
-    /// Whether the earliest-returning get still to be linearized can still see its value.
-    /// Everything placed before it either appends or is a put called before it returns, so its
-    /// value must extend the current value or one of those puts' values. (Without this, every
-    /// order of a burst of concurrent appends is tried before a later read refutes it.)
+    /// The model's word on whether the pending events can still be linearized from here.
     fn viable(&self) -> bool {
-        let mut puts: Vec<&str> = Vec::new();
-        let mut at = self.nodes[0].next;
-        while at != NIL {
-            let node = self.nodes[at];
-            let op = self.ops[node.op];
-            match (node.is_call, op.op) {
-                (true, OpKind::Put) => puts.push(op.value.as_deref().unwrap_or("")),
-                (false, OpKind::Get) => {
-                    let Some(out) = op.output.as_deref() else {
-                        return true;
-                    };
-                    let value = &*self.states.values[self.state as usize];
-                    return out.starts_with(value) || puts.iter().any(|p| out.starts_with(p));
-                }
-                _ => {}
-            }
-            at = node.next;
-        }
-        true
+        let pending = PendingEvents {
+            nodes: &self.nodes,
+            ops: &self.ops,
+            at: self.nodes[0].next,
+        };
+        self.model.viable(self.states.get(self.state), pending)
+    }
+}
+
+/// The events a search has still to linearize, in the order they happened: what
+/// [`Model::viable`] looks at.
+pub struct PendingEvents<'a, I, O> {
+    nodes: &'a [Node],
+    ops: &'a [&'a Entry<I, O>],
+    at: usize,
+}
+
+impl<I, O> Clone for PendingEvents<'_, I, O> {
+    fn clone(&self) -> Self {
+        PendingEvents { ..*self }
+    }
+}
+
+impl<'a, I, O> Iterator for PendingEvents<'a, I, O> {
+    type Item = Pending<'a, I, O>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let node = *self.nodes.get(self.at)?;
+        self.at = node.next;
+        let op = self.ops[node.op];
+        Some(if node.is_call {
+            Pending::Call(&op.input)
+        } else {
+            Pending::Return(&op.input, op.answer())
+        })
     }
 }
 

@@ -1,6 +1,8 @@
-//! Unit tests of the checker: small histories with known verdicts, and the budget.
+//! Unit tests of the checker with the key-value model: small histories with known verdicts,
+//! the budget, and what a refutation says.
 
 use super::*;
+use crate::history::OpKind;
 
 fn op(
     client: u64,
@@ -84,7 +86,13 @@ fn a_stale_read_is_caught() {
         op(1, Put, Some("b"), None, 20, Some(30)),
         op(2, Get, None, Some("a"), 40, Some(50)),
     ];
-    assert_eq!(check(&stale), Verdict::NotLinearizable { key: "k".into() });
+    assert_eq!(
+        check(&stale),
+        Verdict::NotLinearizable {
+            part: "k".into(),
+            stuck_at: r#"get("k") -> "a""#.into()
+        }
+    );
     // Once seen, a newer value cannot be unseen.
     let flicker = [
         op(1, Put, Some("a"), None, 0, Some(100)),
@@ -154,7 +162,14 @@ fn a_hard_history_is_inconclusive_on_a_small_budget_and_decided_on_a_big_one() {
     // The same budget, the same answer: a state budget is deterministic.
     assert_eq!(check_with(&too_many, Budget::states(10_000)), small);
     let big = check_with(&too_many, Budget::states(100_000_000));
-    assert_eq!(big, Verdict::NotLinearizable { key: "k".into() });
+    let stuck_at = format!("get(\"k\") -> {:?}", "x".repeat(17));
+    assert_eq!(
+        big,
+        Verdict::NotLinearizable {
+            part: "k".into(),
+            stuck_at
+        }
+    );
     assert_eq!(big.as_option(), Some(false));
     assert_eq!(check(&too_many), big, "the default budget suffices");
 
@@ -207,7 +222,10 @@ fn a_refutation_on_one_key_stands_while_another_is_undecided() {
     history.extend(stale);
     assert_eq!(
         check_with(&history, Budget::states(100_000)),
-        Verdict::NotLinearizable { key: "easy".into() }
+        Verdict::NotLinearizable {
+            part: "easy".into(),
+            stuck_at: r#"get("easy") -> "a""#.into()
+        }
     );
     // Without the refutable key, the same budget decides nothing.
     history.retain(|op| op.key == "hard");
