@@ -18,6 +18,7 @@ use actix::{Actor, AsyncContext, Context, Handler, WrapFuture};
 use std::collections::BTreeSet;
 use std::time::Duration;
 use tokio::sync::mpsc;
+use troupe_actors::chain::config::{self, Transitions};
 use troupe_actors::chain::node::name_of;
 use troupe_actors::chain::sharded::rotations;
 use troupe_actors::client::Outcome;
@@ -201,14 +202,14 @@ async fn read_or_create(clerk: &mut Clerk, key: &str, initial: &[NodeId]) -> Cha
             Outcome::Done(Some(text)) => text,
             _ => continue,
         };
-        if let Some(config) = ChainConfig::from_text(&found) {
+        if let Ok(config) = config::decode(&found) {
             return config;
         }
         let first = ChainConfig::new(1, initial.to_vec());
         let create = KvOp::Cas {
             key: key.into(),
             expect: found,
-            value: first.to_text(),
+            value: config::encode(&first),
         };
         // Won or lost, the next read tells.
         let _ = clerk.run(create, MANAGER_DEADLINE).await;
@@ -301,11 +302,11 @@ async fn supervise(
                 }
             }
         };
-        tracing::info!(from = %config.to_text(), to = %next.to_text(), "reconfiguring the chain");
+        tracing::info!(from = ?config, to = ?next, "reconfiguring the chain");
         let swap = KvOp::Cas {
             key: plan.key.clone(),
-            expect: config.to_text(),
-            value: next.to_text(),
+            expect: config::encode(&config),
+            value: config::encode(&next),
         };
         // Won or lost (another supervisor moved first), the next round reads what is there.
         let _ = clerk.run(swap, MANAGER_DEADLINE).await;
