@@ -30,11 +30,13 @@
 //!   over from it.
 //!
 //! Probes go out in rounds, at most one round at a time: each round asks every node it needs
-//! at once, and the rules are applied when every one has answered (or timed out).
+//! at once, and the rules are applied when every one has answered (or timed out); `rounds`
+//! holds them.
 
-use std::collections::{BTreeMap, BTreeSet};
+use super::rounds::Round;
+use std::collections::BTreeSet;
 use std::time::Duration;
-use troupe_actors::chain::config::{self, ConfigError, Transitions};
+use troupe_actors::chain::config::{self, ConfigError};
 use troupe_messages::chain::{ChainConfig, ChainStatus, Epoch};
 use troupe_messages::NodeId;
 
@@ -112,45 +114,24 @@ enum Phase {
     },
 }
 
-/// One round of probes and what it is for.
-#[derive(Debug)]
-struct Round {
-    id: u64,
-    /// The member down whose removal the round checks (it asks the other members).
-    removal: Option<NodeId>,
-    /// The round asks the members known down, to take back those that answer.
-    revive: bool,
-    /// The round asks the tail and the joining node or the servers outside the chain.
-    grow: bool,
-    /// Each node asked, and its answer once it came (`Some(None)`: no answer in time).
-    answers: BTreeMap<NodeId, Option<Option<ChainStatus>>>,
-}
-
-impl Round {
-    /// `node`'s status, if it was asked and answered.
-    fn status(&self, node: NodeId) -> Option<&ChainStatus> {
-        self.answers.get(&node)?.as_ref()?.as_ref()
-    }
-}
-
 /// The decisions of one chain's configuration manager.
 #[derive(Debug)]
 pub struct ChainManager {
-    servers: Vec<NodeId>,
-    length: usize,
-    timing: Timing,
+    pub(super) servers: Vec<NodeId>,
+    pub(super) length: usize,
+    pub(super) timing: Timing,
     phase: Phase,
     /// Nodes the failure detector reported down and that have not answered since.
-    down: BTreeSet<NodeId>,
+    pub(super) down: BTreeSet<NodeId>,
     /// Nodes being watched.
-    watched: BTreeSet<NodeId>,
+    pub(super) watched: BTreeSet<NodeId>,
     ticks: u64,
     next_push: u64,
     /// The configuration was pushed again: the next round asks the members known down.
-    revive_due: bool,
-    round: Option<Round>,
-    rounds: u64,
-    actions: Vec<Action>,
+    pub(super) revive_due: bool,
+    pub(super) round: Option<Round>,
+    pub(super) rounds: u64,
+    pub(super) actions: Vec<Action>,
 }
 
 impl ChainManager {
@@ -341,164 +322,19 @@ impl ChainManager {
         }
     }
 
-    fn serving(&self) -> Option<&ChainConfig> {
+    pub(super) fn serving(&self) -> Option<&ChainConfig> {
         match &self.phase {
             Phase::Serving(current) => Some(&current.config),
             _ => None,
         }
     }
 
-    /// The first member of the served configuration known down.
-    fn gone(&self) -> Option<NodeId> {
-        members(self.serving()?).find(|n| self.down.contains(n))
-    }
-
-    /// The member known down whose removal a round should check: one with another member that
-    /// may hold a complete copy.
-    fn removable(&self) -> Option<NodeId> {
-        let config = self.serving()?;
-        self.gone()
-            .filter(|g| config.nodes.contains(g) && config.nodes.iter().any(|n| n != g))
-    }
-
-    /// Applies the rules that need no probe, then starts a round if one is useful and none is
-    /// under way (looking at growth too if `grow`).
-    fn settle(&mut self, grow: bool) {
-        if self.round.is_some() {
-            return;
-        }
-        let Some(config) = self.serving().cloned() else {
-            return;
-        };
-        if let Some(gone) = self.gone().filter(|g| config.joining == Some(*g)) {
-            return self.reconfigure(config.without(gone), false);
-        }
-        let removal = self.removable();
-        let mut asked = BTreeSet::new();
-        if let Some(gone) = removal {
-            asked.extend(config.nodes.iter().copied().filter(|&n| n != gone));
-        }
-        let revive = std::mem::take(&mut self.revive_due);
-        if revive {
-            asked.extend(members(&config).filter(|n| self.down.contains(n)));
-        }
-        let grow = grow && self.wants_to_grow(&config);
-        if grow {
-            asked.extend(config.tail());
-            match config.joining {
-                Some(joining) => {
-                    asked.insert(joining);
-                }
-                None => asked.extend(self.candidates(&config)),
-            }
-        }
-        if asked.is_empty() {
-            return;
-        }
-        self.rounds += 1;
-        let id = self.rounds;
-        for &node in &asked {
-            self.actions.push(Action::Probe { round: id, node });
-        }
-        self.round = Some(Round {
-            id,
-            removal,
-            revive,
-            grow,
-            answers: asked.into_iter().map(|n| (n, None)).collect(),
-        });
-    }
-
-    /// Applies the rules to a round's answers.
-    fn conclude(&mut self, round: Round) {
-        let Some(config) = self.serving().cloned() else {
-            return;
-        };
-        if round.revive {
-            let back: Vec<NodeId> = members(&config)
-                .filter(|&n| self.down.contains(&n) && round.status(n).is_some())
-                .collect();
-            for member in back {
-                self.take_back(&config, member);
-            }
-        }
-        if let Some(gone) = self.gone() {
-            if config.joining == Some(gone) {
-                return self.reconfigure(config.without(gone), false);
-            }
-            if round.removal == Some(gone) {
-                let complete = config
-                    .nodes
-                    .iter()
-                    .filter(|&&n| n != gone)
-                    .any(|&n| round.status(n).is_some_and(|s| s.synced));
-                if complete {
-                    return self.reconfigure(config.without(gone), true);
-                }
-                // The last complete copy: keep it, and ask again at the next tick.
-            } else if self.removable().is_some() {
-                // It went down during the round: check its removal now.
-                return self.settle(false);
-            }
-        }
-        if round.grow {
-            if let Some(next) = self.grown(&config, &round) {
-                self.reconfigure(next, false);
-            }
-        }
-    }
-
-    /// A member known down answers again: it gets the configuration, and is watched again.
-    fn take_back(&mut self, config: &ChainConfig, member: NodeId) {
-        tracing::info!(%member, "chain node answers again");
-        self.down.remove(&member);
-        if self.watched.insert(member) {
-            self.actions.push(Action::Watch(member));
-        }
-        self.actions.push(Action::Push {
-            config: config.clone(),
-            lease: self.timing.lease,
-            to: vec![member],
-        });
-    }
-
-    /// Whether the chain is short of a node or has a joining node to promote.
-    fn wants_to_grow(&self, config: &ChainConfig) -> bool {
-        config.tail().is_some() && (config.joining.is_some() || config.nodes.len() < self.length)
-    }
-
-    /// The servers that could join the chain, in the plan's order.
-    fn candidates<'a>(&'a self, config: &'a ChainConfig) -> impl Iterator<Item = NodeId> + 'a {
-        self.servers
-            .iter()
-            .copied()
-            .filter(|n| !config.nodes.contains(n))
-    }
-
-    /// The next configuration toward the chain's length, if the round shows one is due: the
-    /// joining node made the tail once it has applied what the tail had, or the first server
-    /// outside the chain that answered made the joining node. Both need a tail that answered in
-    /// the current epoch with a complete state.
-    fn grown(&mut self, config: &ChainConfig, round: &Round) -> Option<ChainConfig> {
-        let tail = round.status(config.tail()?)?;
-        if tail.epoch != config.epoch || !tail.synced {
-            return None;
-        }
-        if let Some(joining) = config.joining {
-            let joiner = round.status(joining)?;
-            let caught_up = joiner.epoch == config.epoch && joiner.applied >= tail.applied;
-            return caught_up.then(|| config.promoted());
-        }
-        let candidate = self
-            .candidates(config)
-            .find(|&n| round.status(n).is_some())?;
-        self.down.remove(&candidate);
-        Some(config.with_joining(candidate))
-    }
-
     /// Moves from the served configuration to `next`, after waiting out a removed member's
     /// lease if `wait_lease`.
-    fn reconfigure(&mut self, next: ChainConfig, wait_lease: bool) {
+    pub(super) fn reconfigure(&mut self, next: ChainConfig, wait_lease: bool) {
+        if !matches!(self.phase, Phase::Serving(_)) {
+            return;
+        }
         let Phase::Serving(current) = std::mem::replace(&mut self.phase, Phase::Reading) else {
             return;
         };
@@ -517,6 +353,6 @@ impl ChainManager {
 }
 
 /// The chain's nodes and its joining node.
-fn members(config: &ChainConfig) -> impl Iterator<Item = NodeId> + '_ {
+pub(super) fn members(config: &ChainConfig) -> impl Iterator<Item = NodeId> + '_ {
     config.nodes.iter().copied().chain(config.joining)
 }

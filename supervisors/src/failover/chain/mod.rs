@@ -19,6 +19,7 @@
 
 mod actor;
 pub mod core;
+mod rounds;
 #[cfg(test)]
 mod tests;
 
