@@ -372,3 +372,21 @@ fn a_member_that_goes_down_during_a_round_is_checked_when_it_ends() {
     let decided = answer(&mut m, &removal, |_| status(1, true, 3));
     assert!(matches!(decided[..], [Action::WaitLease { epoch: 1, .. }]));
 }
+
+#[test]
+fn a_joining_node_that_goes_down_during_a_round_is_removed_when_it_ends() {
+    let config = ChainConfig::new(1, nodes(&[1, 2])).with_joining(n(3));
+    let (mut m, _) = serving(&config, 3, 3);
+    let promoting = m.on_tick();
+    assert_eq!(probes(&promoting).1, nodes(&[2, 3]));
+    assert_eq!(m.on_down(n(3)), vec![], "one round at a time");
+    // Even an answer that would promote it does not: it is down.
+    let removed = answer(&mut m, &promoting, |_| status(2, true, 10));
+    assert_eq!(
+        swapped(&removed),
+        Some((config::encode(&config), config.without(n(3))))
+    );
+    assert!(!removed
+        .iter()
+        .any(|a| matches!(a, Action::WaitLease { .. })));
+}
