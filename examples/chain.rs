@@ -32,10 +32,11 @@ use std::rc::Rc;
 use std::time::Duration;
 use troupe::systems::chain::{manager_key, node_name, Chain};
 use troupe::systems::Assembly;
+use troupe_actors::chain::config;
 use troupe_actors::chain::sharded::ShardedClerk;
 use troupe_actors::client::Outcome;
 use troupe_actors::kv::clerk::Clerk;
-use troupe_messages::chain::{ChainConfig, ChainProbe};
+use troupe_messages::chain::ChainProbe;
 use troupe_messages::kv::KvOp;
 use troupe_runtime::sim::{block_on, LinkFaults};
 use troupe_runtime::testkit::Cluster;
@@ -103,10 +104,10 @@ impl Narrator {
     }
 
     async fn tell(&self, text: &str) {
-        let Some(config) = ChainConfig::from_text(text) else {
+        let Ok(config) = config::decode(text) else {
             return;
         };
-        let before = ChainConfig::from_text(&self.last).unwrap_or_default();
+        let before = config::decode(&self.last).unwrap_or_default();
         let chain: Vec<String> = config.nodes.iter().map(|n| n.to_string()).collect();
         let mut line = format!("epoch {}: chain {}", config.epoch, chain.join(" -> "));
         if let Some(joining) = config.joining {

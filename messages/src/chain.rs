@@ -52,52 +52,6 @@ impl ChainConfig {
             .map_or(0, |&(_, e)| e)
     }
 
-    /// This configuration's successor in the next epoch: the chain without `gone` (which may
-    /// be the joining node).
-    pub fn without(&self, gone: NodeId) -> ChainConfig {
-        ChainConfig {
-            epoch: self.epoch + 1,
-            nodes: self.nodes.iter().copied().filter(|&n| n != gone).collect(),
-            joining: self.joining.filter(|&n| n != gone),
-            since: self
-                .since
-                .iter()
-                .copied()
-                .filter(|&(n, _)| n != gone)
-                .collect(),
-        }
-    }
-
-    /// The next epoch's configuration with `node` joining after the tail.
-    pub fn with_joining(&self, node: NodeId) -> ChainConfig {
-        let epoch = self.epoch + 1;
-        let mut since: Vec<(NodeId, Epoch)> = self
-            .since
-            .iter()
-            .copied()
-            .filter(|&(n, _)| n != node)
-            .collect();
-        since.push((node, epoch));
-        ChainConfig {
-            epoch,
-            nodes: self.nodes.clone(),
-            joining: Some(node),
-            since,
-        }
-    }
-
-    /// The next epoch's configuration in which the joining node has become the tail.
-    pub fn promoted(&self) -> ChainConfig {
-        let mut nodes = self.nodes.clone();
-        nodes.extend(self.joining);
-        ChainConfig {
-            epoch: self.epoch + 1,
-            nodes,
-            joining: None,
-            since: self.since.clone(),
-        }
-    }
-
     /// The head, if the chain has nodes.
     pub fn head(&self) -> Option<NodeId> {
         self.nodes.first().copied()
@@ -112,60 +66,6 @@ impl ChainConfig {
     pub fn predecessor(&self, node: NodeId) -> Option<NodeId> {
         let at = self.nodes.iter().position(|&n| n == node)?;
         at.checked_sub(1).map(|i| self.nodes[i])
-    }
-
-    /// The configuration as text, as the configuration manager stores it:
-    /// `epoch:n1,n2,n3`, a member that joined later marked with its epoch (`n3@4`), and a
-    /// joining node last (`+n4@5`).
-    pub fn to_text(&self) -> String {
-        let item = |n: NodeId| match self.since(n) {
-            0 => n.to_string(),
-            e => format!("{n}@{e}"),
-        };
-        let nodes: Vec<String> = self.nodes.iter().map(|&n| item(n)).collect();
-        let joining = self.joining.map(|n| format!("+{}", item(n)));
-        format!(
-            "{}:{}{}",
-            self.epoch,
-            nodes.join(","),
-            joining.unwrap_or_default()
-        )
-    }
-
-    /// Parses [`ChainConfig::to_text`]'s form.
-    pub fn from_text(text: &str) -> Option<ChainConfig> {
-        let (epoch, rest) = text.split_once(':')?;
-        let (nodes, joining) = match rest.split_once('+') {
-            Some((nodes, joining)) => (nodes, Some(joining)),
-            None => (rest, None),
-        };
-        let mut since = Vec::new();
-        let mut item = |text: &str| -> Option<NodeId> {
-            let (node, joined) = match text.split_once('@') {
-                Some((node, e)) => (node.parse().ok()?, Some(e.parse().ok()?)),
-                None => (text.parse().ok()?, None),
-            };
-            since.extend(joined.map(|e| (node, e)));
-            Some(node)
-        };
-        let nodes = if nodes.is_empty() {
-            Vec::new()
-        } else {
-            nodes
-                .split(',')
-                .map(&mut item)
-                .collect::<Option<Vec<NodeId>>>()?
-        };
-        let joining = match joining {
-            Some(j) => Some(item(j)?),
-            None => None,
-        };
-        Some(ChainConfig {
-            epoch: epoch.parse().ok()?,
-            nodes,
-            joining,
-            since,
-        })
     }
 
     /// The node after `node`, if it is in the chain and not the tail.
@@ -383,26 +283,4 @@ pub struct SetChainConfig {
 
 impl crate::Wire for SetChainConfig {
     const TAG: &'static str = "chain.config";
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_configuration_survives_its_text_form_through_a_join() {
-        let first = ChainConfig::new(1, vec![NodeId(4), NodeId(5), NodeId(6)]);
-        assert_eq!(first.to_text(), "1:n4,n5,n6");
-        let joining = first.without(NodeId(5)).with_joining(NodeId(5));
-        assert_eq!(joining.to_text(), "3:n4,n6+n5@3");
-        let promoted = joining.promoted();
-        assert_eq!(promoted.to_text(), "4:n4,n6,n5@3");
-        assert_eq!(promoted.since(NodeId(5)), 3);
-        assert_eq!(promoted.since(NodeId(4)), 0);
-        for config in [first, joining, promoted, ChainConfig::new(7, Vec::new())] {
-            assert_eq!(ChainConfig::from_text(&config.to_text()), Some(config));
-        }
-        assert_eq!(ChainConfig::from_text("2:n4,x"), None);
-        assert_eq!(ChainConfig::from_text("2:n4+n5@y"), None);
-    }
 }

@@ -20,6 +20,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use std::time::Duration;
 use troupe_actors::chain::clerk::{ChainClerk, ConfigSource};
+use troupe_actors::chain::config;
 use troupe_actors::chain::node::{name_of, ChainNode};
 use troupe_actors::chain::sharded::ShardedClerk;
 use troupe_actors::client::Outcome;
@@ -162,7 +163,7 @@ impl Chain {
             key: manager_key(chain),
         };
         match manager.run(get, deadline).await {
-            Outcome::Done(Some(text)) => ChainConfig::from_text(&text),
+            Outcome::Done(Some(text)) => config::decode(&text).ok(),
             _ => None,
         }
     }

@@ -46,7 +46,14 @@ fn a_restarted_node_rejoins_at_the_tail_during_writes_and_nothing_is_lost() {
                 .await
                 .expect("the manager holds the chain");
             // Removed (epoch 2), joining behind the tail (3), then the tail (4).
-            assert_eq!(config.to_text(), "4:n4,n6,n5@3", "{config:?}");
+            assert_eq!(config.epoch, 4, "{config:?}");
+            assert_eq!(config.nodes, vec![NodeId(4), NodeId(6), NodeId(5)]);
+            assert_eq!(config.joining, None);
+            assert_eq!(
+                config.since,
+                vec![(NodeId(5), 3)],
+                "n5 began joining in epoch 3"
+            );
             h.finish().await;
         });
     }

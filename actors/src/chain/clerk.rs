@@ -37,7 +37,7 @@ impl ConfigSource {
             ConfigSource::Manager { clerk, key } => {
                 let get = KvOp::Get { key: key.clone() };
                 match clerk.run(get, Duration::from_secs(1)).await {
-                    Outcome::Done(Some(text)) => ChainConfig::from_text(&text),
+                    Outcome::Done(Some(text)) => super::config::decode(&text).ok(),
                     _ => None,
                 }
             }

@@ -5,9 +5,11 @@
 //! dirty one.
 //!
 //! [`core::ChainCore`] makes every decision of one node of one chain and returns effects;
-//! `membership` holds its reconfiguration, joining and state-transfer rules.
+//! `membership` holds its reconfiguration, joining and state-transfer rules. [`config`] holds
+//! the configuration's transitions from epoch to epoch and the configuration manager's form of it.
 
 pub mod clerk;
+pub mod config;
 pub mod core;
 mod membership;
 pub mod node;

@@ -4,6 +4,7 @@
 //! restarted empty and named by a stale configuration).
 
 use super::{append, n, read_ok, Wire, DONE};
+use crate::chain::config::Transitions;
 use troupe_messages::chain::{ChainConfig, ChainMessage, ChainReply};
 
 /// Chain [1, 2] with "abc" appended to `k`, and node 3 restarted empty.
