@@ -47,6 +47,30 @@ enum Command {
     Status(cluster::StatusArgs),
 }
 
+/// For a flag `troupe sim <system>` refused because it belongs to another system, a line that
+/// says which system has it.
+fn foreign_flag_tip(error: &clap::Error) -> Option<String> {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    use clap::CommandFactory;
+    if error.kind() != ErrorKind::UnknownArgument {
+        return None;
+    }
+    let Some(ContextValue::String(given)) = error.get(ContextKind::InvalidArg) else {
+        return None;
+    };
+    let long = given.strip_prefix("--")?.split('=').next()?;
+    let cli = Cli::command();
+    let owners = sim::systems_with_flag(cli.find_subcommand("sim")?, long);
+    if owners.is_empty() {
+        return None;
+    }
+    let owners: Vec<String> = owners.iter().map(|s| format!("`troupe sim {s}`")).collect();
+    Some(format!(
+        "note: --{long} is a flag of {} only",
+        owners.join(", ")
+    ))
+}
+
 /// Exit codes: 0 success, 1 a negative verdict (`check`: not linearizable; `sim`: the run's own
 /// check failed), 2 an error, 3 no verdict (`check`: the search budget ran out).
 fn main() -> ExitCode {
@@ -66,7 +90,19 @@ fn run() -> Result<ExitCode> {
         )
         .with_writer(std::io::stderr)
         .init();
-    match Cli::parse().command {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // Help and version print and exit 0 here; usage errors exit 2.
+            let Some(tip) = foreign_flag_tip(&e) else {
+                e.exit()
+            };
+            let _ = e.print();
+            eprintln!("{tip}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    match cli.command {
         Command::Sim(args) => {
             if !sim::run(args)? {
                 return Ok(ExitCode::FAILURE);

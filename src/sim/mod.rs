@@ -151,6 +151,16 @@ impl Common {
     }
 }
 
+/// The systems (subcommands of `sim`, found in `sim_command`) that have the flag `--long`:
+/// what to tell someone who gave it to another system.
+pub fn systems_with_flag(sim_command: &clap::Command, long: &str) -> Vec<String> {
+    sim_command
+        .get_subcommands()
+        .filter(|system| system.get_arguments().any(|a| a.get_long() == Some(long)))
+        .map(|system| system.get_name().to_string())
+        .collect()
+}
+
 /// The command that replays a run of `system` with `common` flags.
 pub fn replay_command<S: SimSystem>(system: &S, common: &Common) -> String {
     format!("troupe sim {}{}{}", S::NAME, system.flags(), common.flags())
@@ -209,6 +219,16 @@ mod tests {
         );
         let again = parse(&replay).expect("the replay parses");
         assert_eq!(format!("{again:?}"), format!("{args:?}"));
+    }
+
+    #[test]
+    fn a_refused_flag_is_traced_to_the_system_that_has_it() {
+        use clap::CommandFactory;
+        let cli = Cli::command();
+        let sim = cli.find_subcommand("sim").expect("sim");
+        assert_eq!(systems_with_flag(sim, "craq"), vec!["chain".to_string()]);
+        assert_eq!(systems_with_flag(sim, "chains"), vec!["chain".to_string()]);
+        assert!(systems_with_flag(sim, "no-such-flag").is_empty());
     }
 
     #[test]
