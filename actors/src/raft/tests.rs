@@ -34,6 +34,37 @@ fn core(id: u32, members: u32, durable: Durable) -> RaftCore {
     RaftCore::new(n(id), &members, config(), rng, durable, Vec::new())
 }
 
+/// A follower's answer that it holds the leader's log up to `match_index`.
+fn success(term: u64, match_index: Index, boot: u64) -> RaftMessage {
+    RaftMessage::AppendReply {
+        term,
+        success: true,
+        match_index,
+        rejected_index: 0,
+        conflict_term: 0,
+        conflict_index: 0,
+        boot,
+    }
+}
+
+/// A follower's refusal of the append at `rejected`, naming the conflicting term and where it
+/// starts in its log.
+fn refusal(
+    term: u64,
+    (rejected, conflict_term, conflict_index): (Index, u64, Index),
+    boot: u64,
+) -> RaftMessage {
+    RaftMessage::AppendReply {
+        term,
+        success: false,
+        match_index: 0,
+        rejected_index: rejected,
+        conflict_term,
+        conflict_index,
+        boot,
+    }
+}
+
 /// Peers whose messages are delivered only when the test says; messages to or from a cut-off
 /// peer vanish.
 struct Wire {
@@ -93,6 +124,16 @@ impl Wire {
             }
         }
         panic!("node {id} was not elected");
+    }
+
+    /// `id`, the leader, proposes `count` commands one at a time, each replicated before the
+    /// next.
+    fn propose_each(&mut self, id: u32, count: u8) {
+        for byte in 1..=count {
+            self.core(id).propose(vec![byte]);
+            self.collect(n(id));
+            self.settle();
+        }
     }
 
     fn last_index(&mut self, id: u32) -> Index {
@@ -196,27 +237,12 @@ fn a_leader_sends_the_next_batch_as_soon_as_a_follower_answers() {
 fn a_stale_refusal_is_ignored() {
     let mut w = Wire::new(3);
     w.elect(1);
-    for byte in 1..=3 {
-        w.core(1).propose(vec![byte]);
-        w.collect(n(1));
-        w.settle();
-    }
+    w.propose_each(1, 3);
     let matched = w.core(1).progress[&n(2)].matched;
     assert_eq!(matched, 4);
     let boot = w.core(2).boot;
     let term = w.core(1).term();
-    w.core(1).step(
-        n(2),
-        RaftMessage::AppendReply {
-            term,
-            success: false,
-            match_index: 0,
-            rejected_index: 2,
-            conflict_term: 0,
-            conflict_index: 2,
-            boot,
-        },
-    );
+    w.core(1).step(n(2), refusal(term, (2, 0, 2), boot));
     let progress = w.core(1).progress[&n(2)];
     assert_eq!((progress.matched, progress.next), (4, 5));
     assert!(w.core(1).take_effects().messages.is_empty());
@@ -229,28 +255,13 @@ fn a_stale_refusal_is_ignored() {
 fn a_refusal_from_the_same_boot_never_lowers_what_the_follower_matched() {
     let mut w = Wire::new(3);
     w.elect(1);
-    for byte in 1..=3 {
-        w.core(1).propose(vec![byte]);
-        w.collect(n(1));
-        w.settle();
-    }
+    w.propose_each(1, 3);
     assert_eq!(w.core(1).progress[&n(2)].matched, 4);
     let boot = w.core(2).boot;
     let term = w.core(1).term();
     w.core(1).propose(vec![4]);
     w.core(1).take_effects();
-    w.core(1).step(
-        n(2),
-        RaftMessage::AppendReply {
-            term,
-            success: false,
-            match_index: 0,
-            rejected_index: 5,
-            conflict_term: term,
-            conflict_index: 2,
-            boot,
-        },
-    );
+    w.core(1).step(n(2), refusal(term, (5, term, 2), boot));
     assert_eq!(w.core(1).progress[&n(2)].matched, 4);
 }
 
@@ -328,27 +339,12 @@ fn a_refusal_names_the_conflicting_term_and_where_it_starts() {
 fn a_same_boot_refusal_claiming_a_short_log_never_lowers_what_was_matched() {
     let mut w = Wire::new(3);
     w.elect(1);
-    for byte in 1..=3 {
-        w.core(1).propose(vec![byte]);
-        w.collect(n(1));
-        w.settle();
-    }
+    w.propose_each(1, 3);
     let boot = w.core(2).boot;
     let term = w.core(1).term();
     w.core(1).propose(vec![4]);
     w.core(1).take_effects();
-    w.core(1).step(
-        n(2),
-        RaftMessage::AppendReply {
-            term,
-            success: false,
-            match_index: 0,
-            rejected_index: 5,
-            conflict_term: 0,
-            conflict_index: 3,
-            boot,
-        },
-    );
+    w.core(1).step(n(2), refusal(term, (5, 0, 3), boot));
     assert_eq!(w.core(1).progress[&n(2)].matched, 4);
 }
 
@@ -359,26 +355,11 @@ fn a_leader_backs_up_past_the_conflicting_term_at_once() {
     let mut w = Wire::new(3);
     w.elect(1);
     w.cut_off.insert(n(2));
-    for byte in 1..=3 {
-        w.core(1).propose(vec![byte]);
-        w.collect(n(1));
-        w.settle();
-    }
+    w.propose_each(1, 3);
     let term = w.core(1).term();
     let boot = w.core(2).boot;
     assert_eq!(w.last_index(1), 4);
-    w.core(1).step(
-        n(2),
-        RaftMessage::AppendReply {
-            term,
-            success: false,
-            match_index: 0,
-            rejected_index: 4,
-            conflict_term: term,
-            conflict_index: 2,
-            boot,
-        },
-    );
+    w.core(1).step(n(2), refusal(term, (4, term, 2), boot));
     let sent = w.core(1).take_effects().messages;
     assert!(
         matches!(
@@ -428,11 +409,7 @@ fn a_snapshot_of_the_whole_log_brings_a_follower_up_to_date() {
     let mut w = Wire::new(3);
     w.elect(1);
     w.cut_off.insert(n(3));
-    for byte in 1..=3 {
-        w.core(1).propose(vec![byte]);
-        w.collect(n(1));
-        w.settle();
-    }
+    w.propose_each(1, 3);
     let last = w.last_index(1);
     w.core(1).compact(last, b"everything".to_vec());
     w.cut_off.clear();
@@ -474,34 +451,12 @@ fn a_leader_commits_earlier_terms_only_through_an_entry_of_its_own() {
     assert!(term > 2);
     // A follower reports holding the old entry (index 1), not yet the leader's no-op (2).
     let boot = w.core(2).boot;
-    w.core(1).step(
-        n(2),
-        RaftMessage::AppendReply {
-            term,
-            success: true,
-            match_index: 1,
-            rejected_index: 0,
-            conflict_term: 0,
-            conflict_index: 0,
-            boot,
-        },
-    );
+    w.core(1).step(n(2), success(term, 1, boot));
     assert_eq!(
         w.core(1).commit_index(),
         0,
         "an entry of term 2 was committed by counting copies"
     );
-    w.core(1).step(
-        n(2),
-        RaftMessage::AppendReply {
-            term,
-            success: true,
-            match_index: 2,
-            rejected_index: 0,
-            conflict_term: 0,
-            conflict_index: 0,
-            boot,
-        },
-    );
+    w.core(1).step(n(2), success(term, 2, boot));
     assert_eq!(w.core(1).commit_index(), 2, "the no-op commits both");
 }
