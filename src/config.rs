@@ -1,5 +1,11 @@
 //! The cluster configuration file (TOML): the system to run, the cluster's name and secret,
-//! where data lives, the timeouts, and a `[[nodes]]` table per node.
+//! where data lives, the timeouts, and a `[[nodes]]` table per node with the roles it runs.
+//!
+//! Systems and their roles (a node without `roles` runs every role of its system):
+//! - `raft-kv`: `replica` (a key-value server on Raft);
+//! - `chain`: `manager` (a replica of the configuration manager, troupe's Raft key-value
+//!   service), `chain` (a chain server of every chain) and `supervisor` (a failover supervisor
+//!   of every chain). A `[chain]` table sets `craq` and `chains`.
 //!
 //! ```toml
 //! cluster = "troupe-local"
@@ -19,6 +25,7 @@
 //! id = "n1"
 //! peer_addr = "127.0.0.1:40001"
 //! client_addr = "127.0.0.1:40002"
+//! roles = ["replica"]
 //! ```
 
 use anyhow::{bail, Context as _, Result};
@@ -37,6 +44,30 @@ pub struct NodeEntry {
     pub peer_addr: SocketAddr,
     /// Where clients reach it.
     pub client_addr: SocketAddr,
+    /// The roles of its system it runs (empty: every one).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<String>,
+}
+
+/// The systems a cluster file may name, and each one's roles.
+pub const SYSTEMS: [(&str, &[&str]); 2] = [
+    ("raft-kv", &["replica"]),
+    ("chain", &["manager", "chain", "supervisor"]),
+];
+
+/// A chain cluster's settings (the `[chain]` table).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ChainSettings {
+    /// CRAQ: every node of a chain serves reads (otherwise only the tail).
+    #[serde(default)]
+    pub craq: bool,
+    /// How many chains share the chain servers, with the keys sharded across them.
+    #[serde(default = "one")]
+    pub chains: u32,
+}
+
+fn one() -> u32 {
+    1
 }
 
 /// TLS files (PEM), relative to the configuration file: the cluster's CA, and the certificate
@@ -98,6 +129,9 @@ pub struct ClusterConfig {
     /// TLS on peer links and client ports (absent: plain TCP, still authenticated).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsFiles>,
+    /// The chain settings, for `system = "chain"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chain: Option<ChainSettings>,
     /// The nodes.
     pub nodes: Vec<NodeEntry>,
     /// The file's own directory, for relative paths.
@@ -113,13 +147,14 @@ impl ClusterConfig {
         let mut config: ClusterConfig = toml::from_str(&text)
             .with_context(|| format!("{} is not a valid cluster configuration", path.display()))?;
         config.base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        if config.system != "raft-kv" {
+        let Some(roles) = roles_of(&config.system) else {
             bail!(
-                "{}: unknown system {:?} (this version runs raft-kv)",
+                "{}: unknown system {:?} (this version runs {})",
                 path.display(),
-                config.system
+                config.system,
+                system_names()
             );
-        }
+        };
         if config.nodes.is_empty() {
             bail!("{}: no [[nodes]]", path.display());
         }
@@ -132,31 +167,54 @@ impl ClusterConfig {
             if !seen.insert(id) {
                 bail!("{}: node {} appears twice", path.display(), node.id);
             }
+            if let Some(role) = node.roles.iter().find(|r| !roles.contains(&r.as_str())) {
+                bail!(
+                    "{}: node {} has the role {role:?}, which {} does not have (its roles: {})",
+                    path.display(),
+                    node.id,
+                    config.system,
+                    roles.join(", ")
+                );
+            }
+        }
+        if config.system == "chain" && config.chain.as_ref().is_some_and(|c| c.chains == 0) {
+            bail!("{}: [chain] chains must be at least 1", path.display());
         }
         config.secret_bytes()?;
         Ok(config)
     }
 
-    /// A cluster of `nodes` nodes (n1..nN) on free loopback ports, with a fresh random secret
-    /// and data in `data/` next to the file.
-    pub fn local(nodes: u32) -> Result<ClusterConfig> {
+    /// A cluster of `nodes` nodes (n1..nN) of `system`, each running every role of it, on
+    /// free loopback ports, with a fresh random secret and data in `data/` next to the file.
+    pub fn local(system: &str, nodes: u32) -> Result<ClusterConfig> {
+        let Some(roles) = roles_of(system) else {
+            bail!(
+                "unknown system {system:?} (this version runs {})",
+                system_names()
+            );
+        };
         let mut secret = [0u8; 32];
         rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut secret);
         Ok(ClusterConfig {
             cluster: "troupe-local".into(),
-            system: "raft-kv".into(),
+            system: system.into(),
             secret: Some(encode_hex(&secret)),
             secret_file: None,
             data_dir: "data".into(),
             timeouts: Timeouts::default(),
             max_raft_state_bytes: default_max_raft_state(),
             tls: None,
+            chain: (system == "chain").then_some(ChainSettings {
+                craq: false,
+                chains: 1,
+            }),
             nodes: (1..=nodes)
                 .map(|i| {
                     Ok(NodeEntry {
                         id: format!("n{i}"),
                         peer_addr: free_loopback_port()?,
                         client_addr: free_loopback_port()?,
+                        roles: roles.iter().map(|r| r.to_string()).collect(),
                     })
                 })
                 .collect::<Result<_>>()?,
@@ -252,10 +310,31 @@ impl ClusterConfig {
             .collect()
     }
 
+    /// The nodes that run `role` (a node without roles runs every one).
+    pub fn nodes_with_role(&self, role: &str) -> Result<Vec<NodeId>> {
+        self.nodes
+            .iter()
+            .filter(|n| n.roles.is_empty() || n.roles.iter().any(|r| r == role))
+            .map(|n| Ok(n.id.parse::<NodeId>()?))
+            .collect()
+    }
+
     /// A node's data directory.
     pub fn data_dir_of(&self, id: NodeId) -> PathBuf {
         self.base.join(&self.data_dir).join(id.to_string())
     }
+}
+
+/// The roles of `system`, if it is one this version runs.
+pub fn roles_of(system: &str) -> Option<&'static [&'static str]> {
+    SYSTEMS
+        .iter()
+        .find(|(name, _)| *name == system)
+        .map(|(_, roles)| *roles)
+}
+
+fn system_names() -> String {
+    SYSTEMS.map(|(name, _)| name).join(", ")
 }
 
 fn default_max_raft_state() -> usize {

@@ -1,15 +1,18 @@
 //! A real node, assembled: the TCP peer network with the cluster's credentials, the file
-//! persister in the node's data directory, the supervised key-value replica, and the client
-//! port whose gateway forwards operations to the leader. `troupe node` runs one per process;
-//! tests start them in-process on ports the OS chose.
+//! persister in the node's data directory, the roles the cluster file gives the node (through
+//! its system's assembly in [`crate::systems`]), and the client port with its system's gateway:
+//! a key-value replica forwards operations to the leader; a chain node runs them on the chain.
+//! `troupe node` runs one per process; tests start them in-process on ports the OS chose.
 
 use crate::config::ClusterConfig;
+use crate::systems::chain::Chain;
 use crate::systems::raft_kv::RaftKv;
 use crate::systems::Assembly;
 use anyhow::{Context as _, Result};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
+use troupe_actors::chain::gateway::ChainGateway;
 use troupe_actors::kv::gateway;
 use troupe_actors::kv::remote::RemoteClerk;
 use troupe_actors::kv::server::KvOptions;
@@ -33,11 +36,11 @@ pub struct RunningNode {
     pub recovery: Recovery,
 }
 
-/// The key-value replica's options for `config`'s timing and members.
-pub fn kv_options(config: &ClusterConfig) -> Result<KvOptions> {
+/// The key-value replica's options for `config`'s timing, with the Raft group `members`.
+pub fn kv_options(config: &ClusterConfig, members: Vec<NodeId>) -> KvOptions {
     let t = &config.timeouts;
     let ticks = |ms: u64| u32::try_from((ms / t.tick_ms.max(1)).max(1)).unwrap_or(u32::MAX);
-    let mut options = KvOptions::new(config.peers()?.keys().copied().collect());
+    let mut options = KvOptions::new(members);
     options.raft.tick = Duration::from_millis(t.tick_ms.max(1));
     options.raft.config = RaftConfig {
         election_ticks_min: ticks(t.election_ms[0]),
@@ -46,7 +49,27 @@ pub fn kv_options(config: &ClusterConfig) -> Result<KvOptions> {
         ..RaftConfig::default()
     };
     options.max_raft_state = Some(config.max_raft_state_bytes);
-    Ok(options)
+    options
+}
+
+/// The key-value service `config` describes (`system = "raft-kv"`).
+pub fn raft_kv(config: &ClusterConfig) -> Result<RaftKv> {
+    let replicas = config.nodes_with_role("replica")?;
+    Ok(RaftKv::with_options(kv_options(config, replicas)))
+}
+
+/// The chains `config` describes (`system = "chain"`): its manager, servers and supervisors
+/// on the nodes with those roles, and chains of every server.
+pub fn chain(config: &ClusterConfig) -> Result<Chain> {
+    let settings = config.chain.clone().unwrap_or_default();
+    let manager = config.nodes_with_role("manager")?;
+    let mut chain = Chain::colocated(0, settings.chains.max(1), settings.craq);
+    chain.manager_options = Some(kv_options(config, manager.clone()));
+    chain.manager = manager;
+    chain.servers = config.nodes_with_role("chain")?;
+    chain.length = chain.servers.len();
+    chain.supervisors = config.nodes_with_role("supervisor")?;
+    Ok(chain)
 }
 
 /// A clerk for `config`'s cluster with client id `client`, over TLS if the cluster uses it.
@@ -93,24 +116,43 @@ pub fn start(
         Arc::new(persister),
         NodeConfig::default(),
     )?;
-    RaftKv::with_options(kv_options(config)?).start(&node)?;
     let port = ClientPortConfig {
         credentials,
         max_frame: MAX_FRAME,
         handshake_timeout: Duration::from_secs(5),
         tls,
     };
-    let gateway_node = node.clone();
-    actix_rt::spawn(serve_clients(
-        clients,
-        port,
-        move |request: ClientRequest| {
-            let node = gateway_node.clone();
-            async move {
-                let answer: ClientResponse = gateway::answer(node, request, GATEWAY_TIMEOUT).await;
-                answer
-            }
-        },
-    ));
+    match config.system.as_str() {
+        "chain" => {
+            let system = chain(config)?;
+            system.start(&node)?;
+            let gateway = ChainGateway::new(
+                node.clone(),
+                system.manager.clone(),
+                system.chains,
+                system.craq,
+            );
+            actix_rt::spawn(serve_clients(clients, port, move |request| {
+                let gateway = gateway.clone();
+                async move { gateway.answer(request, GATEWAY_TIMEOUT).await }
+            }));
+        }
+        _ => {
+            raft_kv(config)?.start(&node)?;
+            let gateway_node = node.clone();
+            actix_rt::spawn(serve_clients(
+                clients,
+                port,
+                move |request: ClientRequest| {
+                    let node = gateway_node.clone();
+                    async move {
+                        let answer: ClientResponse =
+                            gateway::answer(node, request, GATEWAY_TIMEOUT).await;
+                        answer
+                    }
+                },
+            ));
+        }
+    }
     Ok(RunningNode { node, recovery })
 }

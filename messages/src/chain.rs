@@ -284,3 +284,74 @@ pub struct SetChainConfig {
 impl crate::Wire for SetChainConfig {
     const TAG: &'static str = "chain.config";
 }
+
+/// A node's place in its chain's configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ChainRole {
+    /// First of several: takes the writes.
+    Head,
+    /// Between the head and the tail.
+    Middle,
+    /// Last of several: commits the writes (and, without CRAQ, serves the reads).
+    Tail,
+    /// The only node: head and tail.
+    Alone,
+    /// Being added behind the tail: receives the state, serves nobody yet.
+    Joining,
+    /// In no configuration this node knows (a spare, or removed and not added back yet).
+    Out,
+}
+
+impl ChainRole {
+    /// The role of `node` in `config`.
+    pub fn of(node: NodeId, config: &ChainConfig) -> ChainRole {
+        if config.joining == Some(node) {
+            return ChainRole::Joining;
+        }
+        match config.nodes.iter().position(|&n| n == node) {
+            None => ChainRole::Out,
+            Some(_) if config.nodes.len() == 1 => ChainRole::Alone,
+            Some(0) => ChainRole::Head,
+            Some(i) if i + 1 == config.nodes.len() => ChainRole::Tail,
+            Some(_) => ChainRole::Middle,
+        }
+    }
+
+    /// The role's name as `troupe status` prints it.
+    pub fn name(self) -> &'static str {
+        match self {
+            ChainRole::Head => "head",
+            ChainRole::Middle => "middle",
+            ChainRole::Tail => "tail",
+            ChainRole::Alone => "head+tail",
+            ChainRole::Joining => "joining",
+            ChainRole::Out => "out",
+        }
+    }
+}
+
+/// What a chain node shows an operator ([`ChainInspect`]'s answer).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainView {
+    /// The epoch of the configuration it runs.
+    pub epoch: Epoch,
+    /// Its place in that configuration.
+    pub role: ChainRole,
+    /// Its highest applied sequence number.
+    pub applied: Seq,
+    /// The highest sequence number it knows committed.
+    pub committed: Seq,
+    /// Whether its state is known complete.
+    pub synced: bool,
+    /// Whether its lease lets it serve clients now.
+    pub leased: bool,
+}
+
+/// Asks a chain node for its [`ChainView`].
+#[derive(Debug, Clone, Serialize, Deserialize, actix::Message)]
+#[rtype(result = "ChainView")]
+pub struct ChainInspect;
+
+impl crate::Wire for ChainInspect {
+    const TAG: &'static str = "chain.inspect";
+}

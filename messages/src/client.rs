@@ -5,6 +5,7 @@
 //! response)` the other; a client may have many requests in flight on one connection, and
 //! answers come back in the order they finish, matched by id.
 
+use crate::chain::ChainView;
 use crate::ids::NodeId;
 use crate::kv::{KvReply, KvRequest};
 use crate::raft::{Index, Term};
@@ -16,7 +17,8 @@ pub enum ClientRequest {
     /// A key-value operation. The node runs it itself if it leads, or forwards it to the
     /// leader it knows.
     Kv(KvRequest),
-    /// This node's Raft role, term and commit index.
+    /// This node's status: its Raft role, term and commit index in a key-value cluster; its
+    /// place in each chain (and its manager replica's Raft status) in a chain cluster.
     Status,
     /// A key's value in this node's own replica, without asking the leader: possibly stale,
     /// never linearizable. For checking that a replica caught up.
@@ -52,13 +54,26 @@ pub struct NodeStatus {
     pub leader: Option<NodeId>,
 }
 
+/// One node of a chain cluster, as `troupe status` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainNodeStatus {
+    /// The node.
+    pub id: NodeId,
+    /// Its chain node of each chain, chain 0 first (`None`: that chain node did not answer).
+    pub chains: Vec<Option<ChainView>>,
+    /// Its replica of the configuration manager, if it runs one and it answered.
+    pub manager: Option<NodeStatus>,
+}
+
 /// What a node answers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ClientResponse {
     /// The answer to a key-value operation (after forwarding, if the node did not lead).
     Kv(KvReply),
-    /// The answer to [`ClientRequest::Status`].
+    /// The answer to [`ClientRequest::Status`] in a key-value cluster.
     Status(NodeStatus),
+    /// The answer to [`ClientRequest::Status`] in a chain cluster.
+    ChainStatus(ChainNodeStatus),
     /// The answer to [`ClientRequest::ReadLocal`] ("" for a missing key).
     Value(String),
     /// The node could not serve the request (its replica is restarting, say); try again or

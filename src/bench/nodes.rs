@@ -21,7 +21,7 @@ impl Nodes {
     /// Starts the 3 node processes with a fresh configuration and data in `dir`.
     pub fn start(dir: &Path) -> Result<Nodes> {
         let _ = std::fs::remove_dir_all(dir);
-        let config = ClusterConfig::local(3)?;
+        let config = ClusterConfig::local("raft-kv", 3)?;
         let config_path = config.write_to(dir)?;
         let config = ClusterConfig::load(&config_path)?;
         let mut nodes = Nodes {

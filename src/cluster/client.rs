@@ -123,7 +123,8 @@ pub fn kv(args: KvArgs) -> Result<ExitCode> {
     }
 }
 
-/// Prints every node's role, term, commit index and reachability.
+/// Prints every node's role and reachability: for a key-value cluster its Raft role, term and
+/// commit index; for a chain cluster its place in each chain, the epoch, and its manager role.
 pub fn status(args: StatusArgs) -> Result<()> {
     let config = ClusterConfig::load(&args.config)?;
     let mut clerk = clerk(&config)?;
@@ -133,6 +134,9 @@ pub fn status(args: StatusArgs) -> Result<()> {
         .iter()
         .map(|n| Ok(n.id.parse::<NodeId>()?))
         .collect::<Result<Vec<_>>>()?;
+    if config.system == "chain" {
+        return chain_status(clerk, &ids, args.json);
+    }
     let statuses = runtime()?.block_on(async {
         let mut statuses = Vec::new();
         for id in &ids {
@@ -193,4 +197,106 @@ fn role_name(role: Role) -> &'static str {
         Role::Leader => "leader",
         Role::Follower => "follower",
     }
+}
+
+/// `troupe status` of a chain cluster.
+fn chain_status(mut clerk: RemoteClerk, ids: &[NodeId], json: bool) -> Result<()> {
+    let statuses = runtime()?.block_on(async {
+        let mut statuses = Vec::new();
+        for id in ids {
+            statuses.push((*id, clerk.chain_status(*id).await));
+        }
+        statuses
+    });
+    if json {
+        let nodes: Vec<serde_json::Value> = statuses
+            .iter()
+            .map(|(id, status)| match status {
+                Ok(s) => {
+                    let chains: Vec<serde_json::Value> = s
+                        .chains
+                        .iter()
+                        .map(|view| match view {
+                            Some(v) => serde_json::json!({
+                                "role": v.role.name(),
+                                "epoch": v.epoch,
+                                "applied": v.applied,
+                                "committed": v.committed,
+                                "synced": v.synced,
+                                "leased": v.leased,
+                            }),
+                            None => serde_json::json!({ "role": "down", "epoch": null }),
+                        })
+                        .collect();
+                    let first = &chains[0];
+                    serde_json::json!({
+                        "id": id.to_string(),
+                        "reachable": true,
+                        "role": first["role"],
+                        "epoch": first["epoch"],
+                        "chains": chains,
+                        "manager": s.manager.as_ref().map(|m| serde_json::json!({
+                            "role": role_name(m.role),
+                            "term": m.term,
+                            "commit_index": m.commit_index,
+                        })),
+                    })
+                }
+                Err(_) => serde_json::json!({
+                    "id": id.to_string(),
+                    "reachable": false,
+                    "role": "down",
+                    "epoch": null,
+                    "chains": [],
+                    "manager": null,
+                }),
+            })
+            .collect();
+        println!(
+            "{}",
+            serde_json::json!({ "system": "chain", "nodes": nodes })
+        );
+        return Ok(());
+    }
+    println!(
+        "{:<6} {:<10} {:>6} {:>10} {:>10}  {:<9} reachable",
+        "node", "role", "epoch", "applied", "committed", "manager"
+    );
+    for (id, status) in &statuses {
+        match status {
+            Ok(s) => {
+                let manager = s.manager.as_ref().map_or("-", |m| role_name(m.role));
+                for (chain, view) in s.chains.iter().enumerate() {
+                    let node = if s.chains.len() > 1 {
+                        format!("{id}/{chain}")
+                    } else {
+                        id.to_string()
+                    };
+                    match view {
+                        Some(v) => println!(
+                            "{node:<6} {:<10} {:>6} {:>10} {:>10}  {manager:<9} yes",
+                            v.role.name(),
+                            v.epoch,
+                            v.applied,
+                            v.committed
+                        ),
+                        None => println!(
+                            "{node:<6} {:<10} {:>6} {:>10} {:>10}  {manager:<9} yes (chain node not answering)",
+                            "down", "-", "-", "-"
+                        ),
+                    }
+                }
+            }
+            Err(e) => println!(
+                "{:<6} {:<10} {:>6} {:>10} {:>10}  {:<9} no ({e})",
+                id.to_string(),
+                "down",
+                "-",
+                "-",
+                "-",
+                "-"
+            ),
+        }
+    }
+    Ok(())
 }

@@ -16,11 +16,21 @@ use troupe::config::ClusterConfig;
 #[derive(Subcommand, Debug)]
 pub enum ClusterCommand {
     /// Write DIR/cluster.toml for a local cluster: nodes n1..nN on free loopback ports, a
-    /// fresh secret.
+    /// fresh secret, each node running every role of the system.
     Init {
+        /// The system: raft-kv (a key-value service on Raft) or chain (chain replication, with
+        /// its configuration manager and failover supervisor on every node).
+        #[arg(long, default_value = "raft-kv", value_parser = ["raft-kv", "chain"])]
+        system: String,
         /// Number of nodes.
         #[arg(long, default_value_t = 3)]
         nodes: u32,
+        /// For --system chain: CRAQ, every node of a chain serves reads.
+        #[arg(long)]
+        craq: bool,
+        /// For --system chain: how many chains share the nodes, keys sharded across them.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+        chains: u32,
         /// Where to write cluster.toml (and keep the nodes' data).
         #[arg(long)]
         dir: PathBuf,
@@ -49,13 +59,29 @@ pub struct NodeArgs {
 
 pub fn run(command: ClusterCommand) -> Result<()> {
     match command {
-        ClusterCommand::Init { nodes, dir, tls } => init(nodes, dir, tls),
+        ClusterCommand::Init {
+            system,
+            nodes,
+            craq,
+            chains,
+            dir,
+            tls,
+        } => init(&system, nodes, craq, chains, dir, tls),
         ClusterCommand::Up { config } => up::run(&config),
     }
 }
 
-fn init(nodes: u32, dir: PathBuf, tls: bool) -> Result<()> {
-    let mut config = ClusterConfig::local(nodes)?;
+fn init(system: &str, nodes: u32, craq: bool, chains: u32, dir: PathBuf, tls: bool) -> Result<()> {
+    let mut config = ClusterConfig::local(system, nodes)?;
+    match config.chain.as_mut() {
+        Some(settings) => {
+            settings.craq = craq;
+            settings.chains = chains;
+        }
+        None if craq => anyhow::bail!("--craq is for --system chain"),
+        None if chains != 1 => anyhow::bail!("--chains is for --system chain"),
+        None => {}
+    }
     if tls {
         config.generate_tls(&dir)?;
     }

@@ -2,7 +2,8 @@
 //! configuration manager (a three-node Raft key-value group) and its failover supervisor,
 //! clients recording every operation, and a nemesis aimed at the chain's servers. With
 //! `--chains N`, N chains share the servers (chain i starts at the i-th server) and the keys
-//! are sharded across them. Crashed servers restart from their storage and
+//! are sharded across them. With `--colocated`, every node runs a manager replica, a chain
+//! server and a supervisor, as real processes do. Crashed servers restart from their storage and
 //! rejoin at the tail. At the end the network is healed, a fresh client must be able to write
 //! and read every key, and the whole history must be linearizable.
 //!
@@ -42,6 +43,11 @@ pub struct ChainArgs {
     /// How many chains share the servers, with the keys sharded across them.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     pub chains: u32,
+    /// Lay the chain out as real processes run it: each of the `--nodes` nodes runs a manager
+    /// replica, a chain server and a failover supervisor per chain (default: the manager on
+    /// three nodes of its own and one supervisor node, as a separate control plane).
+    #[arg(long)]
+    pub colocated: bool,
 }
 
 impl SimSystem for ChainArgs {
@@ -59,6 +65,9 @@ impl SimSystem for ChainArgs {
         if self.chains != 1 {
             flags.push_str(&format!(" --chains {}", self.chains));
         }
+        if self.colocated {
+            flags.push_str(" --colocated");
+        }
         flags
     }
 }
@@ -69,7 +78,11 @@ fn run(system_args: ChainArgs, args: &Common) -> Result<bool> {
     let (servers, clients, seed) = (args.nodes, args.clients, args.seed);
     let (craq, chains) = (system_args.craq, system_args.chains);
     let links = args.links();
-    let mut system = Chain::managed(servers, chains, craq);
+    let mut system = if system_args.colocated {
+        Chain::colocated(servers, chains, craq)
+    } else {
+        Chain::managed(servers, chains, craq)
+    };
     // Impatient clients move on from a silent node quickly, so that they reach a new head or
     // tail while it is still settling in.
     system.client_attempt_timeout = Some(ATTEMPT_TIMEOUT);

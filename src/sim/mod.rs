@@ -205,8 +205,8 @@ mod tests {
 
     #[test]
     fn the_replay_command_parses_back_to_the_same_run() {
-        let given = "troupe sim --seed 7 chain --craq --chains 2 --nodes 3 --nemesis all \
-                     --duration 90s --latency 2ms..9ms";
+        let given = "troupe sim --seed 7 chain --craq --chains 2 --colocated --nodes 3 \
+                     --nemesis all --duration 90s --latency 2ms..9ms";
         let args = parse(given).expect("parses");
         let System::Chain(chain) = &args.system else {
             panic!("not chain: {args:?}");
@@ -214,8 +214,8 @@ mod tests {
         let replay = replay_command(chain, &args.common);
         assert_eq!(
             replay,
-            "troupe sim chain --craq --chains 2 --seed 7 --nodes 3 --clients 8 --duration 1m30s \
-             --nemesis all --latency 2ms..9ms"
+            "troupe sim chain --craq --chains 2 --colocated --seed 7 --nodes 3 --clients 8 \
+             --duration 1m30s --nemesis all --latency 2ms..9ms"
         );
         let again = parse(&replay).expect("the replay parses");
         assert_eq!(format!("{again:?}"), format!("{args:?}"));

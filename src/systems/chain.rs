@@ -8,6 +8,11 @@
 //! - one node for the failover supervisors, one per chain, which install configurations, grant
 //!   leases and reconfigure around dead servers.
 //!
+//! A colocated deployment ([`Chain::colocated`]) runs all three on every node, as real
+//! processes do (`troupe cluster init --system chain`): each node has a manager replica, a chain
+//! server and a failover supervisor per chain, so no single node is needed for failover. The
+//! supervisors of a chain coordinate through compare-and-swap on the manager.
+//!
 //! An unmanaged chain ([`Chain::unmanaged`]) is servers only, starting in a fixed first
 //! configuration: whoever drives it (a test, a benchmark) installs the next ones itself.
 //!
@@ -25,6 +30,7 @@ use troupe_actors::chain::node::{name_of, ChainNode};
 use troupe_actors::chain::sharded::ShardedClerk;
 use troupe_actors::client::Outcome;
 use troupe_actors::kv::clerk::Clerk;
+use troupe_actors::kv::server::KvOptions;
 use troupe_messages::chain::{ChainConfig, ChainProbe};
 use troupe_messages::kv::KvOp;
 use troupe_runtime::sim::derive_seed;
@@ -45,8 +51,9 @@ pub struct Chain {
     pub manager: Vec<NodeId>,
     /// The chain servers.
     pub servers: Vec<NodeId>,
-    /// The node of the failover supervisors (none: unmanaged).
-    pub supervisor: Option<NodeId>,
+    /// The nodes that run the failover supervisors (none: unmanaged). Each runs one per chain;
+    /// several nodes may run them at once.
+    pub supervisors: Vec<NodeId>,
     /// How many chains share the servers, with the keys sharded across them.
     pub chains: u32,
     /// How many servers each chain uses; the others are spares.
@@ -59,6 +66,8 @@ pub struct Chain {
     /// How long a client waits for one node before it asks for the configuration again
     /// (None: the clerk's default).
     pub client_attempt_timeout: Option<Duration>,
+    /// The manager replicas' options (None: the defaults for the manager group).
+    pub manager_options: Option<KvOptions>,
 }
 
 impl Chain {
@@ -71,11 +80,29 @@ impl Chain {
             manager: MANAGER.to_vec(),
             length: servers.len(),
             servers,
-            supervisor: Some(supervisor),
+            supervisors: vec![supervisor],
             chains: chains.max(1),
             craq,
             initial: ChainConfig::default(),
             client_attempt_timeout: None,
+            manager_options: None,
+        }
+    }
+
+    /// Nodes n1..n`nodes`, each running a manager replica, a chain server and a failover
+    /// supervisor per chain; `chains` chains of every node each.
+    pub fn colocated(nodes: u32, chains: u32, craq: bool) -> Self {
+        let all: Vec<NodeId> = (1..=nodes).map(NodeId).collect();
+        Chain {
+            manager: all.clone(),
+            length: all.len(),
+            servers: all.clone(),
+            supervisors: all,
+            chains: chains.max(1),
+            craq,
+            initial: ChainConfig::default(),
+            client_attempt_timeout: None,
+            manager_options: None,
         }
     }
 
@@ -88,10 +115,11 @@ impl Chain {
             length: servers.len(),
             initial: ChainConfig::new(1, servers.clone()),
             servers,
-            supervisor: None,
+            supervisors: Vec::new(),
             chains: 1,
             craq,
             client_attempt_timeout: None,
+            manager_options: None,
         }
     }
 
@@ -200,15 +228,18 @@ impl Assembly for Chain {
             .manager
             .iter()
             .chain(&self.servers)
-            .chain(&self.supervisor);
+            .chain(&self.supervisors);
         nodes.map(|n| n.0).max().unwrap_or(0)
     }
 
     fn start(&self, node: &Node) -> crate::Result<()> {
         let id = node.id();
         if self.manager.contains(&id) {
-            let manager = super::raft_kv::RaftKv::on(self.manager.clone());
-            return manager.start(node);
+            let manager = match &self.manager_options {
+                Some(options) => super::raft_kv::RaftKv::with_options(options.clone()),
+                None => super::raft_kv::RaftKv::on(self.manager.clone()),
+            };
+            manager.start(node)?;
         }
         if self.servers.contains(&id) {
             // Managed servers start empty and wait for their supervisor; after a restart they
@@ -217,9 +248,8 @@ impl Assembly for Chain {
                 ChainNode::spawn_chain(node, chain, self.initial.clone(), self.craq)
                     .map_err(|e| Error::role(id, "chain node", e))?;
             }
-            return Ok(());
         }
-        if self.supervisor == Some(id) {
+        if self.supervisors.contains(&id) {
             for plan in self.plans() {
                 Supervisor::start(node, chain_failover(plan))
                     .map_err(|e| Error::role(id, "chain failover supervisor", e))?;

@@ -176,7 +176,7 @@ impl ChainHarness {
 
     /// The first client's node.
     fn first_client(&self) -> u32 {
-        self.first_chain + self.chain + u32::from(self.system.supervisor.is_some())
+        self.first_chain + self.chain + self.system.supervisors.len() as u32
     }
 
     /// The last node: the test's own (it installs configurations from it, and checks).
@@ -206,7 +206,7 @@ impl ChainHarness {
         self.clerks.set(self.clerks.get() + 1);
         let id = self.clerks.get();
         let node = self.cluster.up(on);
-        if self.system.supervisor.is_some() {
+        if !self.system.supervisors.is_empty() {
             return self.system.client(node, id, self.seed);
         }
         self.system.client_with(node, id, self.seed, |_, _, _| {

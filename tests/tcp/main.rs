@@ -24,10 +24,12 @@ pub fn one_node_config(
         timeouts: troupe::config::Timeouts::default(),
         max_raft_state_bytes: 1 << 20,
         tls: None,
+        chain: None,
         nodes: vec![troupe::config::NodeEntry {
             id: "n1".into(),
             peer_addr,
             client_addr,
+            roles: Vec::new(),
         }],
         base: dir.to_path_buf(),
     }

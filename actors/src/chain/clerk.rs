@@ -111,9 +111,27 @@ impl ChainClerk {
         }
     }
 
+    /// The configuration this clerk works from.
+    pub fn config(&self) -> &ChainConfig {
+        &self.config
+    }
+
     /// Runs `op` until it is done or `deadline` has passed.
     pub async fn run(&mut self, op: KvOp, deadline: Duration) -> Outcome {
         self.seq += 1;
+        self.run_as(self.id, self.seq, op, deadline).await
+    }
+
+    /// Runs `op` for another client, as that client's operation `client_seq` (a gateway that
+    /// forwards a remote client's operation: the remote client's retries then take effect
+    /// once, whichever gateway they pass through).
+    pub async fn run_as(
+        &mut self,
+        client: u64,
+        client_seq: u64,
+        op: KvOp,
+        deadline: Duration,
+    ) -> Outcome {
         let started = Instant::now();
         let mut retries = Retries::new(1, self.round_pause);
         let mut redirect = None;
@@ -125,8 +143,8 @@ impl ChainClerk {
             };
             let request = ChainRequest {
                 epoch: self.config.epoch,
-                client: self.id,
-                client_seq: self.seq,
+                client,
+                client_seq,
                 op: op.clone(),
             };
             let path = ActorPath::new(target, self.name.clone());
@@ -144,7 +162,7 @@ impl ChainClerk {
                     false
                 }
                 Err(e) => {
-                    tracing::debug!(client = self.id, "chain attempt failed: {e}");
+                    tracing::debug!(client, "chain attempt failed: {e}");
                     false
                 }
             };

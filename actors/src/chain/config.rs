@@ -9,6 +9,11 @@
 use troupe_messages::chain::{ChainConfig, Epoch};
 use troupe_messages::NodeId;
 
+/// The key under which the configuration manager keeps chain `chain`'s configuration.
+pub fn manager_key(chain: u32) -> String {
+    format!("chain/{chain}")
+}
+
 /// The membership transitions of a [`ChainConfig`]: each makes the next epoch's configuration.
 pub trait Transitions {
     /// The chain without `gone` (which may be the joining node).

@@ -12,7 +12,7 @@
 use super::store::{key_of, VersionedStore};
 use std::collections::BTreeMap;
 use troupe_messages::chain::{
-    ChainConfig, ChainMessage, ChainReply, ChainStatus, Epoch, Seq, Update,
+    ChainConfig, ChainMessage, ChainReply, ChainRole, ChainStatus, ChainView, Epoch, Seq, Update,
 };
 use troupe_messages::kv::KvOp;
 use troupe_messages::NodeId;
@@ -120,6 +120,18 @@ impl ChainCore {
             epoch: self.config.epoch,
             synced: self.synced,
             applied: self.applied,
+        }
+    }
+
+    /// What an operator is shown at `now` (nanoseconds of the node's clock).
+    pub fn view(&self, now: u64) -> ChainView {
+        ChainView {
+            epoch: self.config.epoch,
+            role: ChainRole::of(self.me, &self.config),
+            applied: self.applied,
+            committed: self.committed,
+            synced: self.synced,
+            leased: self.lease_until.is_none_or(|until| now < until),
         }
     }
 

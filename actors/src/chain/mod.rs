@@ -11,6 +11,7 @@
 pub mod clerk;
 pub mod config;
 pub mod core;
+pub mod gateway;
 mod membership;
 pub mod node;
 pub mod sharded;

@@ -1,6 +1,11 @@
 //! The chain node actor: a thin shell around [`ChainCore`]. It turns client requests into core
 //! inputs (keeping each caller's reply channel until the core answers), hands peer messages and
 //! new configurations to the core, and carries out the core's effects.
+//!
+//! Group commit: a handler does not carry out effects itself; it asks for one flush after
+//! everything already in the mailbox, so a burst of client writes and updates from the
+//! predecessor costs one write to storage (one fsync on a real node), and nothing is sent or
+//! answered before the writes it depends on are durable.
 
 use super::core::{ChainCore, ChainEffects, RequestId};
 use super::storage::ChainStorage;
@@ -9,9 +14,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 use tokio::sync::oneshot;
 use troupe_messages::chain::{
-    ChainConfig, ChainPeer, ChainProbe, ChainReply, ChainRequest, SetChainConfig,
+    ChainConfig, ChainInspect, ChainPeer, ChainProbe, ChainReply, ChainRequest, SetChainConfig,
 };
-use troupe_messages::kv::KvOp;
+use troupe_messages::kv::{KvOp, ReadLocal};
 use troupe_runtime::{ActorPath, Node, Spawned};
 
 /// The name the node of chain 0 registers under (the only chain, unless keys are sharded over
@@ -41,7 +46,14 @@ pub struct ChainNode {
     next_request: RequestId,
     /// Where the node's state is made durable.
     storage: ChainStorage,
+    /// A flush is queued behind the mailbox.
+    flush_queued: bool,
 }
+
+/// Carry out the effects gathered since the last flush.
+#[derive(actix::Message)]
+#[rtype(result = "()")]
+struct FlushQueued;
 
 impl ChainNode {
     /// Starts the chain node of `node` under [`NAME`]. It keeps its state in the node's
@@ -82,17 +94,29 @@ impl ChainNode {
             waiting: BTreeMap::new(),
             next_request: 0,
             storage,
+            flush_queued: false,
         };
         Ok(node
             .spawn_named(&actor.name.clone(), actor)?
             .accept::<ChainPeer>()
             .accept::<ChainRequest>()
             .accept::<SetChainConfig>()
-            .accept::<ChainProbe>())
+            .accept::<ChainProbe>()
+            .accept::<ChainInspect>()
+            .accept::<ReadLocal>())
+    }
+
+    /// Asks for one flush after the messages already queued.
+    fn queue_flush(&mut self, ctx: &mut Context<Self>) {
+        if !self.flush_queued {
+            self.flush_queued = true;
+            ctx.notify(FlushQueued);
+        }
     }
 
     /// Carries out what the core decided: make it durable, then send and answer.
-    fn perform(&mut self, ctx: &mut Context<Self>) {
+    fn flush(&mut self, ctx: &mut Context<Self>) {
+        self.flush_queued = false;
         let mut effects = self.core.take_effects();
         let durable = std::mem::take(&mut effects.durable);
         if let Err(e) = self.storage.record(&self.core, &durable) {
@@ -124,15 +148,38 @@ impl Actor for ChainNode {
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.run_interval(TICK, |node, ctx| {
             node.core.tick();
-            node.perform(ctx);
+            node.queue_flush(ctx);
         });
+    }
+}
+
+impl Handler<FlushQueued> for ChainNode {
+    type Result = ();
+    fn handle(&mut self, _: FlushQueued, ctx: &mut Context<Self>) {
+        self.flush(ctx);
     }
 }
 
 impl Handler<ChainProbe> for ChainNode {
     type Result = actix::MessageResult<ChainProbe>;
-    fn handle(&mut self, _: ChainProbe, _: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, _: ChainProbe, ctx: &mut Context<Self>) -> Self::Result {
+        // The answer speaks for what is durable: flush what is gathered first.
+        self.flush(ctx);
         actix::MessageResult(self.core.status())
+    }
+}
+
+impl Handler<ChainInspect> for ChainNode {
+    type Result = actix::MessageResult<ChainInspect>;
+    fn handle(&mut self, _: ChainInspect, _: &mut Context<Self>) -> Self::Result {
+        actix::MessageResult(self.core.view(self.node.now_ns()))
+    }
+}
+
+impl Handler<ReadLocal> for ChainNode {
+    type Result = String;
+    fn handle(&mut self, read: ReadLocal, _: &mut Context<Self>) -> String {
+        self.core.committed_value(&read.key).to_string()
     }
 }
 
@@ -140,7 +187,7 @@ impl Handler<ChainPeer> for ChainNode {
     type Result = ();
     fn handle(&mut self, msg: ChainPeer, ctx: &mut Context<Self>) {
         self.core.receive(msg.from, msg.message);
-        self.perform(ctx);
+        self.queue_flush(ctx);
     }
 }
 
@@ -157,7 +204,7 @@ impl Handler<SetChainConfig> for ChainNode {
             self.core.grant_lease(until);
         }
         self.core.reconfigure(config);
-        self.perform(ctx);
+        self.queue_flush(ctx);
     }
 }
 
@@ -176,7 +223,7 @@ impl Handler<ChainRequest> for ChainNode {
                 .core
                 .write(request, now, msg.epoch, msg.client, msg.client_seq, op),
         }
-        self.perform(ctx);
+        self.queue_flush(ctx);
         Box::pin(async move {
             match tokio::time::timeout(REQUEST_TIMEOUT, answer).await {
                 Ok(Ok(reply)) => reply,

@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
-use troupe_messages::client::{ClientRequest, ClientResponse, NodeStatus, Role};
+use troupe_messages::client::{ChainNodeStatus, ClientRequest, ClientResponse, NodeStatus, Role};
 use troupe_messages::kv::{KvOp, KvReply, KvRequest};
 use troupe_messages::NodeId;
 use troupe_runtime::tcp::clients::ClientConnection;
@@ -99,6 +99,24 @@ impl RemoteClerk {
             self.connections.remove(&i);
         }
         answer
+    }
+
+    /// Sends `request` to `node` alone and returns its answer as it is.
+    pub async fn ask_node(
+        &mut self,
+        node: NodeId,
+        request: &ClientRequest,
+    ) -> Result<ClientResponse> {
+        let i = self.index_of(node)?;
+        self.ask(i, request).await
+    }
+
+    /// Asks `node` of a chain cluster for its status.
+    pub async fn chain_status(&mut self, node: NodeId) -> Result<ChainNodeStatus> {
+        match self.ask_node(node, &ClientRequest::Status).await? {
+            ClientResponse::ChainStatus(status) => Ok(status),
+            other => Err(unexpected(node, other)),
+        }
     }
 
     /// Asks `node` for its status.

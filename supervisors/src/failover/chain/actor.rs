@@ -24,12 +24,19 @@ const MANAGER_DEADLINE: Duration = Duration::from_secs(5);
 /// failure fewer, so repair is quick.
 const TICK: Duration = Duration::from_millis(20);
 
-/// How often the current configuration is pushed to the chain's nodes again (which renews
-/// their leases), in ticks: every 200 ms.
+/// How often the current configuration is confirmed with the manager and pushed to the
+/// chain's nodes again (which renews their leases), in ticks: every 200 ms.
 const PUSH_EVERY: u64 = 10;
 
 /// How long a node may serve clients after a push reached it.
 const LEASE: Duration = Duration::from_millis(600);
+
+/// A renewal goes out only if the manager confirmed its configuration within this many ticks
+/// of asking (150 ms).
+const FRESH: u64 = 7;
+
+/// The longest a push is assumed to travel: the margin of a hold.
+const PUSH_DELAY: Duration = Duration::from_millis(200);
 
 /// How long a probe may take; a node that does not answer in time counts as down.
 const PROBE_TIMEOUT: Duration = Duration::from_millis(100);
@@ -39,9 +46,11 @@ pub struct ChainFailover {
     node: Node,
     plan: ChainPlan,
     core: ChainManager,
-    /// The manager's clerk, lent to the manager operation under way (the core asks for one at
-    /// a time).
+    /// The manager's clerk, lent to the read or compare-and-swap under way (the core asks for
+    /// one at a time).
     clerk: Option<Clerk>,
+    /// A second clerk for confirmations (one at a time too), which may overlap with the above.
+    confirmer: Option<Clerk>,
     /// The chain nodes' actor name.
     name: String,
 }
@@ -52,6 +61,8 @@ impl ChainFailover {
         let timing = Timing {
             push_every: PUSH_EVERY,
             lease: LEASE,
+            fresh: FRESH,
+            hold: LEASE + TICK * (FRESH as u32 + 1) + PUSH_DELAY,
         };
         ChainFailover {
             core: ChainManager::new(plan.servers.clone(), plan.length, timing),
@@ -59,6 +70,7 @@ impl ChainFailover {
             node,
             plan,
             clerk: None,
+            confirmer: None,
         }
     }
 
@@ -70,7 +82,19 @@ impl ChainFailover {
                     let get = KvOp::Get {
                         key: self.plan.key.clone(),
                     };
-                    self.ask_manager(get, ctx, ChainManager::on_read);
+                    let deadline = MANAGER_DEADLINE;
+                    self.ask_manager(get, deadline, false, ctx, move |core, value| {
+                        core.on_read(value)
+                    });
+                }
+                Action::Confirm { id } => {
+                    let get = KvOp::Get {
+                        key: self.plan.key.clone(),
+                    };
+                    let deadline = TICK * FRESH as u32;
+                    self.ask_manager(get, deadline, true, ctx, move |core, value| {
+                        core.on_confirmed(id, value)
+                    });
                 }
                 Action::Swap { expect, value } => {
                     let cas = KvOp::Cas {
@@ -78,7 +102,9 @@ impl ChainFailover {
                         expect,
                         value,
                     };
-                    self.ask_manager(cas, ctx, ChainManager::on_swapped);
+                    self.ask_manager(cas, MANAGER_DEADLINE, false, ctx, |core, value| {
+                        core.on_swapped(value)
+                    });
                 }
                 Action::Push { config, lease, to } => {
                     let lease_ms = Some(lease.as_millis() as u64);
@@ -97,9 +123,9 @@ impl ChainFailover {
                     let watcher = ctx.address().recipient::<Down>();
                     self.node.watch(&self.path(member), watcher);
                 }
-                Action::WaitLease { epoch, lease } => {
-                    ctx.run_later(lease, move |act, ctx| {
-                        let actions = act.core.on_lease_out(epoch);
+                Action::Hold { epoch, wait } => {
+                    ctx.run_later(wait, move |act, ctx| {
+                        let actions = act.core.on_held(epoch);
                         act.perform(actions, ctx);
                     });
                 }
@@ -111,23 +137,35 @@ impl ChainFailover {
         ActorPath::new(member, self.name.clone())
     }
 
-    /// Runs `op` on the manager and gives the value it answers to `then`.
+    /// Runs `op` on the manager (with the confirmer's clerk if `confirming`) and gives the
+    /// value it answers within `deadline` to `then`.
     fn ask_manager(
         &mut self,
         op: KvOp,
+        deadline: Duration,
+        confirming: bool,
         ctx: &mut Context<Self>,
-        then: fn(&mut ChainManager, Option<String>) -> Vec<Action>,
+        then: impl FnOnce(&mut ChainManager, Option<String>) -> Vec<Action> + 'static,
     ) {
-        let Some(mut clerk) = self.clerk.take() else {
+        let slot = if confirming {
+            &mut self.confirmer
+        } else {
+            &mut self.clerk
+        };
+        let Some(mut clerk) = slot.take() else {
             tracing::error!("a second manager operation while one is under way; dropped");
             return;
         };
         let run = async move {
-            let outcome = clerk.run(op, MANAGER_DEADLINE).await;
+            let outcome = clerk.run(op, deadline).await;
             (clerk, outcome)
         };
         ctx.spawn(run.into_actor(self).map(move |(clerk, outcome), act, ctx| {
-            act.clerk = Some(clerk);
+            if confirming {
+                act.confirmer = Some(clerk);
+            } else {
+                act.clerk = Some(clerk);
+            }
             let value = match outcome {
                 Outcome::Done(value) => value,
                 Outcome::NotApplied | Outcome::Unknown => None,
@@ -156,8 +194,10 @@ impl Actor for ChainFailover {
         // A fresh client id for each incarnation: a restarted supervisor's first operations
         // must not look like old retries to the manager.
         let clerk_id = self.node.with_rng(rand::Rng::gen::<u64>);
+        let confirmer_id = self.node.with_rng(rand::Rng::gen::<u64>);
         let manager = self.plan.manager.clone();
-        self.clerk = Some(Clerk::new(self.node.clone(), manager, clerk_id));
+        self.clerk = Some(Clerk::new(self.node.clone(), manager.clone(), clerk_id));
+        self.confirmer = Some(Clerk::new(self.node.clone(), manager, confirmer_id));
         ctx.run_interval(TICK, |act, ctx| {
             let actions = act.core.on_tick();
             act.perform(actions, ctx);

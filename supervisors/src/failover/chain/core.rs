@@ -9,25 +9,33 @@
 //!
 //! - **Read, or create.** The configuration is read from the manager; if the key holds none,
 //!   the first chain (the plan's first `length` servers, epoch 1) is created by compare-and-swap.
-//! - **Push and watch.** The configuration being served is pushed, with a lease, to each of its
-//!   members not known down, at once and every `push_every` ticks (which renews the leases);
-//!   every member not known down is watched by the failure detector.
-//! - **Remove a joining node** that went down, at once: it serves nobody.
+//! - **Renew only what the manager confirms.** Every `push_every` ticks the key is read again;
+//!   only if it still holds the configuration being served, and the read was asked at most
+//!   `fresh` ticks ago, is that configuration pushed, with a lease, to each member not known
+//!   down (which renews their leases). A configuration the manager no longer holds is never
+//!   renewed, so several supervisors of one chain (one per node of a real cluster) cannot
+//!   keep a removed member serving after one of them replaced its configuration. Every member
+//!   not known down is watched by the failure detector.
+//! - **Hold a configuration that may leave a member behind.** A configuration this supervisor
+//!   installed to remove a member, or one it finds in the manager newer than any it served
+//!   (another supervisor's: it may have removed one), is pushed only after a hold of
+//!   `hold`: the longest a lease renewed before the change was committed can last (a lease,
+//!   the `fresh` window, and a margin for the push's delay). Until then a removed member may
+//!   still serve in its old epoch; after it, nobody serves outside the new chain.
+//! - **Remove a joining node** that went down, at once: it serves nobody, so no hold.
 //! - **Remove a member** that went down once another member answers a probe saying its state is
 //!   complete: the last complete copy is never given up, and the chain waits for it to answer
-//!   again. The removed member may still think itself in the chain (cut off, not crashed), so
-//!   its last lease is waited out before the new chain is installed.
-//! - **Take back** a member known down that answers a probe (made when the configuration is
-//!   pushed again): it gets the configuration and is watched again.
+//!   again.
+//! - **Take back** a member known down that answers a probe (made when a renewal is due): it is
+//!   watched again and gets the next renewal.
 //! - **Add a node at the tail.** A chain shorter than its length, whose tail answers in the
 //!   current epoch with a complete state, gets the first server outside it that answers a probe
 //!   as its joining node.
 //! - **Promote the joining node** to tail once it answers in the current epoch having applied
 //!   what the tail had.
 //! - **Compare-and-swap.** A new configuration is installed by compare-and-swap from the exact
-//!   text last read, so two supervisors (a restarted one and a slow old one) cannot both
-//!   install one: the loser takes the value it found (the winner's configuration) and starts
-//!   over from it.
+//!   text last read, so two supervisors cannot both install one: the loser takes the value it
+//!   found (the winner's configuration, held as above) and starts over from it.
 //!
 //! Probes go out in rounds, at most one round at a time: each round asks every node it needs
 //! at once, and the rules are applied when every one has answered (or timed out); `rounds`
@@ -43,10 +51,17 @@ use troupe_messages::NodeId;
 /// The manager's timing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timing {
-    /// The configuration is pushed again (renewing the leases) every this many ticks.
+    /// The configuration is confirmed and pushed again (renewing the leases) every this many
+    /// ticks.
     pub push_every: u64,
     /// How long a node may serve clients after a push reached it.
     pub lease: Duration,
+    /// A push goes out only if the read that confirmed its configuration was asked at most
+    /// this many ticks ago.
+    pub fresh: u64,
+    /// How long a configuration that may leave a member behind is held before it is pushed:
+    /// at least `lease` plus `fresh` ticks plus the longest a push may travel.
+    pub hold: Duration,
 }
 
 /// What the shell must do for the core, in order.
@@ -55,6 +70,13 @@ pub enum Action {
     /// Read the chain's key in the manager, and give the value to
     /// [`ChainManager::on_read`] (`None` if the manager did not answer).
     Read,
+    /// Read the chain's key in the manager again, and give the value to
+    /// [`ChainManager::on_confirmed`] with `id` (`None` if the manager did not answer within
+    /// the `fresh` window: an answer later than that is of no use).
+    Confirm {
+        /// Which confirmation this is.
+        id: u64,
+    },
     /// Set the chain's key in the manager to `value` if it holds exactly `expect` now, and give
     /// the value it held to [`ChainManager::on_swapped`] (`None` if the manager did not answer).
     Swap {
@@ -82,12 +104,12 @@ pub enum Action {
     },
     /// Have the failure detector report when `node` goes down ([`ChainManager::on_down`]).
     Watch(NodeId),
-    /// Call [`ChainManager::on_lease_out`] with `epoch` once `lease` has passed.
-    WaitLease {
-        /// The epoch of the configuration whose member's lease is waited out.
+    /// Call [`ChainManager::on_held`] with `epoch` once `wait` has passed.
+    Hold {
+        /// The epoch of the configuration held.
         epoch: Epoch,
         /// How long to wait.
-        lease: Duration,
+        wait: Duration,
     },
 }
 
@@ -102,15 +124,17 @@ struct Current {
 enum Phase {
     /// A read of the manager is under way.
     Reading,
-    /// The configuration is served: pushed, watched, and looked after.
+    /// The configuration is served: confirmed, pushed, watched, and looked after.
     Serving(Current),
-    /// A move from `current` to `next` waits for the last lease of a removed member to run out.
-    WaitingLease { current: Current, next: ChainConfig },
-    /// A compare-and-swap from `expect` to `value` (the text of `next`) is under way.
+    /// The configuration is committed in the manager but not pushed until its hold is over.
+    Holding(Current),
+    /// A compare-and-swap from `expect` to `value` (the text of `next`) is under way; if it
+    /// wins, `next` is held first if `hold`.
     Swapping {
         expect: String,
         value: String,
         next: ChainConfig,
+        hold: bool,
     },
 }
 
@@ -125,9 +149,16 @@ pub struct ChainManager {
     pub(super) down: BTreeSet<NodeId>,
     /// Nodes being watched.
     pub(super) watched: BTreeSet<NodeId>,
-    ticks: u64,
-    next_push: u64,
-    /// The configuration was pushed again: the next round asks the members known down.
+    pub(super) ticks: u64,
+    pub(super) next_push: u64,
+    /// The tick at which the last read or compare-and-swap was asked.
+    asked_at: u64,
+    /// The confirmation under way: its id and the tick it was asked at.
+    confirming: Option<(u64, u64)>,
+    confirmations: u64,
+    /// The newest epoch this supervisor pushed (or created).
+    served_epoch: Epoch,
+    /// A renewal is due: the next round asks the members known down.
     pub(super) revive_due: bool,
     pub(super) round: Option<Round>,
     pub(super) rounds: u64,
@@ -148,6 +179,10 @@ impl ChainManager {
             watched: BTreeSet::new(),
             ticks: 0,
             next_push: 0,
+            asked_at: 0,
+            confirming: None,
+            confirmations: 0,
+            served_epoch: 0,
             revive_due: false,
             round: None,
             rounds: 0,
@@ -157,15 +192,14 @@ impl ChainManager {
 
     /// The first actions: read the configuration.
     pub fn start(&mut self) -> Vec<Action> {
-        self.phase = Phase::Reading;
-        self.actions.push(Action::Read);
+        self.read();
         self.take()
     }
 
-    /// The configuration being served (or whose successor waits for a lease), if any.
+    /// The configuration served (or held before it is), if any.
     pub fn config(&self) -> Option<&ChainConfig> {
         match &self.phase {
-            Phase::Serving(current) | Phase::WaitingLease { current, .. } => Some(&current.config),
+            Phase::Serving(current) | Phase::Holding(current) => Some(&current.config),
             Phase::Reading | Phase::Swapping { .. } => None,
         }
     }
@@ -180,7 +214,31 @@ impl ChainManager {
         if matches!(self.phase, Phase::Reading) {
             match value {
                 Some(text) => self.adopt(text),
-                None => self.actions.push(Action::Read),
+                None => self.read(),
+            }
+        }
+        self.take()
+    }
+
+    /// The manager answered confirmation `id` with `value` (`None`: not in time).
+    pub fn on_confirmed(&mut self, id: u64, value: Option<String>) -> Vec<Action> {
+        let Some((asked, asked_at)) = self.confirming else {
+            return self.take();
+        };
+        if asked != id {
+            return self.take();
+        }
+        self.confirming = None;
+        let fresh = self.ticks.saturating_sub(asked_at) <= self.timing.fresh;
+        if let (Phase::Serving(current), Some(text)) = (&self.phase, value) {
+            if text == current.text {
+                if fresh {
+                    self.push_all();
+                }
+            } else {
+                // Another supervisor changed the configuration: take it (held first).
+                self.round = None;
+                self.adopt(text);
             }
         }
         self.take()
@@ -189,17 +247,22 @@ impl ChainManager {
     /// The manager answered a compare-and-swap with the value it `found` (`None`: no answer,
     /// it may or may not have taken effect).
     pub fn on_swapped(&mut self, found: Option<String>) -> Vec<Action> {
+        if !matches!(self.phase, Phase::Swapping { .. }) {
+            return self.take();
+        }
         if let Phase::Swapping {
             expect,
             value,
             next,
+            hold,
         } = std::mem::replace(&mut self.phase, Phase::Reading)
         {
             match found {
+                Some(found) if found == expect && hold => self.hold(next, value),
                 Some(found) if found == expect => self.serve(next, value),
                 // Another supervisor moved first: start over from what it installed.
                 Some(found) => self.adopt(found),
-                None => self.actions.push(Action::Read),
+                None => self.read(),
             }
         }
         self.take()
@@ -233,28 +296,25 @@ impl ChainManager {
         self.take()
     }
 
-    /// One tick of the shell's clock: push again when due, and look at the chain.
+    /// One tick of the shell's clock: confirm (and so renew) when due, and look at the chain.
     pub fn on_tick(&mut self) -> Vec<Action> {
         self.ticks += 1;
-        let serving = matches!(self.phase, Phase::Serving(_));
-        if self.config().is_some() && self.ticks >= self.next_push {
-            self.push_all();
-            self.revive_due = serving;
+        if self.serving().is_some() && self.ticks >= self.next_push {
+            self.confirm();
         }
         self.settle(true);
         self.take()
     }
 
-    /// The lease waited out for the configuration of `epoch` has run out.
-    pub fn on_lease_out(&mut self, epoch: Epoch) -> Vec<Action> {
-        let due = matches!(&self.phase,
-            Phase::WaitingLease { current, .. } if current.config.epoch == epoch);
+    /// The hold of the configuration of `epoch` is over: confirm it, then push it.
+    pub fn on_held(&mut self, epoch: Epoch) -> Vec<Action> {
+        let due = matches!(&self.phase, Phase::Holding(current) if current.config.epoch == epoch);
         if due {
-            self.push_all(); // the members that stay keep their leases through the swap
-            if let Phase::WaitingLease { current, next } =
-                std::mem::replace(&mut self.phase, Phase::Reading)
-            {
-                self.swap(current.text, next);
+            if let Phase::Holding(current) = std::mem::replace(&mut self.phase, Phase::Reading) {
+                self.phase = Phase::Serving(current);
+                self.served_epoch = self.served_epoch.max(epoch);
+                self.confirm();
+                self.settle(false);
             }
         }
         self.take()
@@ -264,9 +324,28 @@ impl ChainManager {
         std::mem::take(&mut self.actions)
     }
 
+    fn read(&mut self) {
+        self.phase = Phase::Reading;
+        self.asked_at = self.ticks;
+        self.actions.push(Action::Read);
+    }
+
+    /// Asks the manager whether the served configuration is still current (one at a time).
+    fn confirm(&mut self) {
+        self.next_push = self.ticks + self.timing.push_every;
+        self.revive_due = true;
+        if self.confirming.is_none() {
+            self.confirmations += 1;
+            let id = self.confirmations;
+            self.confirming = Some((id, self.ticks));
+            self.actions.push(Action::Confirm { id });
+        }
+    }
+
     /// Takes the manager's `text` as the current configuration, or creates the first one.
     fn adopt(&mut self, text: String) {
         match config::decode(&text) {
+            Ok(config) if config.epoch > self.served_epoch => self.hold(config, text),
             Ok(config) => self.serve(config, text),
             Err(ConfigError::Missing) => self.create(text),
             Err(e) => {
@@ -278,34 +357,53 @@ impl ChainManager {
 
     fn create(&mut self, found: String) {
         let first = ChainConfig::new(1, self.servers[..self.length].to_vec());
-        self.swap(found, first);
+        self.swap(found, first, false);
     }
 
-    fn swap(&mut self, expect: String, next: ChainConfig) {
+    fn swap(&mut self, expect: String, next: ChainConfig, hold: bool) {
         let value = config::encode(&next);
         self.actions.push(Action::Swap {
             expect: expect.clone(),
             value: value.clone(),
         });
+        self.asked_at = self.ticks;
         self.round = None;
         self.phase = Phase::Swapping {
             expect,
             value,
             next,
+            hold,
         };
     }
 
+    /// Holds `config` (committed in the manager) until no lease of an older epoch is left.
+    fn hold(&mut self, config: ChainConfig, text: String) {
+        self.round = None;
+        self.actions.push(Action::Hold {
+            epoch: config.epoch,
+            wait: self.timing.hold,
+        });
+        self.phase = Phase::Holding(Current { config, text });
+    }
+
+    /// Serves `config`, pushing it at once if the manager's answer that gave it is fresh
+    /// (otherwise at the next tick, after a confirmation).
     fn serve(&mut self, config: ChainConfig, text: String) {
+        self.served_epoch = self.served_epoch.max(config.epoch);
         self.phase = Phase::Serving(Current { config, text });
         self.round = None;
         self.revive_due = false;
-        self.push_all();
+        if self.ticks.saturating_sub(self.asked_at) <= self.timing.fresh {
+            self.push_all();
+        } else {
+            self.next_push = self.ticks;
+        }
         self.settle(false);
     }
 
     /// Pushes the configuration to its members not known down, and watches them.
     fn push_all(&mut self) {
-        let Some(config) = self.config() else {
+        let Some(config) = self.serving() else {
             return;
         };
         let to: Vec<NodeId> = members(config).filter(|n| !self.down.contains(n)).collect();
@@ -329,9 +427,9 @@ impl ChainManager {
         }
     }
 
-    /// Moves from the served configuration to `next`, after waiting out a removed member's
-    /// lease if `wait_lease`.
-    pub(super) fn reconfigure(&mut self, next: ChainConfig, wait_lease: bool) {
+    /// Moves from the served configuration to `next`, holding it after the swap if it
+    /// `removes` a member that may still hold a lease.
+    pub(super) fn reconfigure(&mut self, next: ChainConfig, removes: bool) {
         if !matches!(self.phase, Phase::Serving(_)) {
             return;
         }
@@ -339,16 +437,7 @@ impl ChainManager {
             return;
         };
         tracing::info!(from = ?current.config, to = ?next, "reconfiguring the chain");
-        self.round = None;
-        if wait_lease {
-            self.actions.push(Action::WaitLease {
-                epoch: current.config.epoch,
-                lease: self.timing.lease,
-            });
-            self.phase = Phase::WaitingLease { current, next };
-        } else {
-            self.swap(current.text, next);
-        }
+        self.swap(current.text, next, removes);
     }
 }
 

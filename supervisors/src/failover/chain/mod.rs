@@ -1,8 +1,10 @@
 //! The chain failover supervisor: it keeps one chain's configuration in the configuration
 //! manager (a key of the Raft key-value service, so the manager is replicated with the
 //! project's own Raft), pushes each configuration to the chain's nodes with a lease (renewed by
-//! pushing again), watches every node with the runtime's heartbeat failure detector, and when
-//! one goes down waits out its lease and installs the chain without it in a new epoch.
+//! pushing again, each time after the manager confirms the configuration is still current),
+//! watches every node with the runtime's heartbeat failure detector, and when one goes down
+//! installs the chain without it in a new epoch, pushed once the removed node's last lease has
+//! run out.
 //!
 //! It also grows the chain back to its length. When the chain is short and one of its servers
 //! outside it answers a probe (a spare, or a node that restarted), the supervisor installs a
@@ -11,8 +13,10 @@
 //! the tail in the next epoch.
 //!
 //! A configuration changes only by compare-and-swap on the manager, from the exact text the
-//! supervisor last read, so two supervisors (a restarted one and a slow old one) cannot install
-//! diverging chains: the loser starts over from the winner's configuration.
+//! supervisor last read, so two supervisors (a restarted one and a slow old one, or the one on
+//! each node of a real cluster) cannot install diverging chains: the loser starts over from the
+//! winner's configuration. Several may run at once: none renews a configuration the manager no
+//! longer holds, and each holds a configuration it did not see installed before pushing it.
 //!
 //! [`core::ChainManager`] makes every decision and is unit-tested on its own; the
 //! [`ChainFailover`] actor feeds it and carries out its actions.
@@ -29,10 +33,7 @@ use std::time::Duration;
 use troupe_actors::chain::sharded::rotations;
 use troupe_runtime::NodeId;
 
-/// The key under which the configuration manager keeps chain `chain`'s configuration.
-pub fn manager_key(chain: u32) -> String {
-    format!("chain/{chain}")
-}
+pub use troupe_actors::chain::config::manager_key;
 
 /// What one chain is made of: where its configuration lives and which servers it may use.
 #[derive(Debug, Clone)]

@@ -1,5 +1,5 @@
 //! The configuration manager's probe rounds: which nodes a round asks (the other members when
-//! one is down, the members known down when the configuration is pushed again, the tail and
+//! one is down, the members known down when a renewal is due, the tail and
 //! the joining node or the servers outside a short chain), and the rules applied once every
 //! answer is in: take back, remove, add at the tail, promote.
 
@@ -102,7 +102,7 @@ impl ChainManager {
                 .filter(|&n| self.down.contains(&n) && round.status(n).is_some())
                 .collect();
             for member in back {
-                self.take_back(&config, member);
+                self.take_back(member);
             }
         }
         if let Some(gone) = self.gone() {
@@ -131,18 +131,15 @@ impl ChainManager {
         }
     }
 
-    /// A member known down answers again: it gets the configuration, and is watched again.
-    fn take_back(&mut self, config: &ChainConfig, member: NodeId) {
+    /// A member known down answers again: it is watched again, and the next renewal (which
+    /// the manager confirms first) reaches it.
+    fn take_back(&mut self, member: NodeId) {
         tracing::info!(%member, "chain node answers again");
         self.down.remove(&member);
         if self.watched.insert(member) {
             self.actions.push(Action::Watch(member));
         }
-        self.actions.push(Action::Push {
-            config: config.clone(),
-            lease: self.timing.lease,
-            to: vec![member],
-        });
+        self.next_push = self.next_push.min(self.ticks + 1);
     }
 
     /// Whether the chain is short of a node or has a joining node to promote.

@@ -8,9 +8,12 @@ use troupe_messages::chain::{ChainConfig, ChainStatus};
 use troupe_messages::NodeId;
 
 const LEASE: Duration = Duration::from_millis(600);
+const HOLD: Duration = Duration::from_millis(960);
 const TIMING: Timing = Timing {
     push_every: 10,
     lease: LEASE,
+    fresh: 7,
+    hold: HOLD,
 };
 
 fn n(i: u32) -> NodeId {
@@ -30,14 +33,49 @@ fn status(epoch: u64, synced: bool, applied: u64) -> Option<ChainStatus> {
     })
 }
 
-/// A manager of servers 1..=`servers` and chains of `length`, serving `config`; and the
-/// actions of its first read.
+/// A manager of servers 1..=`servers` and chains of `length`, serving `config` (found in the
+/// manager, held, then confirmed); and the actions of the confirmation's answer.
 fn serving(config: &ChainConfig, servers: u32, length: usize) -> (ChainManager, Vec<Action>) {
     let mut m = ChainManager::new((1..=servers).map(n).collect(), length, TIMING);
     assert_eq!(m.start(), vec![Action::Read]);
-    let actions = m.on_read(Some(config::encode(config)));
+    let held = m.on_read(Some(config::encode(config)));
+    assert_eq!(
+        held,
+        vec![hold(config.epoch)],
+        "a configuration found is held"
+    );
     assert_eq!(m.config(), Some(config));
+    let actions = confirm_after(&mut m, m_on_held(config.epoch), config);
     (m, actions)
+}
+
+/// `on_held(epoch)`, as a closure for [`confirm_after`].
+fn m_on_held(epoch: u64) -> impl FnOnce(&mut ChainManager) -> Vec<Action> {
+    move |m| m.on_held(epoch)
+}
+
+/// Runs `step`, which must ask for a confirmation, and confirms `config`: the actions the
+/// answer brings.
+fn confirm_after(
+    m: &mut ChainManager,
+    step: impl FnOnce(&mut ChainManager) -> Vec<Action>,
+    config: &ChainConfig,
+) -> Vec<Action> {
+    let asked = step(m);
+    let id = confirmation(&asked).unwrap_or_else(|| panic!("no confirmation in {asked:?}"));
+    m.on_confirmed(id, Some(config::encode(config)))
+}
+
+/// The confirmation among `actions`, if any.
+fn confirmation(actions: &[Action]) -> Option<u64> {
+    actions.iter().find_map(|a| match a {
+        Action::Confirm { id } => Some(*id),
+        _ => None,
+    })
+}
+
+fn hold(epoch: u64) -> Action {
+    Action::Hold { epoch, wait: HOLD }
 }
 
 fn push(config: &ChainConfig, to: &[u32]) -> Action {
@@ -46,6 +84,13 @@ fn push(config: &ChainConfig, to: &[u32]) -> Action {
         lease: LEASE,
         to: nodes(to),
     }
+}
+
+fn pushes(actions: &[Action]) -> usize {
+    actions
+        .iter()
+        .filter(|a| matches!(a, Action::Push { .. }))
+        .count()
 }
 
 /// The nodes probed, and the round.
@@ -84,8 +129,26 @@ fn swapped(actions: &[Action]) -> Option<(String, ChainConfig)> {
     })
 }
 
+/// Ticks until a confirmation is asked for; its id.
+fn next_confirmation(m: &mut ChainManager) -> u64 {
+    (0..100)
+        .find_map(|_| confirmation(&m.on_tick()))
+        .expect("a confirmation within 100 ticks")
+}
+
 fn ticks(m: &mut ChainManager, count: usize) -> Vec<Action> {
     (0..count).flat_map(|_| m.on_tick()).collect()
+}
+
+/// Removes `gone` from the served `config` (the others answer complete): the new
+/// configuration, swapped in and held, not yet pushed.
+fn remove(m: &mut ChainManager, config: &ChainConfig, gone: u32) -> ChainConfig {
+    let asked = m.on_down(n(gone));
+    let decided = answer(m, &asked, |_| status(config.epoch, true, 5));
+    let (expect, next) = swapped(&decided).expect("a swap");
+    assert_eq!(expect, config::encode(config));
+    assert_eq!(m.on_swapped(Some(expect)), vec![hold(next.epoch)]);
+    next
 }
 
 #[test]
@@ -99,7 +162,7 @@ fn a_missing_configuration_is_created_then_pushed_with_a_lease_and_watched() {
     let served = m.on_swapped(Some(String::new()));
     let mut expected: Vec<Action> = nodes(&[1, 2, 3]).into_iter().map(Action::Watch).collect();
     expected.push(push(&first, &[1, 2, 3]));
-    assert_eq!(served, expected);
+    assert_eq!(served, expected, "a chain it created is pushed at once");
     assert_eq!(m.config(), Some(&first));
 }
 
@@ -113,13 +176,69 @@ fn a_value_that_is_not_a_configuration_is_replaced_by_the_first_chain() {
 }
 
 #[test]
-fn the_configuration_is_pushed_again_every_few_ticks_to_renew_the_leases() {
+fn leases_are_renewed_every_few_ticks_once_the_manager_confirms_the_configuration() {
+    let config = ChainConfig::new(1, nodes(&[1, 2, 3]));
+    let (mut m, first) = serving(&config, 3, 3);
+    assert_eq!(pushes(&first), 1);
+    assert_eq!(ticks(&mut m, 9), vec![], "a full chain: nothing to do");
+    let due = m.on_tick();
+    assert_eq!(
+        pushes(&due),
+        0,
+        "nothing is pushed before the manager confirms"
+    );
+    let id = confirmation(&due).expect("a confirmation");
+    assert_eq!(
+        m.on_confirmed(id, Some(config::encode(&config))),
+        vec![push(&config, &[1, 2, 3])]
+    );
+    assert_eq!(
+        m.on_confirmed(id, Some(config::encode(&config))),
+        vec![],
+        "answered once"
+    );
+    // A confirmation that came later than the fresh window renews nothing; one that did not
+    // come renews nothing either.
+    let id = next_confirmation(&mut m);
+    ticks(&mut m, 8);
+    assert_eq!(m.on_confirmed(id, Some(config::encode(&config))), vec![]);
+    let id = next_confirmation(&mut m);
+    assert_eq!(m.on_confirmed(id, None), vec![]);
+    assert_eq!(m.config(), Some(&config), "still served");
+    // An answer to an older confirmation is not taken for the one under way.
+    let id = next_confirmation(&mut m);
+    assert_eq!(
+        m.on_confirmed(id - 1, Some(config::encode(&config))),
+        vec![]
+    );
+    assert_eq!(
+        pushes(&m.on_confirmed(id, Some(config::encode(&config)))),
+        1
+    );
+}
+
+#[test]
+fn a_configuration_the_manager_no_longer_holds_is_never_renewed_and_its_successor_is_held() {
     let config = ChainConfig::new(1, nodes(&[1, 2, 3]));
     let (mut m, _) = serving(&config, 3, 3);
-    assert_eq!(ticks(&mut m, 9), vec![], "a full chain: nothing to do");
-    assert_eq!(m.on_tick(), vec![push(&config, &[1, 2, 3])]);
-    assert_eq!(ticks(&mut m, 9), vec![]);
-    assert_eq!(m.on_tick(), vec![push(&config, &[1, 2, 3])]);
+    // Another supervisor removed n3 meanwhile.
+    let theirs = config.without(n(3));
+    let due = ticks(&mut m, 10);
+    let id = confirmation(&due).expect("a confirmation");
+    assert_eq!(
+        m.on_confirmed(id, Some(config::encode(&theirs))),
+        vec![hold(2)],
+        "not renewed: held, since n3 may still hold a lease the other supervisor renewed"
+    );
+    assert_eq!(m.config(), Some(&theirs));
+    assert_eq!(
+        pushes(&ticks(&mut m, 100)),
+        0,
+        "nothing is pushed during the hold"
+    );
+    assert_eq!(m.on_held(1), vec![], "not this configuration's hold");
+    let after = confirm_after(&mut m, m_on_held(2), &theirs);
+    assert_eq!(after, vec![push(&theirs, &[1, 2])]);
 }
 
 #[test]
@@ -129,45 +248,41 @@ fn a_member_that_goes_down_is_removed_once_another_holds_a_complete_copy() {
     let asked = m.on_down(n(2));
     assert_eq!(probes(&asked).1, nodes(&[1, 3]), "the others are asked");
     let decided = answer(&mut m, &asked, |node| status(1, node == n(3), 5));
-    assert_eq!(
-        decided,
-        vec![Action::WaitLease {
-            epoch: 1,
-            lease: LEASE
-        }]
-    );
-    let swap = m.on_lease_out(1);
     let next = config.without(n(2));
     assert_eq!(
-        swapped(&swap),
-        Some((config::encode(&config), next.clone()))
+        decided,
+        vec![Action::Swap {
+            expect: config::encode(&config),
+            value: config::encode(&next)
+        }],
+        "installed at once"
     );
-    assert_eq!(swap[0], push(&config, &[1, 3]), "leases renewed first");
-    let installed = m.on_swapped(Some(config::encode(&config)));
+    assert_eq!(m.on_swapped(Some(config::encode(&config))), vec![hold(2)]);
+    let installed = confirm_after(&mut m, m_on_held(2), &next);
     assert_eq!(installed, vec![push(&next, &[1, 3])]);
     assert_eq!(m.config(), Some(&next));
 }
 
 #[test]
-fn a_removed_members_lease_is_waited_out_before_the_new_chain_is_installed() {
+fn a_removed_members_lease_runs_out_before_the_new_chain_is_pushed() {
+    // The hold covers a lease renewed by any supervisor just before the swap: a lease, the
+    // fresh window of the read that confirmed it, and the push's travel.
+    assert!(HOLD > LEASE + Duration::from_millis(20) * (TIMING.fresh as u32 + 1));
     let config = ChainConfig::new(1, nodes(&[1, 2, 3]));
     let (mut m, _) = serving(&config, 3, 3);
-    let asked = m.on_down(n(1));
-    let decided = answer(&mut m, &asked, |_| status(1, true, 5));
-    assert!(matches!(decided[..], [Action::WaitLease { epoch: 1, .. }]));
-    // However long the wait: the survivors keep their leases, the removed member gets none,
-    // and nothing is installed until the lease has run out.
-    let waiting = ticks(&mut m, 100);
-    assert_eq!(waiting.len(), 10);
-    assert!(waiting.iter().all(|a| *a == push(&config, &[2, 3])));
+    let next = remove(&mut m, &config, 1);
+    // However long the hold: nothing is pushed, confirmed or decided.
+    assert_eq!(ticks(&mut m, 100), vec![]);
     assert_eq!(
         m.on_down(n(3)),
         vec![],
-        "nothing is decided during the wait"
+        "nothing is decided during the hold"
     );
-    assert_eq!(m.on_lease_out(0), vec![], "not this configuration's lease");
-    let swap = m.on_lease_out(1);
-    assert_eq!(swapped(&swap).map(|s| s.1), Some(config.without(n(1))));
+    assert_eq!(m.on_held(1), vec![], "not this configuration's hold");
+    let asked = m.on_held(2);
+    assert_eq!(pushes(&asked), 0, "confirmed first");
+    assert!(confirmation(&asked).is_some());
+    assert_eq!(m.config(), Some(&next));
 }
 
 #[test]
@@ -184,9 +299,6 @@ fn the_last_complete_copy_is_never_given_up() {
         assert_eq!(probes(&again).1, nodes(&[2]));
         let decided = answer(&mut m, &again, |_| status(3, false, 4));
         assert_eq!(swapped(&decided), None);
-        assert!(!decided
-            .iter()
-            .any(|a| matches!(a, Action::WaitLease { .. })));
     }
     // The last node of a chain is never removed: nobody is even asked.
     let alone = ChainConfig::new(5, nodes(&[1]));
@@ -202,14 +314,22 @@ fn a_member_that_answers_again_is_taken_back() {
     m.on_down(n(1));
     assert!(m.is_down(n(1)));
     assert_eq!(ticks(&mut m, 9), vec![]);
-    // The push is due: the member known down gets none, but is asked whether it is back.
+    // A renewal is due: the member known down is asked whether it is back.
     let due = m.on_tick();
     assert_eq!(probes(&due).1, nodes(&[1]));
-    assert!(!due.iter().any(|a| matches!(a, Action::Push { .. })));
+    let id = confirmation(&due).expect("a confirmation");
+    assert_eq!(
+        m.on_confirmed(id, Some(config::encode(&alone))),
+        vec![],
+        "no push to a member known down"
+    );
     let back = answer(&mut m, &due, |_| status(5, true, 9));
-    assert_eq!(back, vec![Action::Watch(n(1)), push(&alone, &[1])]);
+    assert_eq!(back, vec![Action::Watch(n(1))]);
     assert!(!m.is_down(n(1)));
     assert_eq!(m.config(), Some(&alone), "it stays in the chain");
+    // It gets the next renewal, confirmed at the next tick.
+    let renewed = confirm_after(&mut m, |m| m.on_tick(), &alone);
+    assert_eq!(renewed, vec![push(&alone, &[1])]);
     // A member that does not answer stays down.
     m.on_down(n(1));
     let due = ticks(&mut m, 10);
@@ -218,14 +338,19 @@ fn a_member_that_answers_again_is_taken_back() {
 }
 
 #[test]
-fn a_joining_node_that_goes_down_is_removed_at_once() {
+fn a_joining_node_that_goes_down_is_removed_at_once_without_a_hold() {
     let config = ChainConfig::new(1, nodes(&[1, 2])).with_joining(n(3));
     let (mut m, _) = serving(&config, 3, 3);
     let swap = m.on_down(n(3));
+    let next = config.without(n(3));
     assert_eq!(
         swapped(&swap),
-        Some((config::encode(&config), config.without(n(3)))),
-        "no lease to wait out: it served nobody"
+        Some((config::encode(&config), next.clone())),
+        "it served nobody"
+    );
+    assert_eq!(
+        m.on_swapped(Some(config::encode(&config))),
+        vec![push(&next, &[1, 2])]
     );
 }
 
@@ -257,14 +382,28 @@ fn a_short_chain_takes_the_first_server_that_answers_as_its_joining_node() {
 }
 
 #[test]
+fn a_swap_answered_late_is_confirmed_before_it_is_pushed() {
+    let config = ChainConfig::new(2, nodes(&[1, 2])).with_joining(n(3));
+    let (mut m, _) = serving(&config, 3, 3);
+    let swap = m.on_down(n(3));
+    let (expect, next) = swapped(&swap).expect("a swap");
+    ticks(&mut m, 8);
+    assert_eq!(
+        m.on_swapped(Some(expect)),
+        vec![],
+        "too late to push on its word"
+    );
+    let renewed = confirm_after(&mut m, |m| m.on_tick(), &next);
+    assert_eq!(renewed, vec![push(&next, &[1, 2])]);
+}
+
+#[test]
 fn a_server_known_down_that_answers_may_join() {
     let config = ChainConfig::new(1, nodes(&[1, 2, 3]));
     let (mut m, _) = serving(&config, 3, 3);
-    let asked = m.on_down(n(3));
-    answer(&mut m, &asked, |_| status(1, true, 3));
-    let swap = m.on_lease_out(1);
-    let (expect, short) = swapped(&swap).expect("a swap");
-    assert!(m.on_swapped(Some(expect)).contains(&push(&short, &[1, 2])));
+    let short = remove(&mut m, &config, 3);
+    let pushed = confirm_after(&mut m, m_on_held(2), &short);
+    assert!(pushed.contains(&push(&short, &[1, 2])));
     let asked = m.on_tick();
     let grown = answer(&mut m, &asked, |node| {
         status(2 * u64::from(node != n(3)), true, 3)
@@ -322,32 +461,36 @@ fn a_supervisor_that_loses_the_swap_starts_over_from_the_winners_configuration()
     let (mut old, _) = serving(&config, 3, 3);
     let (mut new, _) = serving(&config, 3, 3);
     // Both see n3 down; the new supervisor installs first.
-    for m in [&mut old, &mut new] {
-        let asked = m.on_down(n(3));
-        answer(m, &asked, |_| status(1, true, 3));
-    }
-    let (_, won) = swapped(&new.on_lease_out(1)).expect("a swap");
+    let asked_old = old.on_down(n(3));
+    let old_swap = answer(&mut old, &asked_old, |_| status(1, true, 3));
+    let won = remove(&mut new, &config, 3);
     let winner = config::encode(&won);
-    new.on_swapped(Some(text.clone()));
     assert_eq!(new.config(), Some(&won));
-    // The old one's swap finds the winner's value: it takes that configuration, installs
-    // nothing, and its next change starts from the winner's text.
-    assert!(swapped(&old.on_lease_out(1)).is_some());
-    let lost = old.on_swapped(Some(winner.clone()));
-    assert_eq!(lost, vec![push(&won, &[1, 2])]);
+    // The old one's swap finds the winner's value: it takes that configuration, holds it (it
+    // did not see it installed), and its next change starts from the winner's text.
+    assert!(swapped(&old_swap).is_some());
+    assert_eq!(old.on_swapped(Some(winner.clone())), vec![hold(2)]);
     assert_eq!(old.config(), Some(&won));
-    let swap = old.on_down(n(2));
-    let decided = answer(&mut old, &swap, |_| status(2, true, 3));
-    assert!(matches!(decided[..], [Action::WaitLease { epoch: 2, .. }]));
-    let (expect, next) = swapped(&old.on_lease_out(2)).expect("a swap");
+    let pushed = confirm_after(&mut old, m_on_held(2), &won);
+    assert_eq!(pushed, vec![push(&won, &[1, 2])]);
+    let asked = old.on_down(n(2));
+    let decided = answer(&mut old, &asked, |_| status(2, true, 3));
+    let (expect, next) = swapped(&decided).expect("a swap");
     assert_eq!(expect, winner);
     assert_eq!(next, won.without(n(2)));
-    // A swap the manager did not answer may or may not have happened: read again.
+    // A swap the manager did not answer may or may not have happened: read again. If it did
+    // not, the configuration read is the one served already: pushed at once, no hold.
     let (mut m, _) = serving(&config, 3, 3);
     let asked = m.on_down(n(1));
     answer(&mut m, &asked, |_| status(1, true, 3));
-    m.on_lease_out(1);
     assert_eq!(m.on_swapped(None), vec![Action::Read]);
+    let read = m.on_read(Some(text));
+    assert_eq!(read[0], push(&config, &[2, 3]));
+    assert_eq!(
+        probes(&read).1,
+        nodes(&[2, 3]),
+        "n1's removal is looked at again"
+    );
 }
 
 #[test]
@@ -370,7 +513,7 @@ fn a_member_that_goes_down_during_a_round_is_checked_when_it_ends() {
         vec![]
     );
     let decided = answer(&mut m, &removal, |_| status(1, true, 3));
-    assert!(matches!(decided[..], [Action::WaitLease { epoch: 1, .. }]));
+    assert_eq!(swapped(&decided).map(|s| s.1), Some(config.without(n(1))));
 }
 
 #[test]
@@ -386,7 +529,4 @@ fn a_joining_node_that_goes_down_during_a_round_is_removed_when_it_ends() {
         swapped(&removed),
         Some((config::encode(&config), config.without(n(3))))
     );
-    assert!(!removed
-        .iter()
-        .any(|a| matches!(a, Action::WaitLease { .. })));
 }
