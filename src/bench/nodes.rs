@@ -1,5 +1,7 @@
-//! The troupe side of `troupe bench raft-kv --real`: 3 `troupe node` processes of this very
-//! executable on loopback, with data (fsynced) in a scratch directory, and their clerks.
+//! The troupe side of the real-process benchmarks (`troupe bench raft-kv --real`, `troupe bench
+//! chain --real`): 3 `troupe node` processes of this very executable on loopback, with data
+//! (fsynced) in a scratch directory, each optionally capped to a share of a CPU, and their
+//! clerks.
 
 use anyhow::{bail, Context as _, Result};
 use std::path::{Path, PathBuf};
@@ -18,21 +20,39 @@ pub struct Nodes {
 }
 
 impl Nodes {
-    /// Starts the 3 node processes with a fresh configuration and data in `dir`.
+    /// Starts the 3 node processes of a key-value cluster with a fresh configuration and data
+    /// in `dir`.
     pub fn start(dir: &Path) -> Result<Nodes> {
+        Self::start_cluster(dir, ClusterConfig::local("raft-kv", 3)?, None)
+    }
+
+    /// Starts every node of `config` with data in `dir` (emptied first), each process in a
+    /// CPU cgroup of its own if `cpu` gives one per node.
+    pub fn start_cluster(
+        dir: &Path,
+        config: ClusterConfig,
+        cpu: Option<&CpuCaps>,
+    ) -> Result<Nodes> {
         let _ = std::fs::remove_dir_all(dir);
-        let config = ClusterConfig::local("raft-kv", 3)?;
         let config_path = config.write_to(dir)?;
         let config = ClusterConfig::load(&config_path)?;
         let mut nodes = Nodes {
+            children: config.nodes.iter().map(|_| None).collect(),
             config_path,
             config,
-            children: vec![None, None, None],
         };
-        for i in 0..3 {
+        for i in 0..nodes.children.len() {
             nodes.spawn(i)?;
+            if let (Some(caps), Some(child)) = (cpu, &nodes.children[i]) {
+                caps.place(i, child.id())?;
+            }
         }
         Ok(nodes)
+    }
+
+    /// The cluster's configuration.
+    pub fn config(&self) -> &ClusterConfig {
+        &self.config
     }
 
     /// Starts (or restarts) the process of the node at position `i`.
@@ -83,6 +103,51 @@ impl Nodes {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         bail!("no troupe leader within {within:?}")
+    }
+}
+
+/// One cgroup (v1 cpu controller) per node process, each capped to `share` of a CPU, so that
+/// processes on one machine compete as separate machines would not: each has its own budget.
+pub struct CpuCaps {
+    groups: Vec<PathBuf>,
+    /// The share of one CPU each node may use.
+    pub share: f64,
+}
+
+impl CpuCaps {
+    /// Makes `nodes` cgroups named `prefix-<i>` under /sys/fs/cgroup/cpu, each capped to
+    /// `share` of a CPU; an error if the cpu controller is not there or not writable.
+    pub fn new(prefix: &str, nodes: usize, share: f64) -> Result<CpuCaps> {
+        let root = Path::new("/sys/fs/cgroup/cpu");
+        let period = 100_000u64;
+        let quota = (share * period as f64).round() as u64;
+        let mut groups = Vec::new();
+        for i in 0..nodes {
+            let group = root.join(format!("{prefix}-{i}"));
+            std::fs::create_dir_all(&group)
+                .with_context(|| format!("cannot make the cgroup {}", group.display()))?;
+            std::fs::write(group.join("cpu.cfs_period_us"), period.to_string())?;
+            std::fs::write(group.join("cpu.cfs_quota_us"), quota.to_string())
+                .with_context(|| format!("cannot cap {}", group.display()))?;
+            groups.push(group);
+        }
+        Ok(CpuCaps { groups, share })
+    }
+
+    /// Moves process `pid` (every thread of it) into node `i`'s cgroup.
+    pub fn place(&self, i: usize, pid: u32) -> Result<()> {
+        let procs = self.groups[i].join("cgroup.procs");
+        std::fs::write(&procs, pid.to_string())
+            .with_context(|| format!("cannot move {pid} into {}", procs.display()))
+    }
+}
+
+impl Drop for CpuCaps {
+    fn drop(&mut self) {
+        // A cgroup can be removed once its processes are gone (the nodes are killed first).
+        for group in &self.groups {
+            let _ = std::fs::remove_dir(group);
+        }
     }
 }
 

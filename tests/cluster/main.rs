@@ -1,8 +1,10 @@
 //! Real processes on loopback, with ports chosen by the OS and data on disk: `troupe node`
 //! processes elect, replicate and serve clients over their client ports; SIGKILL of the leader
-//! and damage to a node's log tail lose no acknowledged write. No test sleeps to wait: every
-//! wait polls with a deadline.
+//! and damage to a node's log tail lose no acknowledged write; chain replication's processes
+//! survive SIGKILL of the head, the middle and the tail. No test sleeps to wait: every wait
+//! polls with a deadline.
 
+mod chain;
 mod first_entry;
 mod kill_and_corrupt;
 mod support;

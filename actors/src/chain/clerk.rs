@@ -60,6 +60,9 @@ pub struct ChainClerk {
     pub attempt_timeout: Duration,
     /// Pause after a round of failed attempts (a reconfiguration may be under way).
     pub round_pause: Duration,
+    /// With CRAQ: read at this node whenever it is in the chain (a gateway on a chain node
+    /// reads its own copy) instead of at a random node.
+    pub read_at: Option<NodeId>,
 }
 
 impl ChainClerk {
@@ -77,6 +80,7 @@ impl ChainClerk {
             rng,
             attempt_timeout: Duration::from_millis(500),
             round_pause: Duration::from_millis(20),
+            read_at: None,
         }
     }
 
@@ -103,6 +107,9 @@ impl ChainClerk {
     fn target(&mut self, op: &KvOp) -> Option<NodeId> {
         match op {
             KvOp::Get { .. } if self.craq && !self.config.nodes.is_empty() => {
+                if let Some(here) = self.read_at.filter(|n| self.config.nodes.contains(n)) {
+                    return Some(here);
+                }
                 let i = self.rng.gen_range(0..self.config.nodes.len());
                 Some(self.config.nodes[i])
             }

@@ -5,8 +5,9 @@
 //! own actors.
 //!
 //! The gateway keeps the newest configuration of each chain it has seen, so an operation goes
-//! straight to the head (or a reader) and asks the configuration manager only after a failed
-//! attempt.
+//! straight to the head (or the tail) and asks the configuration manager only after a failed
+//! attempt. With CRAQ, a read is served by this node's own chain node when it is in the chain:
+//! clients spread over the nodes spread the reads with them.
 
 use super::clerk::{ChainClerk, ConfigSource};
 use super::config::manager_key;
@@ -83,6 +84,7 @@ impl ChainGateway {
         let rng = ChaCha8Rng::seed_from_u64(seed);
         let mut clerk =
             ChainClerk::new(self.node.clone(), source, self.craq, client, rng).for_chain(chain);
+        clerk.read_at = Some(self.node.id());
         let known = self.configs.borrow()[chain as usize].clone();
         clerk.set_config(known);
         let outcome = clerk.run_as(client, seq, op, timeout).await;
