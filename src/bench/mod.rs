@@ -12,6 +12,7 @@ mod messaging;
 mod nodes;
 mod raft;
 mod real;
+mod real_chain;
 
 use anyhow::Result;
 use clap::{Args, ValueEnum};
@@ -28,7 +29,8 @@ pub enum Bench {
     /// Time to elect a new leader after the leader crashes, over 1000 trials; fails if a trial
     /// elects no leader.
     Election,
-    /// Read throughput against chain length, chain replication against CRAQ.
+    /// Read throughput against chain length, chain replication against CRAQ, under a capacity
+    /// model; with --real, CR against CRAQ as real processes at length 3.
     Chain,
 }
 
@@ -44,10 +46,15 @@ pub struct BenchArgs {
     /// Print the results as one JSON object.
     #[arg(long)]
     json: bool,
-    /// raft-kv only: real node processes on loopback (fsync on), in rounds interleaved with
-    /// etcd's (through its gRPC API: needs the `etcd-grpc` feature); fails below the goal.
+    /// Real node processes on loopback (fsync on). raft-kv: in rounds interleaved with etcd's
+    /// (through its gRPC API: needs the `etcd-grpc` feature); fails below the goal. chain: a CR
+    /// and a CRAQ cluster of 3 processes, rounds interleaved.
     #[arg(long)]
     real: bool,
+    /// chain --real: the share of a CPU each node process may use, through a cgroup of its
+    /// own (0: uncapped); emulates separate machines on one.
+    #[arg(long, default_value_t = 0.4)]
+    cpu_per_node: f64,
     /// With --real: the etcd binary to compare with (default: `etcd` on the PATH).
     #[arg(long)]
     etcd: Option<std::path::PathBuf>,
@@ -59,6 +66,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         Bench::RaftKv if args.real => real::run(args.quick, args.json, args.etcd),
         Bench::RaftKv => raft::kv(args.quick, args.json),
         Bench::Election => election::run(args.quick, args.json),
+        Bench::Chain if args.real => real_chain::run(args.quick, args.json, args.cpu_per_node),
         Bench::Chain => chain::run(args.quick, args.json),
     }
 }

@@ -50,11 +50,6 @@ impl Nodes {
         Ok(nodes)
     }
 
-    /// The cluster's configuration.
-    pub fn config(&self) -> &ClusterConfig {
-        &self.config
-    }
-
     /// Starts (or restarts) the process of the node at position `i`.
     pub fn spawn(&mut self, i: usize) -> Result<()> {
         let exe = std::env::current_exe()?;
@@ -110,8 +105,6 @@ impl Nodes {
 /// processes on one machine compete as separate machines would not: each has its own budget.
 pub struct CpuCaps {
     groups: Vec<PathBuf>,
-    /// The share of one CPU each node may use.
-    pub share: f64,
 }
 
 impl CpuCaps {
@@ -131,7 +124,7 @@ impl CpuCaps {
                 .with_context(|| format!("cannot cap {}", group.display()))?;
             groups.push(group);
         }
-        Ok(CpuCaps { groups, share })
+        Ok(CpuCaps { groups })
     }
 
     /// Moves process `pid` (every thread of it) into node `i`'s cgroup.
@@ -151,11 +144,19 @@ impl Drop for CpuCaps {
     }
 }
 
-impl Drop for Nodes {
-    fn drop(&mut self) {
-        for child in self.children.iter_mut().flatten() {
+impl Nodes {
+    /// Kills every node process (SIGKILL) and reaps it.
+    pub fn stop(&mut self) {
+        for child in self.children.iter_mut().filter_map(Option::take) {
+            let mut child = child;
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+}
+
+impl Drop for Nodes {
+    fn drop(&mut self) {
+        self.stop();
     }
 }

@@ -135,6 +135,11 @@ impl ChainCore {
         }
     }
 
+    /// Whether some change waits to be made durable (before the effects may go out).
+    pub fn durable_pending(&self) -> bool {
+        !self.effects.durable.is_empty()
+    }
+
     /// What to do now; the effects are cleared.
     pub fn take_effects(&mut self) -> ChainEffects {
         std::mem::take(&mut self.effects)

@@ -5,7 +5,8 @@
 //! Group commit: a handler does not carry out effects itself; it asks for one flush after
 //! everything already in the mailbox, so a burst of client writes and updates from the
 //! predecessor costs one write to storage (one fsync on a real node), and nothing is sent or
-//! answered before the writes it depends on are durable.
+//! answered before the writes it depends on are durable. A read, which changes nothing
+//! durable, is answered at once when nothing else waits to be made durable.
 
 use super::core::{ChainCore, ChainEffects, RequestId};
 use super::storage::ChainStorage;
@@ -218,12 +219,22 @@ impl Handler<ChainRequest> for ChainNode {
         self.waiting.insert(request, reply);
         let now = self.node.now_ns();
         match msg.op {
-            KvOp::Get { key } => self.core.read(request, now, msg.epoch, &key),
-            op => self
-                .core
-                .write(request, now, msg.epoch, msg.client, msg.client_seq, op),
+            KvOp::Get { key } => {
+                self.core.read(request, now, msg.epoch, &key);
+                // A read changes nothing durable: with nothing else waiting to be made durable,
+                // its answer (or version query) goes out at once.
+                if self.core.durable_pending() {
+                    self.queue_flush(ctx);
+                } else {
+                    self.flush(ctx);
+                }
+            }
+            op => {
+                self.core
+                    .write(request, now, msg.epoch, msg.client, msg.client_seq, op);
+                self.queue_flush(ctx);
+            }
         }
-        self.queue_flush(ctx);
         Box::pin(async move {
             match tokio::time::timeout(REQUEST_TIMEOUT, answer).await {
                 Ok(Ok(reply)) => reply,
