@@ -12,6 +12,7 @@ pub mod config;
 pub mod deploy;
 mod error;
 pub mod systems;
+#[cfg(feature = "simulation")]
 pub mod testkit;
 
 pub use error::Error;

@@ -9,9 +9,13 @@
 //! troupe status --config /tmp/c/cluster.toml --json
 //! ```
 
+// The simulator and the benchmarks need the `simulation` feature (on by default); a build
+// without it runs real nodes and their clients only.
+#[cfg(feature = "simulation")]
 mod bench;
 mod check;
 mod cluster;
+#[cfg(feature = "simulation")]
 mod sim;
 
 use anyhow::Result;
@@ -30,8 +34,10 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run a topology on the simulated network, in virtual time, and print a report.
+    #[cfg(feature = "simulation")]
     Sim(sim::SimArgs),
     /// Run a benchmark and print its conditions, baselines and results.
+    #[cfg(feature = "simulation")]
     Bench(bench::BenchArgs),
     /// Check a history (key-value, or --model register) for linearizability: exit 0 if it is, 1
     /// if not, 3 if undecided.
@@ -49,6 +55,14 @@ enum Command {
 
 /// For a flag `troupe sim <system>` refused because it belongs to another system, a line that
 /// says which system has it.
+#[cfg(not(feature = "simulation"))]
+fn foreign_flag_tip(_: &clap::Error) -> Option<String> {
+    None
+}
+
+/// For a flag `troupe sim <system>` refused because it belongs to another system, a line that
+/// says which system has it.
+#[cfg(feature = "simulation")]
 fn foreign_flag_tip(error: &clap::Error) -> Option<String> {
     use clap::error::{ContextKind, ContextValue, ErrorKind};
     use clap::CommandFactory;
@@ -103,11 +117,13 @@ fn run() -> Result<ExitCode> {
         }
     };
     match cli.command {
+        #[cfg(feature = "simulation")]
         Command::Sim(args) => {
             if !sim::run(args)? {
                 return Ok(ExitCode::FAILURE);
             }
         }
+        #[cfg(feature = "simulation")]
         Command::Bench(args) => bench::run(args)?,
         Command::Cluster(command) => cluster::run(command)?,
         Command::Node(args) => cluster::node(args)?,

@@ -12,6 +12,11 @@
 //! - [`EventLog`]: every send, delivery, drop, crash, restart, exit and timer, as tracing events
 //!   and optionally JSON lines.
 //! - [`testkit`]: a cluster builder for failure tests, with seeds that replay.
+//!
+//! The simulator ([`sim`], [`nemesis`], [`testkit`]) needs tokio's `test-util` (paused,
+//! auto-advancing time), which a real node has no use for: it is compiled only with the
+//! `simulation` feature, so that a real-node build (`troupe` without default features) carries
+//! none of it.
 
 mod cell;
 mod deadline;
@@ -22,13 +27,17 @@ pub mod history;
 pub mod linearizability;
 mod messaging;
 mod monitor;
+#[cfg(any(test, feature = "simulation"))]
 pub mod nemesis;
 mod node;
 mod persist;
 pub mod plant;
 mod registry;
+pub mod seed;
+#[cfg(any(test, feature = "simulation"))]
 pub mod sim;
 pub mod tcp;
+#[cfg(any(test, feature = "simulation"))]
 pub mod testkit;
 pub mod timer;
 
@@ -44,6 +53,7 @@ pub use persist::fs::{FileHandle, FileSystem, StdFs};
 pub use persist::power_loss::PowerLossFs;
 pub use persist::{MemPersister, Persister, PersisterExt};
 pub use registry::Spawned;
+pub use seed::derive_seed;
 pub use troupe_messages as messages;
 pub use troupe_messages::system::{Down, DownReason, ExitReason, MonitorRef, Rejection};
 pub use troupe_messages::{ActorPath, NodeId, TraceId, Wire};

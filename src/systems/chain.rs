@@ -33,7 +33,7 @@ use troupe_actors::kv::clerk::Clerk;
 use troupe_actors::kv::server::KvOptions;
 use troupe_messages::chain::{ChainConfig, ChainProbe};
 use troupe_messages::kv::KvOp;
-use troupe_runtime::sim::derive_seed;
+use troupe_runtime::derive_seed;
 use troupe_runtime::{ActorPath, Node, NodeId};
 use troupe_supervisors::failover::chain::{chain_failover, ChainPlan};
 use troupe_supervisors::Supervisor;
