@@ -4,7 +4,7 @@
 //! rmp-serde as a compact array. The body is the message itself, encoded separately so that the
 //! receiving node can route by `(to_name, kind)` before it picks the body's decoder.
 
-use crate::error::{Error, Result};
+use crate::error::{Cause, Error, Result};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use troupe_messages::system::Rejection;
@@ -60,12 +60,18 @@ impl Envelope {
 
 /// Encodes a value with rmp-serde, structs as compact arrays.
 pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>> {
-    rmp_serde::to_vec(value).map_err(|e| Error::Codec(e.to_string()))
+    rmp_serde::to_vec(value).map_err(|e| Error::Codec {
+        action: "encode",
+        cause: Cause::new(e),
+    })
 }
 
 /// Decodes a value encoded by [`encode`].
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
-    rmp_serde::from_slice(bytes).map_err(|e| Error::Codec(e.to_string()))
+    rmp_serde::from_slice(bytes).map_err(|e| Error::Codec {
+        action: "decode",
+        cause: Cause::new(e),
+    })
 }
 
 #[cfg(test)]

@@ -1,5 +1,13 @@
 //! The runtime's error type.
+//!
+//! Variants that wrap a lower-level failure (a file system call, the codec, TLS) keep that
+//! error whole, as a [`Cause`], rather than its text: a caller can look at it
+//! ([`Cause::downcast_ref`], e.g. for an [`std::io::ErrorKind`]). The variant's message ends
+//! with the cause's, so a one-line `{e}` in a log says everything; for the same reason
+//! `std::error::Error::source` is not set to it, so that chain printers (anyhow's `{:#}`) do not
+//! repeat it.
 
+use std::sync::Arc;
 use std::time::Duration;
 use thiserror::Error;
 use troupe_messages::system::Rejection;
@@ -40,11 +48,21 @@ pub enum Error {
         rejection: Rejection,
     },
     /// A value could not be encoded, or a reply could not be decoded.
-    #[error("codec error: {0}")]
-    Codec(String),
+    #[error("codec error: cannot {action}: {cause}")]
+    Codec {
+        /// `encode` or `decode`.
+        action: &'static str,
+        /// The codec's error.
+        cause: Cause,
+    },
     /// A persister failed to read or write.
-    #[error("persister error: {0}")]
-    Persist(String),
+    #[error("persister error: {context}{}", cause.as_ref().map(|c| format!(": {c}")).unwrap_or_default())]
+    Persist {
+        /// What was being done, and where.
+        context: String,
+        /// The failure beneath, if one caused it.
+        cause: Option<Cause>,
+    },
     /// A durable log is damaged before its tail: the node must not start on it.
     #[error("{path}: corrupt record at byte {offset} with more records after it ({detail}); refusing to start: restore this node's data from a replica")]
     CorruptLog {
@@ -59,8 +77,13 @@ pub enum Error {
     #[error("handshake failed: {0}")]
     Handshake(String),
     /// A TLS setup could not be built, or a TLS handshake failed.
-    #[error("tls: {0}")]
-    Tls(String),
+    #[error("tls: {context}{}", cause.as_ref().map(|c| format!(": {c}")).unwrap_or_default())]
+    Tls {
+        /// What was being done.
+        context: String,
+        /// The failure beneath, if one caused it.
+        cause: Option<Cause>,
+    },
     /// A name was registered twice on one node.
     #[error("the name `{0}` is already registered on this node")]
     NameTaken(String),
@@ -73,8 +96,13 @@ pub enum Error {
         reason: String,
     },
     /// Reading or writing a file failed.
-    #[error("i/o error: {0}")]
-    Io(String),
+    #[error("i/o error: {context}: {cause}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The file system's error.
+        cause: Cause,
+    },
     /// A `wait_until` predicate did not hold by its virtual deadline.
     #[error("condition `{what}` still false after {after:?} of virtual time")]
     WaitTimedOut {
@@ -87,6 +115,64 @@ pub enum Error {
     #[error("bad setting: {0}")]
     BadSetting(String),
 }
+
+impl Error {
+    /// The lower-level error this one wraps, if any.
+    pub fn cause(&self) -> Option<&Cause> {
+        match self {
+            Error::Codec { cause, .. } | Error::Io { cause, .. } => Some(cause),
+            Error::Persist { cause, .. } | Error::Tls { cause, .. } => cause.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// A persister failure: `context` (what was being done, and where) because of `cause`.
+    pub fn persist(
+        context: impl Into<String>,
+        cause: impl std::error::Error + Send + Sync + 'static,
+    ) -> Error {
+        Error::Persist {
+            context: context.into(),
+            cause: Some(Cause::new(cause)),
+        }
+    }
+}
+
+/// An error beneath a runtime [`Error`], kept whole and shared (so that `Error` stays `Clone`).
+/// Two causes are equal when they say the same.
+#[derive(Debug, Clone)]
+pub struct Cause(Arc<dyn std::error::Error + Send + Sync>);
+
+impl Cause {
+    /// Keeps `error`.
+    pub fn new(error: impl std::error::Error + Send + Sync + 'static) -> Cause {
+        Cause(Arc::new(error))
+    }
+
+    /// The error, as its own type if it is a `T`.
+    pub fn downcast_ref<T: std::error::Error + 'static>(&self) -> Option<&T> {
+        self.0.downcast_ref::<T>()
+    }
+
+    /// The error.
+    pub fn get(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        &*self.0
+    }
+}
+
+impl std::fmt::Display for Cause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl PartialEq for Cause {
+    fn eq(&self, other: &Cause) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || self.0.to_string() == other.0.to_string()
+    }
+}
+
+impl Eq for Cause {}
 
 /// The runtime's result type.
 pub type Result<T> = std::result::Result<T, Error>;

@@ -18,7 +18,7 @@
 //! {"client":1,"op":"cas","key":"r","expect":"a","value":"b","output":true,"call":5,"return":9}
 //! ```
 
-use crate::{Error, Result};
+use crate::{Cause, Error, Result};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::io::{BufRead, Write};
@@ -108,7 +108,10 @@ fn read_lines<T: DeserializeOwned>(
 ) -> Result<Vec<T>> {
     let mut ops = Vec::new();
     for (i, line) in input.lines().enumerate() {
-        let line = line.map_err(|e| Error::Io(e.to_string()))?;
+        let line = line.map_err(|e| Error::Io {
+            context: format!("reading history line {}", i + 1),
+            cause: Cause::new(e),
+        })?;
         if line.trim().is_empty() {
             continue;
         }

@@ -43,7 +43,7 @@ pub mod timer;
 
 pub use cell::ActorHandle;
 pub use envelope::{decode, encode, Envelope, Flow, SYSTEM_NAME};
-pub use error::{Error, Result};
+pub use error::{Cause, Error, Result};
 pub use events::{Event, EventLog};
 pub use node::{Node, NodeConfig, NodeParts, NodeStats, Transport};
 #[cfg(feature = "planted-bugs")]

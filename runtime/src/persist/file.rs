@@ -31,6 +31,7 @@
 use super::format::{apply, frame, read_snapshot, replay_log, Batch, Snapshot};
 use super::fs::{create_dir_durably, FileHandle, FileSystem, StdFs};
 use super::{keys_with_prefix, Persister};
+use crate::error::Cause;
 use crate::{encode, Error, Result};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -67,13 +68,13 @@ struct State {
     /// Compact when the log exceeds this many bytes and twice the live data.
     compact_after: u64,
     /// Why an earlier write failed: no write is taken after one.
-    failed: Option<String>,
+    failed: Option<Error>,
     #[cfg(feature = "planted-bugs")]
     bug: PlantedBug,
 }
 
 fn io(path: &Path, what: &str, e: std::io::Error) -> Error {
-    Error::Persist(format!("{what} {}: {e}", path.display()))
+    Error::persist(format!("{what} {}", path.display()), e)
 }
 
 impl FilePersister {
@@ -249,15 +250,18 @@ impl Persister for FilePersister {
         let record = frame(&encode(&batch)?);
         let mut state = self.lock();
         if let Some(why) = &state.failed {
-            return Err(Error::Persist(format!(
-                "{}: stopped by an earlier failed write ({why}); reopen the directory to go on",
-                self.dir.display()
-            )));
+            return Err(Error::Persist {
+                context: format!(
+                    "{}: stopped by an earlier failed write; reopen the directory to go on",
+                    self.dir.display()
+                ),
+                cause: Some(Cause::new(why.clone())),
+            });
         }
         let result = self.append(&mut state, &record, batch);
         if let Err(e) = &result {
             tracing::error!(dir = %self.dir.display(), "persister stopped: {e}");
-            state.failed = Some(e.to_string());
+            state.failed = Some(e.clone());
         }
         result
     }

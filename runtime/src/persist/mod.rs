@@ -62,7 +62,7 @@ pub trait PersisterExt: Persister {
             None => Ok(None),
             Some(bytes) => decode(&bytes)
                 .map(Some)
-                .map_err(|e| Error::Persist(format!("value under `{key}` is corrupt: {e}"))),
+                .map_err(|e| Error::persist(format!("value under `{key}` is corrupt"), e)),
         }
     }
 }
@@ -167,6 +167,37 @@ mod tests {
         assert_eq!(p.keys("log/").unwrap(), ["log/2", "log/3"]);
         assert_eq!(p.load("b").unwrap(), None);
         p.save("bad", &[0xc1]).unwrap();
-        assert!(matches!(p.load_value::<u64>("bad"), Err(Error::Persist(_))));
+        assert!(matches!(
+            p.load_value::<u64>("bad"),
+            Err(Error::Persist { .. })
+        ));
+    }
+
+    #[test]
+    fn a_failure_keeps_the_error_beneath_it() {
+        let p = MemPersister::new();
+        p.save("bad", &[0xc1]).unwrap();
+        let error = p.load_value::<u64>("bad").expect_err("corrupt");
+        let cause = error.cause().expect("a cause");
+        let Some(codec) = cause.downcast_ref::<Error>() else {
+            panic!("the codec's error is kept as itself: {error}");
+        };
+        assert!(codec
+            .cause()
+            .is_some_and(|c| c.downcast_ref::<rmp_serde::decode::Error>().is_some()));
+        assert!(
+            error.to_string().contains("value under `bad` is corrupt"),
+            "{error}"
+        );
+        let file = std::env::temp_dir().join(format!("troupe-not-a-dir-{}", std::process::id()));
+        std::fs::write(&file, b"x").unwrap();
+        let opened = crate::FilePersister::open(&file)
+            .map(|_| ())
+            .expect_err("not a dir");
+        let io = opened
+            .cause()
+            .and_then(|c| c.downcast_ref::<std::io::Error>());
+        assert!(io.is_some(), "{opened}");
+        let _ = std::fs::remove_file(&file);
     }
 }

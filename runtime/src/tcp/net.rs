@@ -248,7 +248,10 @@ pub(crate) async fn within<T>(
 ) -> Result<T> {
     tokio::time::timeout(limit, future)
         .await
-        .map_err(|_| Error::Tls(format!("the TLS handshake took longer than {limit:?}")))?
+        .map_err(|_| Error::Tls {
+            context: format!("the TLS handshake took longer than {limit:?}"),
+            cause: None,
+        })?
 }
 
 /// The next connection on `listener`. A failed accept (out of file descriptors, say) is logged

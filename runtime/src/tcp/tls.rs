@@ -6,7 +6,7 @@
 //! and shared by every node (`troupe cluster init --tls` makes both). Every node and client
 //! trusts that CA alone, so a TLS peer outside the cluster fails at the TLS handshake.
 
-use crate::{Error, Result};
+use crate::{Cause, Error, Result};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::{ClientConfig, RootCertStore, ServerConfig};
@@ -32,8 +32,11 @@ pub struct Tls {
     acceptor: TlsAcceptor,
 }
 
-fn tls_error(what: &str, e: impl std::fmt::Display) -> Error {
-    Error::Tls(format!("{what}: {e}"))
+fn tls_error(what: &str, e: impl std::error::Error + Send + Sync + 'static) -> Error {
+    Error::Tls {
+        context: what.to_string(),
+        cause: Some(Cause::new(e)),
+    }
 }
 
 impl Tls {
