@@ -81,14 +81,28 @@ impl fmt::Debug for ActorPath {
     }
 }
 
-/// Identifies one chain of causally related messages (a request and its reply share it).
-/// Printed as 16 hex digits.
+/// Identifies one chain of causally related messages (a request and its reply share it),
+/// across nodes and processes: a UUID (version 4 layout), drawn from the sending node's random
+/// stream, which in simulation comes from the run's seed, so runs still replay. 16 bytes on the
+/// wire; printed in the usual hyphenated form.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default)]
-pub struct TraceId(pub u64);
+pub struct TraceId(pub uuid::Uuid);
+
+impl TraceId {
+    /// The trace id made of 16 random bytes (the version and variant bits are set).
+    pub fn from_random_bytes(bytes: [u8; 16]) -> TraceId {
+        TraceId(uuid::Builder::from_random_bytes(bytes).into_uuid())
+    }
+
+    /// A fixed trace id, for tests and hand-made envelopes.
+    pub fn from_u128(n: u128) -> TraceId {
+        TraceId(uuid::Uuid::from_u128(n))
+    }
+}
 
 impl fmt::Display for TraceId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:016x}", self.0)
+        fmt::Display::fmt(&self.0, f)
     }
 }
 
@@ -109,5 +123,18 @@ mod tests {
         assert_eq!("7".parse::<NodeId>(), Ok(NodeId(7)));
         assert!("nx".parse::<NodeId>().is_err());
         assert_eq!(ActorPath::new(NodeId(2), "kv").to_string(), "n2/kv");
+    }
+
+    #[test]
+    fn trace_ids_are_version_4_uuids_made_of_the_bytes_given() {
+        let trace = TraceId::from_random_bytes([7; 16]);
+        assert_eq!(trace.0.get_version_num(), 4);
+        assert_eq!(
+            trace,
+            TraceId::from_random_bytes([7; 16]),
+            "the same bytes, the same id"
+        );
+        assert_ne!(trace, TraceId::from_random_bytes([8; 16]));
+        assert_eq!(trace.to_string().len(), 36);
     }
 }

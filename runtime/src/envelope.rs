@@ -85,7 +85,7 @@ mod tests {
             to: NodeId(2),
             to_name: "echo".into(),
             kind: "echo.echo".into(),
-            trace: TraceId(7),
+            trace: TraceId::from_u128(7),
             flow: Flow::Request(9),
             body: vec![1, 2, 3],
         };

@@ -110,6 +110,9 @@ pub(crate) struct NodeInner {
     pub(crate) log: EventLog,
     pub(crate) config: NodeConfig,
     pub(crate) rng: RefCell<ChaCha8Rng>,
+    /// Trace ids come from a stream of their own, so that drawing them does not move the
+    /// node's main random stream (and a run's other choices with it).
+    trace_rng: RefCell<ChaCha8Rng>,
     pub(crate) registry: RefCell<Registry>,
     pub(crate) actors: RefCell<BTreeMap<u64, ActorHandle>>,
     pub(crate) tasks: RefCell<BTreeMap<u64, AbortHandle>>,
@@ -119,6 +122,9 @@ pub(crate) struct NodeInner {
     pub(crate) deadlines: crate::deadline::Deadlines,
     next_id: Cell<u64>,
 }
+
+/// The random stream of trace ids, mixed with a node's seed.
+const TRACE_STREAM: u64 = 0x7472_6163_6531; // "trace1"
 
 /// A handle on one incarnation of a node. Cheap to clone; actors keep one to send and call.
 #[derive(Clone)]
@@ -140,6 +146,10 @@ impl Node {
                 log: parts.log,
                 config: parts.config,
                 rng: RefCell::new(ChaCha8Rng::seed_from_u64(parts.rng_seed)),
+                trace_rng: RefCell::new(ChaCha8Rng::seed_from_u64(crate::derive_seed(
+                    parts.rng_seed,
+                    TRACE_STREAM,
+                ))),
                 registry: RefCell::new(Registry::default()),
                 actors: RefCell::new(BTreeMap::new()),
                 tasks: RefCell::new(BTreeMap::new()),
@@ -237,10 +247,11 @@ impl Node {
         id
     }
 
-    /// A fresh trace id, unique per node incarnation and deterministic.
+    /// A fresh trace id: a UUID from the node's random stream (seeded from the run's seed in
+    /// simulation, so deterministic there; from the OS on a real node).
     pub fn new_trace(&self) -> TraceId {
-        let seq = self.next_id() & 0xff_ffff_ffff;
-        TraceId((u64::from(self.inner.id.0) << 48) | ((self.inner.incarnation & 0xff) << 40) | seq)
+        let bytes = rand::Rng::gen::<[u8; 16]>(&mut *self.inner.trace_rng.borrow_mut());
+        TraceId::from_random_bytes(bytes)
     }
 
     /// Records a timer firing in the event log; used by [`crate::timer`].

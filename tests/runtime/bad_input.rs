@@ -15,7 +15,7 @@ fn envelope(kind: &str, body: Vec<u8>, flow: Flow) -> Envelope {
         to: NodeId(2),
         to_name: "counter".into(),
         kind: kind.into(),
-        trace: TraceId(1),
+        trace: TraceId::from_u128(1),
         flow,
         body,
     }

@@ -86,7 +86,7 @@ async fn attack(addr: SocketAddr, attack: Attack, peer_port: bool) -> String {
                     to: NodeId(1),
                     to_name: "kv".into(),
                     kind: "no.such.kind".into(),
-                    trace: TraceId(1),
+                    trace: TraceId::from_u128(1),
                     flow: Flow::OneWay,
                     body: vec![1, 2, 3],
                 }

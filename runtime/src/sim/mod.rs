@@ -400,8 +400,14 @@ impl SimNet {
     /// Hands a raw frame to node `to` as if `from` had sent it, through the network's faults.
     /// For tests of bad input: the frame need not be a valid envelope.
     pub fn inject_frame(&self, from: NodeId, to: NodeId, frame: Vec<u8>) {
-        self.inner
-            .enqueue(from, to, String::new(), "raw".into(), TraceId(0), frame);
+        self.inner.enqueue(
+            from,
+            to,
+            String::new(),
+            "raw".into(),
+            TraceId::default(),
+            frame,
+        );
     }
 }
 
