@@ -178,7 +178,7 @@ fn main() {
         let (acked, stop) = (Rc::new(RefCell::new(Vec::new())), Rc::new(Cell::new(false)));
         let mut clients = Vec::new();
         for c in 1..=CLIENTS {
-            let mut clerk = system.client(cluster.up(SERVERS + c), c.into());
+            let mut clerk = system.client(cluster.up(SERVERS + c), u64::from(c));
             // Give up on a silent server after 100 ms (not 500), to find a new leader sooner.
             clerk.attempt_timeout = ms(100);
             let (acked, stop) = (acked.clone(), stop.clone());

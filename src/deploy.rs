@@ -18,6 +18,7 @@ use troupe_actors::kv::remote::RemoteClerk;
 use troupe_actors::kv::server::KvOptions;
 use troupe_actors::raft::RaftConfig;
 use troupe_messages::client::{ClientRequest, ClientResponse};
+use troupe_messages::ClientId;
 use troupe_runtime::tcp::clients::{serve_clients, ClientPortConfig};
 use troupe_runtime::tcp::frames::MAX_FRAME;
 use troupe_runtime::tcp::handshake::Credentials;
@@ -73,7 +74,7 @@ pub fn chain(config: &ClusterConfig) -> Result<Chain> {
 }
 
 /// A clerk for `config`'s cluster with client id `client`, over TLS if the cluster uses it.
-pub fn clerk(config: &ClusterConfig, client: u64) -> Result<RemoteClerk> {
+pub fn clerk(config: &ClusterConfig, client: impl Into<ClientId>) -> Result<RemoteClerk> {
     let nodes = config
         .nodes
         .iter()

@@ -6,7 +6,7 @@
 //! node committing on the way. Every message names the configuration's epoch, and a node refuses
 //! anything from another epoch, so a node cut out of the chain cannot act on the new one.
 
-use crate::ids::NodeId;
+use crate::ids::{ClientId, NodeId};
 use crate::kv::KvOp;
 use serde::{Deserialize, Serialize};
 
@@ -81,7 +81,7 @@ pub struct Update {
     /// The head's sequence number.
     pub seq: Seq,
     /// The client that asked, and its sequence number (a retry takes effect once).
-    pub client: u64,
+    pub client: ClientId,
     /// The client's sequence number.
     pub client_seq: u64,
     /// The write (a put or an append).
@@ -176,7 +176,7 @@ pub struct ChainState {
     /// Every key's versions.
     pub keys: Vec<KeyVersions>,
     /// Per client: its last write's client sequence number and chain sequence number.
-    pub last_writes: Vec<(u64, u64, Seq)>,
+    pub last_writes: Vec<(ClientId, u64, Seq)>,
     /// The writes the sender keeps for re-sending (everything after `pending_from`).
     pub pending: Vec<Update>,
     /// Every write up to here is in `keys` but not in `pending`.
@@ -256,7 +256,7 @@ pub struct ChainRequest {
     /// The configuration the client works from.
     pub epoch: Epoch,
     /// The client.
-    pub client: u64,
+    pub client: ClientId,
     /// The client's sequence number for this operation (the same on every retry).
     pub client_seq: u64,
     /// The operation.

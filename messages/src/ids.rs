@@ -112,6 +112,57 @@ impl fmt::Debug for TraceId {
     }
 }
 
+/// A client of a replicated service, as servers know it: each request carries (client id,
+/// sequence number), so that a retry takes effect once. A UUID (version 4 layout), so that
+/// clients that never met (a `troupe kv` run, a benchmark, another process's gateway) do not
+/// collide; in simulation it is drawn from the run's seed, so runs still replay.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default)]
+pub struct ClientId(pub uuid::Uuid);
+
+impl ClientId {
+    /// The client id made of 16 random bytes (the version and variant bits are set).
+    pub fn from_random_bytes(bytes: [u8; 16]) -> ClientId {
+        ClientId(uuid::Builder::from_random_bytes(bytes).into_uuid())
+    }
+
+    /// A fixed client id, for tests and for clients numbered by hand.
+    pub fn from_u128(n: u128) -> ClientId {
+        ClientId(uuid::Uuid::from_u128(n))
+    }
+
+    /// A client id derived from this one for its helper number `n` (a clerk's own clerk of
+    /// the configuration manager, say): distinct for each `n`, and the same every time.
+    pub fn derived(self, n: u32) -> ClientId {
+        let mixed = self.0.as_u128()
+            ^ (u128::from(n) + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835);
+        ClientId(uuid::Uuid::from_u128(mixed))
+    }
+
+    /// 64 bits of the id, to seed a random stream with.
+    pub fn seed_bits(self) -> u64 {
+        let (high, low) = self.0.as_u64_pair();
+        high ^ low
+    }
+}
+
+impl From<u64> for ClientId {
+    fn from(n: u64) -> ClientId {
+        ClientId::from_u128(u128::from(n))
+    }
+}
+
+impl fmt::Display for ClientId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl fmt::Debug for ClientId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -123,6 +174,16 @@ mod tests {
         assert_eq!("7".parse::<NodeId>(), Ok(NodeId(7)));
         assert!("nx".parse::<NodeId>().is_err());
         assert_eq!(ActorPath::new(NodeId(2), "kv").to_string(), "n2/kv");
+    }
+
+    #[test]
+    fn client_ids_derive_distinct_helpers_and_number_by_hand() {
+        let client = ClientId::from_random_bytes([3; 16]);
+        assert_eq!(client.0.get_version_num(), 4);
+        assert_ne!(client.derived(0), client);
+        assert_ne!(client.derived(0), client.derived(1));
+        assert_eq!(client.derived(1), client.derived(1));
+        assert_eq!(ClientId::from(7), ClientId::from_u128(7));
     }
 
     #[test]

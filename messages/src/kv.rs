@@ -1,6 +1,6 @@
 //! The key-value service's wire types: what a clerk asks and what a server answers.
 
-use crate::ids::NodeId;
+use crate::ids::{ClientId, NodeId};
 use crate::Wire;
 use serde::{Deserialize, Serialize};
 
@@ -43,7 +43,7 @@ pub enum KvOp {
 #[rtype(result = "KvReply")]
 pub struct KvRequest {
     /// The clerk's id.
-    pub client: u64,
+    pub client: ClientId,
     /// The clerk's sequence number for this operation (the same for every retry).
     pub seq: u64,
     /// The operation.

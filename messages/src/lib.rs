@@ -19,7 +19,7 @@ pub mod raft;
 pub mod supervision;
 pub mod system;
 
-pub use ids::{ActorPath, NodeId, TraceId};
+pub use ids::{ActorPath, ClientId, NodeId, TraceId};
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;

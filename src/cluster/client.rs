@@ -10,7 +10,7 @@ use troupe_actors::client::Outcome;
 use troupe_actors::kv::remote::RemoteClerk;
 use troupe_messages::client::Role;
 use troupe_messages::kv::KvOp;
-use troupe_messages::NodeId;
+use troupe_messages::{ClientId, NodeId};
 
 /// `troupe kv --config FILE get KEY | put KEY VALUE | append KEY VALUE`.
 #[derive(Args, Debug)]
@@ -63,8 +63,10 @@ pub struct StatusArgs {
 }
 
 fn clerk(config: &ClusterConfig) -> Result<RemoteClerk> {
-    let id = rand::RngCore::next_u64(&mut rand::rngs::OsRng);
-    troupe::deploy::clerk(config, id)
+    // A fresh random client id: no other client of the cluster, before or after, has it.
+    let mut bytes = [0u8; 16];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
+    troupe::deploy::clerk(config, ClientId::from_random_bytes(bytes))
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {

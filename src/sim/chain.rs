@@ -22,6 +22,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant as WallInstant};
 use troupe::systems::chain::Chain;
 use troupe::systems::Assembly;
+use troupe::testkit::client_id;
 use troupe::testkit::workload::{run_clients_for, Recorder, Workload, WorkloadClient};
 use troupe_runtime::nemesis::{Nemesis, NemesisReport};
 use troupe_runtime::sim::{block_on, derive_seed};
@@ -106,7 +107,7 @@ fn run(system_args: ChainArgs, args: &Common) -> Result<bool> {
         }
         let start = tokio::time::Instant::now();
         let recorder = Rc::new(RefCell::new(Recorder::default()));
-        let clerk = |on: u32, id: u64| system.client(cluster.up(on), id, seed);
+        let clerk = |on: u32, n: u64| system.client(cluster.up(on), client_id(seed, n), seed);
         let workload_clients = (0..clients)
             .map(|c| WorkloadClient {
                 client: u64::from(c),
@@ -118,7 +119,7 @@ fn run(system_args: ChainArgs, args: &Common) -> Result<bool> {
         let watching = Rc::new(Cell::new(true));
         let ends = Rc::new(RefCell::new(Vec::new()));
         let heads = actix_rt::spawn(watch_configs(
-            system.manager_client(cluster.up(last), 1 << 40),
+            system.manager_client(cluster.up(last), client_id(seed, 1 << 40)),
             chains,
             watching.clone(),
             ends.clone(),
@@ -147,7 +148,10 @@ fn run(system_args: ChainArgs, args: &Common) -> Result<bool> {
         let mut recorder = std::mem::take(&mut *recorder.borrow_mut());
         let client = u64::from(clients);
         let end = final_phase(&mut final_clerk, &checker, client, keys, &mut recorder).await;
-        let lost = !end.succeeded() && system.lost_a_chain(&checker, (1 << 40) + 1).await;
+        let lost = !end.succeeded()
+            && system
+                .lost_a_chain(&checker, client_id(seed, (1 << 40) + 1))
+                .await;
         watching.set(false);
         let (head_changes, reconfigurations) = heads.await.unwrap_or_default();
         if let Err(e) = cluster.net().log().flush() {

@@ -14,6 +14,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant as WallInstant};
 use troupe::systems::raft_kv::RaftKv;
 use troupe::systems::topology;
+use troupe::testkit::client_id;
 use troupe::testkit::workload::{run_client, Recorder, Workload};
 use troupe_actors::raft::peer::NAME as RAFT;
 use troupe_messages::raft::GetStatus;
@@ -73,7 +74,7 @@ fn run(system_args: RaftKvArgs, args: &Common) -> Result<bool> {
         let mut tasks = Vec::new();
         for c in 0..clients {
             let node = cluster.up(servers + 1 + c);
-            let mut clerk = system.client(node.clone(), u64::from(c) + 1);
+            let mut clerk = system.client(node.clone(), client_id(seed, u64::from(c) + 1));
             // Impatient clients move on from a silent server quickly, so that some of them
             // reach a new leader while others still talk to the old one.
             clerk.attempt_timeout = ATTEMPT_TIMEOUT;
@@ -99,7 +100,7 @@ fn run(system_args: RaftKvArgs, args: &Common) -> Result<bool> {
             let _ = t.await;
         }
         let checker = cluster.up(servers + clients + 1);
-        let mut clerk = system.client(checker.clone(), u64::from(clients) + 1);
+        let mut clerk = system.client(checker.clone(), client_id(seed, u64::from(clients) + 1));
         let keys = Workload::default().keys;
         let mut recorder = Rc::try_unwrap(recorder)
             .map(RefCell::into_inner)

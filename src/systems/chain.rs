@@ -33,6 +33,7 @@ use troupe_actors::kv::clerk::Clerk;
 use troupe_actors::kv::server::KvOptions;
 use troupe_messages::chain::{ChainConfig, ChainProbe};
 use troupe_messages::kv::KvOp;
+use troupe_messages::ClientId;
 use troupe_runtime::derive_seed;
 use troupe_runtime::{ActorPath, Node, NodeId};
 use troupe_supervisors::failover::chain::{chain_failover, ChainPlan};
@@ -138,13 +139,13 @@ impl Chain {
     }
 
     /// A client of the configuration manager on `node`, with the client id `id`.
-    pub fn manager_client(&self, node: Node, id: u64) -> Clerk {
+    pub fn manager_client(&self, node: Node, id: impl Into<ClientId>) -> Clerk {
         Clerk::new(node, self.manager.clone(), id)
     }
 
     /// A client of every chain on `node`, learning configurations from the manager. `id` is
-    /// its program-unique client id; its random choices come from `seed` (the run's seed).
-    pub fn client(&self, node: Node, id: u64, seed: u64) -> ShardedClerk {
+    /// its client id; its random choices come from `seed` (the run's seed) and `id`.
+    pub fn client(&self, node: Node, id: impl Into<ClientId>, seed: u64) -> ShardedClerk {
         self.client_with(node, id, seed, |chain, node, manager_id| {
             ConfigSource::Manager {
                 clerk: self.manager_client(node.clone(), manager_id),
@@ -158,16 +159,17 @@ impl Chain {
     pub fn client_with(
         &self,
         node: Node,
-        id: u64,
+        id: impl Into<ClientId>,
         seed: u64,
-        source: impl Fn(u32, &Node, u64) -> ConfigSource,
+        source: impl Fn(u32, &Node, ClientId) -> ConfigSource,
     ) -> ShardedClerk {
+        let id: ClientId = id.into();
         let clerks = (0..self.chains)
             .map(|chain| {
-                let manager_id = (1 << 32) + (id << 8) + u64::from(chain);
+                let manager_id = id.derived(chain);
                 let rng = ChaCha8Rng::seed_from_u64(derive_seed(
                     seed,
-                    2_000 + (id << 8) + u64::from(chain),
+                    2_000 + (id.seed_bits() << 8) + u64::from(chain),
                 ));
                 let config = source(chain, &node, manager_id);
                 let mut clerk = ChainClerk::new(node.clone(), config, self.craq, id, rng);
@@ -199,7 +201,7 @@ impl Chain {
     /// Whether some chain has no member left that holds a complete copy, asked from `node`
     /// with manager client id `id`. A chain whose configuration the manager does not give is
     /// not known lost.
-    pub async fn lost_a_chain(&self, node: &Node, id: u64) -> bool {
+    pub async fn lost_a_chain(&self, node: &Node, id: impl Into<ClientId>) -> bool {
         let mut manager = self.manager_client(node.clone(), id);
         for chain in 0..self.chains {
             let Some(config) =

@@ -9,6 +9,7 @@ use super::Assembly;
 use crate::Error;
 use troupe_actors::kv::clerk::Clerk;
 use troupe_actors::kv::server::{KvOptions, KvServer};
+use troupe_messages::ClientId;
 use troupe_runtime::{Node, NodeId};
 use troupe_supervisors::failover::raft::kv_replica;
 use troupe_supervisors::Supervisor;
@@ -63,9 +64,9 @@ impl RaftKv {
         &self.options.raft.members
     }
 
-    /// A client on `node` with the program-unique client id `id` (a retry of one of its
-    /// operations takes effect once).
-    pub fn client(&self, node: Node, id: u64) -> Clerk {
+    /// A client on `node` with the client id `id` (a retry of one of its operations takes
+    /// effect once).
+    pub fn client(&self, node: Node, id: impl Into<ClientId>) -> Clerk {
         Clerk::new(node, self.servers().to_vec(), id)
     }
 }

@@ -286,7 +286,7 @@ fn a_deposed_leader_does_not_acknowledge_commands_that_lost_their_index() {
             let node = cut_off.clone();
             async move {
                 let request = KvRequest {
-                    client: 100 + i,
+                    client: (100 + i).into(),
                     seq: 1,
                     op: KvOp::Append {
                         key: "v".into(),
@@ -356,7 +356,7 @@ fn a_leader_acknowledges_every_concurrent_request_on_a_reliable_network() {
             let node = client.clone();
             async move {
                 let request = KvRequest {
-                    client: 100 + i,
+                    client: (100 + i).into(),
                     seq: 1,
                     op: KvOp::Append {
                         key: "v".into(),
@@ -420,7 +420,7 @@ fn a_leader_cut_off_from_the_majority_serves_no_stale_reads() {
         let mut clerk = Clerk::new(majority.clone(), rest, 201);
         assert_eq!(clerk.run(put("new"), ms(2_000)).await, Outcome::Done(None));
         let get = KvRequest {
-            client: 100,
+            client: 100.into(),
             seq: 1,
             op: KvOp::Get { key: "k".into() },
         };

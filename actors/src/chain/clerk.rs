@@ -13,7 +13,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 use troupe_messages::chain::{ChainConfig, ChainReply, ChainRequest};
 use troupe_messages::kv::KvOp;
-use troupe_messages::NodeId;
+use troupe_messages::{ClientId, NodeId};
 use troupe_runtime::{ActorPath, Error, Node};
 
 /// Where a clerk learns the current configuration.
@@ -53,7 +53,7 @@ pub struct ChainClerk {
     config: ChainConfig,
     refresh: ConfigSource,
     craq: bool,
-    id: u64,
+    id: ClientId,
     seq: u64,
     rng: ChaCha8Rng,
     /// How long one attempt may take.
@@ -68,14 +68,20 @@ pub struct ChainClerk {
 impl ChainClerk {
     /// A clerk with a program-unique `id`, on `node`, learning configurations from `refresh`
     /// (it has none until its first operation asks).
-    pub fn new(node: Node, refresh: ConfigSource, craq: bool, id: u64, rng: ChaCha8Rng) -> Self {
+    pub fn new(
+        node: Node,
+        refresh: ConfigSource,
+        craq: bool,
+        id: impl Into<ClientId>,
+        rng: ChaCha8Rng,
+    ) -> Self {
         ChainClerk {
             config: ChainConfig::default(),
             node,
             name: NAME.to_string(),
             refresh,
             craq,
-            id,
+            id: id.into(),
             seq: 0,
             rng,
             attempt_timeout: Duration::from_millis(500),
@@ -134,7 +140,7 @@ impl ChainClerk {
     /// once, whichever gateway they pass through).
     pub async fn run_as(
         &mut self,
-        client: u64,
+        client: ClientId,
         client_seq: u64,
         op: KvOp,
         deadline: Duration,
@@ -169,7 +175,7 @@ impl ChainClerk {
                     false
                 }
                 Err(e) => {
-                    tracing::debug!(client, "chain attempt failed: {e}");
+                    tracing::debug!(%client, "chain attempt failed: {e}");
                     false
                 }
             };

@@ -15,7 +15,7 @@ use troupe_messages::chain::{
     ChainConfig, ChainMessage, ChainReply, ChainRole, ChainStatus, ChainView, Epoch, Seq, Update,
 };
 use troupe_messages::kv::KvOp;
-use troupe_messages::NodeId;
+use troupe_messages::{ClientId, NodeId};
 use troupe_runtime::plant::{self, Bug};
 
 /// The caller's number for a client request, echoed in the answer.
@@ -238,7 +238,7 @@ impl ChainCore {
         request: RequestId,
         now: u64,
         epoch: Epoch,
-        client: u64,
+        client: ClientId,
         client_seq: u64,
         op: KvOp,
     ) {

@@ -26,7 +26,7 @@ use troupe_messages::chain::{ChainConfig, ChainInspect};
 use troupe_messages::client::{ChainNodeStatus, ClientRequest, ClientResponse, NodeStatus, Role};
 use troupe_messages::kv::{KvReply, KvRequest, ReadLocal};
 use troupe_messages::raft::GetStatus;
-use troupe_messages::NodeId;
+use troupe_messages::{ClientId, NodeId};
 use troupe_runtime::Node;
 
 /// A chain cluster's gateway on one node (cheap to clone: clones share the configurations).
@@ -76,7 +76,8 @@ impl ChainGateway {
     async fn run(&self, request: KvRequest, timeout: Duration) -> KvReply {
         let KvRequest { client, seq, op } = request;
         let chain = shard_of(key_of(&op), self.chains as usize) as u32;
-        let (manager_id, seed) = self.node.with_rng(|rng| (rng.gen(), rng.gen()));
+        let (manager_id, seed): ([u8; 16], u64) = self.node.with_rng(|rng| (rng.gen(), rng.gen()));
+        let manager_id = ClientId::from_random_bytes(manager_id);
         let source = ConfigSource::Manager {
             clerk: Clerk::new(self.node.clone(), self.manager.clone(), manager_id),
             key: manager_key(chain),

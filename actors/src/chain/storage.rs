@@ -210,7 +210,7 @@ mod tests {
                 key: "k".into(),
                 value: value.into(),
             };
-            self.core.write(seq, 0, 1, 7, seq, op);
+            self.core.write(seq, 0, 1, 7.into(), seq, op);
             let effects = self.core.take_effects();
             self.storage
                 .record(&self.core, &effects.durable)

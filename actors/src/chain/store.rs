@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use troupe_messages::chain::{KeyVersions, Seq, Update};
 use troupe_messages::kv::KvOp;
+use troupe_messages::ClientId;
 
 #[derive(Debug, Default, Clone)]
 struct Versions {
@@ -25,7 +26,7 @@ impl Versions {
 pub struct VersionedStore {
     keys: BTreeMap<String, Versions>,
     /// Per client: its last write's client sequence number and the chain sequence number it got.
-    last_write: BTreeMap<u64, (u64, Seq)>,
+    last_write: BTreeMap<ClientId, (u64, Seq)>,
 }
 
 /// The key a write changes.
@@ -102,7 +103,7 @@ impl VersionedStore {
 
     /// The chain sequence number of the client's write `client_seq`, if it is the client's last
     /// applied write; `Some(None)` if the client has since applied a later one.
-    pub fn applied_write(&self, client: u64, client_seq: u64) -> Option<Option<Seq>> {
+    pub fn applied_write(&self, client: ClientId, client_seq: u64) -> Option<Option<Seq>> {
         let &(last, seq) = self.last_write.get(&client)?;
         match client_seq.cmp(&last) {
             std::cmp::Ordering::Equal => Some(Some(seq)),
@@ -112,7 +113,7 @@ impl VersionedStore {
     }
 
     /// Every key's versions and every client's last write, for a state transfer.
-    pub fn export(&self) -> (Vec<KeyVersions>, Vec<(u64, u64, Seq)>) {
+    pub fn export(&self) -> (Vec<KeyVersions>, Vec<(ClientId, u64, Seq)>) {
         let keys = self
             .keys
             .iter()
@@ -135,7 +136,7 @@ impl VersionedStore {
     }
 
     /// The store [`VersionedStore::export`] described.
-    pub fn import(keys: Vec<KeyVersions>, clients: Vec<(u64, u64, Seq)>) -> Self {
+    pub fn import(keys: Vec<KeyVersions>, clients: Vec<(ClientId, u64, Seq)>) -> Self {
         VersionedStore {
             keys: keys
                 .into_iter()

@@ -6,14 +6,14 @@ use crate::client::{KvClient, Outcome, Retries};
 use std::time::Duration;
 use tokio::time::Instant;
 use troupe_messages::kv::{KvOp, KvReply, KvRequest};
-use troupe_messages::NodeId;
+use troupe_messages::{ClientId, NodeId};
 use troupe_runtime::{ActorPath, Error, Node};
 
 /// A clerk, running on `node`, talking to `servers`.
 pub struct Clerk {
     node: Node,
     servers: Vec<NodeId>,
-    id: u64,
+    id: ClientId,
     seq: u64,
     leader: usize,
     /// How long one attempt at one server may take.
@@ -24,11 +24,11 @@ pub struct Clerk {
 
 impl Clerk {
     /// A clerk with a program-unique `id`.
-    pub fn new(node: Node, servers: Vec<NodeId>, id: u64) -> Self {
+    pub fn new(node: Node, servers: Vec<NodeId>, id: impl Into<ClientId>) -> Self {
         Clerk {
             node,
             servers,
-            id,
+            id: id.into(),
             seq: 0,
             leader: 0,
             attempt_timeout: Duration::from_millis(500),
@@ -61,7 +61,7 @@ impl Clerk {
                 }
                 Ok(KvReply::NotCommitted) | Err(Error::Timeout { .. }) => true,
                 Err(e) => {
-                    tracing::debug!(client = self.id, "kv attempt failed: {e}");
+                    tracing::debug!(client = %self.id, "kv attempt failed: {e}");
                     false
                 }
             };

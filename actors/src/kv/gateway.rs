@@ -52,7 +52,7 @@ async fn run_kv(node: &Node, request: KvRequest, timeout: Duration) -> KvReply {
         Ok(KvReply::WrongLeader { hint: Some(leader) }) if leader != node.id() => leader,
         other => return settle(other),
     };
-    tracing::debug!(node = %node.id(), %leader, client = request.client, "forwarding to the leader");
+    tracing::debug!(node = %node.id(), %leader, client = %request.client, "forwarding to the leader");
     match node
         .call(&ActorPath::new(leader, KV), request, timeout)
         .await

@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 use troupe_messages::client::{ChainNodeStatus, ClientRequest, ClientResponse, NodeStatus, Role};
 use troupe_messages::kv::{KvOp, KvReply, KvRequest};
-use troupe_messages::NodeId;
+use troupe_messages::{ClientId, NodeId};
 use troupe_runtime::tcp::clients::ClientConnection;
 use troupe_runtime::tcp::frames::MAX_FRAME;
 use troupe_runtime::tcp::handshake::Credentials;
@@ -29,7 +29,7 @@ pub struct RemoteClerk {
     tls: Option<Tls>,
     connections: BTreeMap<usize, Arc<Connection>>,
     current: usize,
-    id: u64,
+    id: ClientId,
     seq: u64,
     /// How long one attempt at one node may take.
     pub attempt_timeout: Duration,
@@ -41,14 +41,18 @@ impl RemoteClerk {
     /// A clerk for the cluster whose nodes' client addresses are `nodes`, with the cluster's
     /// `credentials` and a client `id` unique among the cluster's clients (a random one will
     /// do).
-    pub fn new(nodes: Vec<(NodeId, SocketAddr)>, credentials: Credentials, id: u64) -> Self {
+    pub fn new(
+        nodes: Vec<(NodeId, SocketAddr)>,
+        credentials: Credentials,
+        id: impl Into<ClientId>,
+    ) -> Self {
         RemoteClerk {
             nodes,
             credentials,
             tls: None,
             connections: BTreeMap::new(),
             current: 0,
-            id,
+            id: id.into(),
             seq: 0,
             attempt_timeout: Duration::from_secs(2),
             round_pause: Duration::from_millis(100),
@@ -184,11 +188,11 @@ impl RemoteClerk {
                 }
                 Ok(ClientResponse::Kv(KvReply::NotCommitted)) | Err(Error::Timeout { .. }) => true,
                 Ok(other) => {
-                    tracing::debug!(client = self.id, "kv attempt: {other:?}");
+                    tracing::debug!(client = %self.id, "kv attempt: {other:?}");
                     false
                 }
                 Err(e) => {
-                    tracing::debug!(client = self.id, "kv attempt failed: {e}");
+                    tracing::debug!(client = %self.id, "kv attempt failed: {e}");
                     false
                 }
             };

@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 use troupe_messages::kv::{KvOp, KvReply, KvRequest, ReadLocal};
 use troupe_messages::raft::{Index, Start};
-use troupe_messages::NodeId;
+use troupe_messages::{ClientId, NodeId};
 use troupe_runtime::plant::{self, Bug};
 use troupe_runtime::{decode, encode, ActorHandle, ExitReason, Node};
 
@@ -60,7 +60,7 @@ pub struct KvServer {
 }
 
 struct Waiter {
-    client: u64,
+    client: ClientId,
     seq: u64,
     reply: oneshot::Sender<KvReply>,
 }

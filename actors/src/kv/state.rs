@@ -4,13 +4,14 @@
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use troupe_messages::kv::KvOp;
+use troupe_messages::ClientId;
 use troupe_runtime::plant::{self, Bug};
 
 /// One committed command: who asked, which of their operations, and what.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Command {
     /// The clerk.
-    pub client: u64,
+    pub client: ClientId,
     /// The clerk's sequence number.
     pub seq: u64,
     /// The operation.
@@ -21,7 +22,7 @@ pub struct Command {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KvState {
     data: BTreeMap<String, String>,
-    last: BTreeMap<u64, (u64, Option<String>)>,
+    last: BTreeMap<ClientId, (u64, Option<String>)>,
 }
 
 impl KvState {
@@ -63,7 +64,7 @@ impl KvState {
 
     /// The recorded result of the clerk's operation `seq`, if that is the last one applied for
     /// the clerk (a get's value, or `None` for a put or append).
-    pub fn result_of(&self, client: u64, seq: u64) -> Option<Option<String>> {
+    pub fn result_of(&self, client: ClientId, seq: u64) -> Option<Option<String>> {
         match self.last.get(&client) {
             Some((last, result)) if *last == seq => Some(result.clone()),
             _ => None,
@@ -81,7 +82,11 @@ mod tests {
     use super::*;
 
     fn cmd(client: u64, seq: u64, op: KvOp) -> Command {
-        Command { client, seq, op }
+        Command {
+            client: client.into(),
+            seq,
+            op,
+        }
     }
 
     #[test]
@@ -132,7 +137,7 @@ mod tests {
         let mut s = KvState::default();
         let get = |seq| cmd(4, seq, KvOp::Get { key: "k".into() });
         assert_eq!(s.apply(&get(1)), Some(String::new()));
-        assert_eq!(s.result_of(4, 1), Some(Some(String::new())));
+        assert_eq!(s.result_of(4.into(), 1), Some(Some(String::new())));
         s.apply(&cmd(
             4,
             2,
@@ -141,13 +146,17 @@ mod tests {
                 value: "v".into(),
             },
         ));
-        assert_eq!(s.result_of(4, 2), Some(None));
+        assert_eq!(s.result_of(4.into(), 2), Some(None));
         assert_eq!(
-            s.result_of(4, 1),
+            s.result_of(4.into(), 1),
             None,
             "an older operation's result is gone"
         );
-        assert_eq!(s.result_of(5, 1), None, "a clerk with nothing applied");
+        assert_eq!(
+            s.result_of(5.into(), 1),
+            None,
+            "a clerk with nothing applied"
+        );
     }
 
     #[test]

@@ -91,7 +91,8 @@ fn the_old_tail_crashing_during_the_switch_leaves_the_new_tail_complete() {
     // write commits at 2 and is acknowledged, but node 3 refuses it (old epoch).
     w.install(joining.promoted(), &[3]);
     let old_epoch = joining.epoch;
-    w.core(1).write(10, 0, old_epoch, 7, 4, append("k", "d"));
+    w.core(1)
+        .write(10, 0, old_epoch, 7.into(), 4, append("k", "d"));
     w.collect(n(1));
     w.settle();
     assert_eq!(w.answer(10), Some(&DONE));

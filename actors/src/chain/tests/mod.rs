@@ -62,7 +62,7 @@ impl Wire {
     fn write(&mut self, node: u32, request: RequestId, client: u64, client_seq: u64, op: KvOp) {
         let epoch = self.epoch;
         self.core(node)
-            .write(request, 0, epoch, client, client_seq, op);
+            .write(request, 0, epoch, client.into(), client_seq, op);
         self.collect(n(node));
     }
 
@@ -283,7 +283,7 @@ fn messages_and_clients_of_another_epoch_are_refused() {
     let before = w.cores[&n(2)].refused_stale();
     let stale = troupe_messages::chain::Update {
         seq: 1,
-        client: 9,
+        client: 9.into(),
         client_seq: 1,
         op: append("k", "stale"),
     };
@@ -297,7 +297,7 @@ fn messages_and_clients_of_another_epoch_are_refused() {
     w.collect(n(2));
     assert_eq!(w.cores[&n(2)].refused_stale(), before + 1);
     assert_eq!(w.cores[&n(2)].applied(), 0);
-    w.core(1).write(1, 0, 1, 9, 1, append("k", "x"));
+    w.core(1).write(1, 0, 1, 9.into(), 1, append("k", "x"));
     w.collect(n(1));
     assert_eq!(w.answer(1), Some(&ChainReply::WrongEpoch { epoch: 2 }));
 }
@@ -312,7 +312,7 @@ fn updates_and_state_transfers_only_from_the_predecessor_are_taken() {
     assert_eq!(w.committed(3, "k"), "a");
     let skipping = troupe_messages::chain::Update {
         seq: 2,
-        client: 7,
+        client: 7.into(),
         client_seq: 2,
         op: append("k", "b"),
     };
