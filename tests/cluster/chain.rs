@@ -5,7 +5,7 @@
 //! node's own chain node. No process is special: each runs a manager replica, a chain server
 //! and a failover supervisor, so the failover needs none of them in particular.
 
-use super::support::{runtime, troupe, Processes};
+use super::support::{runtime, Processes};
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -158,22 +158,8 @@ fn craq_processes_survive_sigkill_of_the_middle_the_head_and_the_tail() {
             .await;
 
         // The command-line client reads through any node; status shows a full chain.
-        let out = troupe()
-            .args(["kv", "--node", "n2", "--config"])
-            .arg(&cluster.config_path)
-            .args(["get", "c0-k0000"])
-            .output()
-            .expect("troupe kv runs");
-        assert!(out.status.success(), "{out:?}");
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert_eq!(stdout.lines().last(), Some("v0"), "{stdout}");
-        let out = troupe()
-            .args(["status", "--json", "--config"])
-            .arg(&cluster.config_path)
-            .output()
-            .expect("troupe status runs");
-        let status: serde_json::Value =
-            serde_json::from_slice(&out.stdout).expect("status prints JSON");
+        assert_eq!(cluster.kv_get_via("n2", "c0-k0000"), "v0");
+        let status = cluster.status_json();
         let nodes = status["nodes"].as_array().expect("a nodes array");
         let mut roles: Vec<&str> = nodes.iter().filter_map(|n| n["role"].as_str()).collect();
         roles.sort_unstable();

@@ -87,22 +87,11 @@ fn a_thousand_writes_survive_sigkill_of_the_leader() {
             .await;
 
         // The command-line client and status agree.
-        let out = troupe()
-            .args(["kv", "--node", &killed.to_string(), "--config"])
-            .arg(&cluster.config_path)
-            .args(["get", "key0999"])
-            .output()
-            .expect("troupe kv runs");
-        assert!(out.status.success(), "{out:?}");
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert_eq!(stdout.lines().last(), Some("value999"), "{stdout}");
-        let out = troupe()
-            .args(["status", "--json", "--config"])
-            .arg(&cluster.config_path)
-            .output()
-            .expect("troupe status runs");
-        let status: serde_json::Value =
-            serde_json::from_slice(&out.stdout).expect("status prints JSON");
+        assert_eq!(
+            cluster.kv_get_via(&killed.to_string(), "key0999"),
+            "value999"
+        );
+        let status = cluster.status_json();
         let nodes = status["nodes"].as_array().expect("a nodes array");
         assert_eq!(nodes.len(), 3);
         assert!(nodes.iter().all(|n| n["reachable"] == true), "{status}");

@@ -100,6 +100,29 @@ impl Processes {
         self.config.data_dir_of(id)
     }
 
+    /// `troupe kv --node NODE --config ... get KEY`: the value it prints (it must succeed).
+    pub fn kv_get_via(&self, node: &str, key: &str) -> String {
+        let out = troupe()
+            .args(["kv", "--node", node, "--config"])
+            .arg(&self.config_path)
+            .args(["get", key])
+            .output()
+            .expect("troupe kv runs");
+        assert!(out.status.success(), "{out:?}");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        stdout.lines().last().unwrap_or_default().to_string()
+    }
+
+    /// `troupe status --json --config ...`: the JSON it prints.
+    pub fn status_json(&self) -> serde_json::Value {
+        let out = troupe()
+            .args(["status", "--json", "--config"])
+            .arg(&self.config_path)
+            .output()
+            .expect("troupe status runs");
+        serde_json::from_slice(&out.stdout).expect("status prints JSON")
+    }
+
     /// A clerk over every node's client port.
     pub fn clerk(&self, client: u64) -> RemoteClerk {
         troupe::deploy::clerk(&self.config, client).expect("a clerk")

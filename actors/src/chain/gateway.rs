@@ -16,16 +16,15 @@ use super::sharded::shard_of;
 use super::store::key_of;
 use crate::client::Outcome;
 use crate::kv::clerk::Clerk;
-use crate::raft::peer::NAME as RAFT;
+use crate::kv::gateway::raft_status;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
 use troupe_messages::chain::{ChainConfig, ChainInspect};
-use troupe_messages::client::{ChainNodeStatus, ClientRequest, ClientResponse, NodeStatus, Role};
+use troupe_messages::client::{ChainNodeStatus, ClientRequest, ClientResponse};
 use troupe_messages::kv::{KvReply, KvRequest, ReadLocal};
-use troupe_messages::raft::GetStatus;
 use troupe_messages::{ClientId, NodeId};
 use troupe_runtime::Node;
 
@@ -111,22 +110,7 @@ impl ChainGateway {
             chains.push(self.node.call(&path, ChainInspect, timeout).await.ok());
         }
         let manager = if self.manager.contains(&self.node.id()) {
-            let raft = self
-                .node
-                .call(&self.node.path(RAFT), GetStatus, timeout)
-                .await;
-            raft.ok().map(|status| NodeStatus {
-                id: self.node.id(),
-                role: if status.is_leader {
-                    Role::Leader
-                } else {
-                    Role::Follower
-                },
-                term: status.term,
-                commit_index: status.commit_index,
-                last_index: status.last_index,
-                leader: status.leader,
-            })
+            raft_status(&self.node, timeout).await.ok()
         } else {
             None
         };

@@ -15,19 +15,8 @@ use troupe_runtime::{ActorPath, Error, Node};
 pub async fn answer(node: Node, request: ClientRequest, timeout: Duration) -> ClientResponse {
     match request {
         ClientRequest::Kv(request) => ClientResponse::Kv(run_kv(&node, request, timeout).await),
-        ClientRequest::Status => match node.call(&node.path(RAFT), GetStatus, timeout).await {
-            Ok(status) => ClientResponse::Status(NodeStatus {
-                id: node.id(),
-                role: if status.is_leader {
-                    Role::Leader
-                } else {
-                    Role::Follower
-                },
-                term: status.term,
-                commit_index: status.commit_index,
-                last_index: status.last_index,
-                leader: status.leader,
-            }),
+        ClientRequest::Status => match raft_status(&node, timeout).await {
+            Ok(status) => ClientResponse::Status(status),
             Err(e) => unavailable(e),
         },
         ClientRequest::ReadLocal { key } => {
@@ -37,6 +26,23 @@ pub async fn answer(node: Node, request: ClientRequest, timeout: Duration) -> Cl
             }
         }
     }
+}
+
+/// This node's Raft peer's status, as a client is shown it.
+pub async fn raft_status(node: &Node, timeout: Duration) -> troupe_runtime::Result<NodeStatus> {
+    let status = node.call(&node.path(RAFT), GetStatus, timeout).await?;
+    Ok(NodeStatus {
+        id: node.id(),
+        role: if status.is_leader {
+            Role::Leader
+        } else {
+            Role::Follower
+        },
+        term: status.term,
+        commit_index: status.commit_index,
+        last_index: status.last_index,
+        leader: status.leader,
+    })
 }
 
 fn unavailable(e: Error) -> ClientResponse {
