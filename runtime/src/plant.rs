@@ -31,17 +31,22 @@ pub enum Bug {
     CraqReadsDirty,
     /// Chain: a new tail serves reads before it has reached its predecessor's sync point.
     TailServesBeforeSync,
+    /// Chain: a failover supervisor renews the leases of the configuration it last saw without
+    /// asking the manager whether it is still current, so where several supervisors run (one
+    /// per node) a cut-off one keeps a removed node serving.
+    RenewsUnconfirmed,
 }
 
 impl Bug {
     /// Every bug, in the order `--plant list` prints them.
-    pub const ALL: [Bug; 6] = [
+    pub const ALL: [Bug; 7] = [
         Bug::LeaderReadsLocally,
         Bug::FollowerReadsLocally,
         Bug::AckBeforeMajority,
         Bug::RetriedAppendTwice,
         Bug::CraqReadsDirty,
         Bug::TailServesBeforeSync,
+        Bug::RenewsUnconfirmed,
     ];
 
     /// The bug's name on the command line.
@@ -53,6 +58,7 @@ impl Bug {
             Bug::RetriedAppendTwice => "retried-append-twice",
             Bug::CraqReadsDirty => "craq-reads-dirty",
             Bug::TailServesBeforeSync => "tail-serves-before-sync",
+            Bug::RenewsUnconfirmed => "renews-unconfirmed",
         }
     }
 
@@ -63,7 +69,7 @@ impl Bug {
             | Bug::FollowerReadsLocally
             | Bug::AckBeforeMajority
             | Bug::RetriedAppendTwice => "raft-kv",
-            Bug::CraqReadsDirty | Bug::TailServesBeforeSync => "chain",
+            Bug::CraqReadsDirty | Bug::TailServesBeforeSync | Bug::RenewsUnconfirmed => "chain",
         }
     }
 
@@ -78,6 +84,9 @@ impl Bug {
             Bug::RetriedAppendTwice => "a retried append is applied twice",
             Bug::CraqReadsDirty => "CRAQ answers a dirty key with its newest version",
             Bug::TailServesBeforeSync => "a new tail serves reads before its sync point",
+            Bug::RenewsUnconfirmed => {
+                "a supervisor renews leases without the manager confirming the configuration"
+            }
         }
     }
 

@@ -138,11 +138,23 @@ impl ChainHarness {
         Self::sharded(seed, 1, clients, craq)
     }
 
+    /// Three nodes laid out as real processes are (`troupe cluster init --system chain`): each
+    /// runs a manager replica, a chain server and a failover supervisor; `clients` clients, and
+    /// a last node for the final checks.
+    pub fn colocated(seed: u64, clients: u32, craq: bool) -> Self {
+        Self::managed_by_supervisors(seed, Chain::colocated(3, 1, craq), clients)
+    }
+
     /// As [`ChainHarness::supervised`], with `chains` chains over the three servers (chain `i`
     /// starting at the `i`-th server), each with its own supervisor on the supervisor's node and
     /// its own key in the manager; clients route each key to its chain.
     pub fn sharded(seed: u64, chains: u32, clients: u32, craq: bool) -> Self {
-        let system = Chain::managed(3, chains, craq);
+        Self::managed_by_supervisors(seed, Chain::managed(3, chains, craq), clients)
+    }
+
+    /// `system` (with its manager and supervisors), `clients` clients after its nodes, and a
+    /// last node for the final checks.
+    fn managed_by_supervisors(seed: u64, system: Chain, clients: u32) -> Self {
         let assembly = system.clone();
         let cluster = Cluster::builder(seed)
             .nodes(system.last_node() + clients + 1)
@@ -155,16 +167,16 @@ impl ChainHarness {
             .build();
         ChainHarness {
             cluster,
-            first_chain: 4,
-            chain: 3,
+            first_chain: system.servers[0].0,
+            chain: system.servers.len() as u32,
             clients,
-            keys: if chains > 1 { 6 } else { 2 },
+            keys: if system.chains > 1 { 6 } else { 2 },
             config: Rc::new(RefCell::new(ChainConfig::new(0, system.servers.clone()))),
             system,
             recorder: Rc::new(RefCell::new(Recorder::default())),
             seed,
             clerks: Cell::new(0),
-            // The supervisor grants these chains' leases.
+            // The supervisors grant these chains' leases.
             leased: Rc::new(RefCell::new(Vec::new())),
         }
     }
@@ -176,7 +188,7 @@ impl ChainHarness {
 
     /// The first client's node.
     fn first_client(&self) -> u32 {
-        self.first_chain + self.chain + self.system.supervisors.len() as u32
+        self.system.last_node() + 1
     }
 
     /// The last node: the test's own (it installs configurations from it, and checks).

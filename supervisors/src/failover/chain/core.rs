@@ -47,6 +47,7 @@ use std::time::Duration;
 use troupe_actors::chain::config::{self, ConfigError};
 use troupe_messages::chain::{ChainConfig, ChainStatus, Epoch};
 use troupe_messages::NodeId;
+use troupe_runtime::plant::{self, Bug};
 
 /// The manager's timing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -158,6 +159,8 @@ pub struct ChainManager {
     confirmations: u64,
     /// The newest epoch this supervisor pushed (or created).
     served_epoch: Epoch,
+    /// The configuration last pushed (kept for the planted bug [`Bug::RenewsUnconfirmed`]).
+    last_pushed: Option<ChainConfig>,
     /// A renewal is due: the next round asks the members known down.
     pub(super) revive_due: bool,
     pub(super) round: Option<Round>,
@@ -183,6 +186,7 @@ impl ChainManager {
             confirming: None,
             confirmations: 0,
             served_epoch: 0,
+            last_pushed: None,
             revive_due: false,
             round: None,
             rounds: 0,
@@ -299,7 +303,9 @@ impl ChainManager {
     /// One tick of the shell's clock: confirm (and so renew) when due, and look at the chain.
     pub fn on_tick(&mut self) -> Vec<Action> {
         self.ticks += 1;
-        if self.serving().is_some() && self.ticks >= self.next_push {
+        if plant::armed(Bug::RenewsUnconfirmed) {
+            self.renew_unconfirmed();
+        } else if self.serving().is_some() && self.ticks >= self.next_push {
             self.confirm();
         }
         self.settle(true);
@@ -401,6 +407,27 @@ impl ChainManager {
         self.settle(false);
     }
 
+    /// The planted bug [`Bug::RenewsUnconfirmed`]: when a renewal is due, push the last
+    /// configuration pushed, whatever the manager holds now (and whatever this supervisor is
+    /// doing meanwhile).
+    fn renew_unconfirmed(&mut self) {
+        if self.ticks < self.next_push {
+            return;
+        }
+        let Some(config) = self.last_pushed.clone() else {
+            return;
+        };
+        self.revive_due = self.serving().is_some();
+        self.next_push = self.ticks + self.timing.push_every;
+        let to: Vec<NodeId> = members(&config)
+            .filter(|n| !self.down.contains(n))
+            .collect();
+        if !to.is_empty() {
+            let lease = self.timing.lease;
+            self.actions.push(Action::Push { config, lease, to });
+        }
+    }
+
     /// Pushes the configuration to its members not known down, and watches them.
     fn push_all(&mut self) {
         let Some(config) = self.serving() else {
@@ -416,6 +443,7 @@ impl ChainManager {
         }
         if !to.is_empty() {
             let lease = self.timing.lease;
+            self.last_pushed = Some(config.clone());
             self.actions.push(Action::Push { config, lease, to });
         }
     }
