@@ -44,7 +44,6 @@ pub struct ChainHarness {
     pub cluster: Cluster,
     /// The node of chain position 1 (the first head); the others follow it.
     pub first_chain: u32,
-    pub chain: u32,
     pub clients: u32,
     /// The chains under test: managed (a manager and supervisors) or not (the test installs
     /// configurations).
@@ -120,7 +119,6 @@ impl ChainHarness {
             cluster,
             system,
             first_chain: 1,
-            chain,
             clients,
             keys: 2,
             config,
@@ -168,7 +166,6 @@ impl ChainHarness {
         ChainHarness {
             cluster,
             first_chain: system.servers[0].0,
-            chain: system.servers.len() as u32,
             clients,
             keys: if system.chains > 1 { 6 } else { 2 },
             config: Rc::new(RefCell::new(ChainConfig::new(0, system.servers.clone()))),
