@@ -145,32 +145,27 @@ fn a_cut_off_tail_stops_serving_its_readers_before_the_new_chain_commits() {
 /// Laid out as real processes are, the cut-off tail's node runs a supervisor of its own, which
 /// would renew its lease if it trusted the configuration it last saw: it may renew only what a
 /// majority of the manager confirms, which the cut-off node cannot reach.
-fn a_cut_off_tail_with_its_own_supervisor_stops_serving(
-    seed: u64,
-    craq: bool,
-) -> impl std::future::Future<Output = ()> {
-    async move {
-        // Three clients write; three only read, so only the tail they read at can send them
-        // looking for the new chain.
-        let h = ChainHarness::colocated(seed, 6, craq);
-        h.run_clients_with_readers(ms(5_000), 3, async {
-            tokio::time::sleep(ms(1_500)).await;
-            // n3, the tail, keeps its clients and its own supervisor and manager replica, but
-            // reaches neither other node: the other two supervisors replace it.
-            let tail = h.chain_node(3);
-            for other in [1, 2] {
-                h.cluster.block(tail, other);
-                h.cluster.block(other, tail);
-            }
-        })
-        .await;
-        let config = h
-            .managed_config()
-            .await
-            .expect("the manager holds the chain");
-        assert_eq!(config.nodes, vec![NodeId(1), NodeId(2)], "{config:?}");
-        h.finish().await;
-    }
+async fn a_cut_off_tail_with_its_own_supervisor_stops_serving(seed: u64, craq: bool) {
+    // Three clients write; three only read, so only the tail they read at can send them
+    // looking for the new chain.
+    let h = ChainHarness::colocated(seed, 6, craq);
+    h.run_clients_with_readers(ms(5_000), 3, async {
+        tokio::time::sleep(ms(1_500)).await;
+        // n3, the tail, keeps its clients and its own supervisor and manager replica, but
+        // reaches neither other node: the other two supervisors replace it.
+        let tail = h.chain_node(3);
+        for other in [1, 2] {
+            h.cluster.block(tail, other);
+            h.cluster.block(other, tail);
+        }
+    })
+    .await;
+    let config = h
+        .managed_config()
+        .await
+        .expect("the manager holds the chain");
+    assert_eq!(config.nodes, vec![NodeId(1), NodeId(2)], "{config:?}");
+    h.finish().await;
 }
 
 #[test]

@@ -253,7 +253,7 @@ mod planted {
             let mut answered = 0;
             for (seq, &server) in system.servers().iter().enumerate() {
                 let get = KvRequest {
-                    client: 9,
+                    client: 9.into(),
                     seq: seq as u64 + 1,
                     op: KvOp::Get { key: "k".into() },
                 };
