@@ -41,7 +41,7 @@ impl RegisterClient {
     /// Runs `op` as this client's next operation until it is answered or `deadline` passed. A
     /// get is done with the value read (`None` for a register never written), a put with
     /// `None`.
-    pub async fn run(&mut self, op: RegisterOp, deadline: Duration) -> Outcome {
+    pub async fn execute(&mut self, op: RegisterOp, deadline: Duration) -> Outcome {
         self.seq += 1;
         let is_put = matches!(op, RegisterOp::Put { .. });
         let request = RegisterRequest {
@@ -85,7 +85,7 @@ impl KvClient for RegisterClient {
             KvOp::Append { .. } | KvOp::Cas { .. } => return Outcome::NotApplied,
         };
         let is_get = matches!(op, RegisterOp::Get { .. });
-        match RegisterClient::run(self, op, deadline).await {
+        match self.execute(op, deadline).await {
             // The key-value convention: a key never written reads as "".
             Outcome::Done(None) if is_get => Outcome::Done(Some(String::new())),
             outcome => outcome,
