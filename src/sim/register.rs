@@ -21,12 +21,13 @@ use troupe::systems::{topology, Assembly};
 use troupe::testkit::register::{final_reads, register_history};
 use troupe::testkit::workload::{run_clients_for, Recorder, Workload, WorkloadClient};
 use troupe_actors::client::{KvClient, Outcome};
+use troupe_actors::register::RegisterClient;
 use troupe_messages::kv::KvOp;
 use troupe_runtime::history::{OpKind, Operation};
 use troupe_runtime::nemesis::{Nemesis, NemesisKind, NemesisReport};
 use troupe_runtime::sim::{block_on, derive_seed};
 use troupe_runtime::testkit::Cluster;
-use troupe_runtime::NodeId;
+use troupe_runtime::{Node, NodeId};
 
 /// After healing: how long clients keep going.
 const SETTLE: Duration = Duration::from_secs(5);
@@ -110,29 +111,7 @@ fn run(system_args: RegisterArgs, args: &Common) -> Result<bool> {
         let mut recorder = std::mem::take(&mut *recorder.borrow_mut());
         let checker = cluster.up(last);
         let mut clerk = system.client(checker.clone(), u64::from(clients) + 1);
-        let clock = || checker.now_ns();
-        let client = u64::from(clients);
-        let call = clock();
-        let end = KvOp::Put {
-            key: "k0".into(),
-            value: "end;".into(),
-        };
-        let wrote = clerk.run(end, FINAL_DEADLINE).await == Outcome::Done(None);
-        if wrote {
-            recorder.history.push(Operation {
-                client,
-                op: OpKind::Put,
-                key: "k0".into(),
-                value: Some("end;".into()),
-                output: None,
-                call,
-                ret: Some(clock()),
-            });
-        }
-        let keys = workload().keys;
-        let who = (client, &clock as &dyn Fn() -> u64);
-        let found = final_reads(&mut clerk, &recorder.history, keys, FINAL_DEADLINE, who).await;
-        recorder.history.extend(found.reads);
+        let end = final_phase(&mut clerk, &checker, u64::from(clients), &mut recorder).await;
         let mut problems = Vec::new();
         if register_history(&recorder.history).is_none() {
             problems.push("the workload appended, which a register cannot do".to_string());
@@ -148,14 +127,49 @@ fn run(system_args: RegisterArgs, args: &Common) -> Result<bool> {
             leader_changes: 0,
             own: serde_json::Map::new(),
             problems,
-            end: FinalPhase {
-                wrote,
-                problems: found.problems,
-            },
+            end,
             virtual_secs: start.elapsed().as_secs_f64(),
         }
     });
     finish(&system_args, args, outcome, wall)
+}
+
+/// After healing, a fresh client on `node` (number `client` in the history) puts `end;` to k0,
+/// then reads every key: each read must succeed and show every acknowledged put. The final
+/// operations join `recorder`'s history, so the checker sees them.
+async fn final_phase(
+    clerk: &mut RegisterClient,
+    node: &Node,
+    client: u64,
+    recorder: &mut Recorder,
+) -> FinalPhase {
+    let clock = || node.now_ns();
+    let call = clock();
+    let (key, value) = ("k0".to_string(), "end;".to_string());
+    let put = KvOp::Put {
+        key: key.clone(),
+        value: value.clone(),
+    };
+    let wrote = clerk.run(put, FINAL_DEADLINE).await == Outcome::Done(None);
+    if wrote {
+        recorder.history.push(Operation {
+            client,
+            op: OpKind::Put,
+            key,
+            value: Some(value),
+            output: None,
+            call,
+            ret: Some(clock()),
+        });
+    }
+    let keys = workload().keys;
+    let who = (client, &clock as &dyn Fn() -> u64);
+    let found = final_reads(clerk, &recorder.history, keys, FINAL_DEADLINE, who).await;
+    recorder.history.extend(found.reads);
+    FinalPhase {
+        wrote,
+        problems: found.problems,
+    }
 }
 
 /// With `--nemesis crash` or `all`: crashes the server every 1-5 s for 50 ms to 1 s, until
