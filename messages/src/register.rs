@@ -5,6 +5,7 @@
 //! Every request carries the client's id and sequence number, so that a put retried after a
 //! lost answer takes effect once.
 
+use crate::ids::ClientId;
 use crate::Wire;
 use serde::{Deserialize, Serialize};
 
@@ -29,8 +30,8 @@ pub enum RegisterOp {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, actix::Message)]
 #[rtype(result = "RegisterReply")]
 pub struct RegisterRequest {
-    /// The client's id, unique in the program.
-    pub client: u64,
+    /// The client's id.
+    pub client: ClientId,
     /// The client's number for this operation: the same for every retry, larger for each new
     /// operation.
     pub seq: u64,

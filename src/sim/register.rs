@@ -18,6 +18,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant as WallInstant};
 use troupe::systems::register::Register;
 use troupe::systems::{topology, Assembly};
+use troupe::testkit::client_id;
 use troupe::testkit::register::{final_reads, register_history};
 use troupe::testkit::workload::{run_clients_for, Recorder, Workload, WorkloadClient};
 use troupe_actors::client::{KvClient, Outcome};
@@ -89,7 +90,7 @@ fn run(system_args: RegisterArgs, args: &Common) -> Result<bool> {
                 let node = cluster.up(first_client + c);
                 WorkloadClient {
                     client: u64::from(c),
-                    clerk: system.client(node.clone(), u64::from(c) + 1),
+                    clerk: system.client(node.clone(), client_id(seed, u64::from(c) + 1)),
                     node,
                     rng: ChaCha8Rng::seed_from_u64(derive_seed(seed, 1_000 + u64::from(c))),
                 }
@@ -110,7 +111,7 @@ fn run(system_args: RegisterArgs, args: &Common) -> Result<bool> {
         run_clients_for(workload_clients, workload(), recorder.clone(), d, nemesis).await;
         let mut recorder = std::mem::take(&mut *recorder.borrow_mut());
         let checker = cluster.up(last);
-        let mut clerk = system.client(checker.clone(), u64::from(clients) + 1);
+        let mut clerk = system.client(checker.clone(), client_id(seed, u64::from(clients) + 1));
         let end = final_phase(&mut clerk, &checker, u64::from(clients), &mut recorder).await;
         let mut problems = Vec::new();
         if register_history(&recorder.history).is_none() {

@@ -9,6 +9,7 @@
 use super::Assembly;
 use crate::Error;
 use troupe_actors::register::RegisterClient;
+use troupe_messages::ClientId;
 use troupe_runtime::{Node, NodeId};
 use troupe_supervisors::failover::register::register_server;
 use troupe_supervisors::Supervisor;
@@ -31,9 +32,9 @@ impl Register {
         Register { server: NodeId(1) }
     }
 
-    /// A client on `node` with the program-unique client id `id` (a retry of one of its puts
-    /// takes effect once).
-    pub fn client(&self, node: Node, id: u64) -> RegisterClient {
+    /// A client on `node` with the client id `id` (a retry of one of its puts takes effect
+    /// once).
+    pub fn client(&self, node: Node, id: impl Into<ClientId>) -> RegisterClient {
         RegisterClient::new(node, self.server, id)
     }
 }

@@ -11,13 +11,14 @@ use std::time::Duration;
 use tokio::time::Instant;
 use troupe_messages::kv::KvOp;
 use troupe_messages::register::{RegisterOp, RegisterReply, RegisterRequest};
+use troupe_messages::ClientId;
 use troupe_runtime::{ActorPath, Error, Node, NodeId};
 
 /// A client of the register server, running on `node`.
 pub struct RegisterClient {
     node: Node,
     server: ActorPath,
-    id: u64,
+    id: ClientId,
     seq: u64,
     /// How long one attempt may take before it is retried.
     pub attempt_timeout: Duration,
@@ -26,12 +27,12 @@ pub struct RegisterClient {
 }
 
 impl RegisterClient {
-    /// A client with the program-unique `id`, on `node`, of the server on `server`.
-    pub fn new(node: Node, server: NodeId, id: u64) -> Self {
+    /// A client with the client id `id`, on `node`, of the server on `server`.
+    pub fn new(node: Node, server: NodeId, id: impl Into<ClientId>) -> Self {
         RegisterClient {
             node,
             server: ActorPath::new(server, NAME),
-            id,
+            id: id.into(),
             seq: 0,
             attempt_timeout: Duration::from_millis(100),
             pause: Duration::from_millis(20),
@@ -61,12 +62,12 @@ impl RegisterClient {
                 Ok(RegisterReply::Value(value)) => return Outcome::Done(value),
                 // Only a client sharing this client's id can have had a later put applied.
                 Ok(RegisterReply::Stale { latest }) => {
-                    tracing::warn!(client = self.id, latest, "another client uses this id");
+                    tracing::warn!(client = %self.id, latest, "another client uses this id");
                     return Outcome::Unknown;
                 }
                 Ok(RegisterReply::NotDurable) | Err(Error::Timeout { .. }) => is_put,
                 Err(e) => {
-                    tracing::debug!(client = self.id, "register attempt failed: {e}");
+                    tracing::debug!(client = %self.id, "register attempt failed: {e}");
                     false
                 }
             };

@@ -11,6 +11,7 @@
 
 use std::collections::BTreeMap;
 use troupe_messages::register::{RegisterOp, RegisterReply, RegisterRequest};
+use troupe_messages::ClientId;
 
 /// A put to make durable before answering: the register's new value and the client's sequence
 /// number, which must survive a crash together (or not at all).
@@ -21,7 +22,7 @@ pub struct DurablePut {
     /// Its new value.
     pub value: String,
     /// The client whose put it is.
-    pub client: u64,
+    pub client: ClientId,
     /// The client's sequence number for it.
     pub seq: u64,
 }
@@ -44,7 +45,7 @@ pub enum Step {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RegisterCore {
     values: BTreeMap<String, String>,
-    latest_put: BTreeMap<u64, u64>,
+    latest_put: BTreeMap<ClientId, u64>,
 }
 
 impl RegisterCore {
@@ -55,7 +56,7 @@ impl RegisterCore {
 
     /// The server as its durable puts left it: each register's last value, and each client's
     /// latest put.
-    pub fn restore(values: BTreeMap<String, String>, latest_put: BTreeMap<u64, u64>) -> Self {
+    pub fn restore(values: BTreeMap<String, String>, latest_put: BTreeMap<ClientId, u64>) -> Self {
         RegisterCore { values, latest_put }
     }
 
@@ -97,7 +98,7 @@ mod tests {
     fn put(client: u64, seq: u64, key: &str, value: &str) -> RegisterRequest {
         let (key, value) = (key.to_string(), value.to_string());
         RegisterRequest {
-            client,
+            client: client.into(),
             seq,
             op: RegisterOp::Put { key, value },
         }
@@ -106,7 +107,7 @@ mod tests {
     fn get(client: u64, seq: u64, key: &str) -> RegisterRequest {
         let key = key.to_string();
         RegisterRequest {
-            client,
+            client: client.into(),
             seq,
             op: RegisterOp::Get { key },
         }
@@ -117,7 +118,7 @@ mod tests {
     #[derive(Default)]
     struct Disk {
         values: BTreeMap<String, String>,
-        latest_put: BTreeMap<u64, u64>,
+        latest_put: BTreeMap<ClientId, u64>,
     }
 
     impl Disk {
@@ -151,7 +152,7 @@ mod tests {
             panic!("a put must be made durable before it is answered: {step:?}");
         };
         assert_eq!((durable.key.as_str(), durable.value.as_str()), ("r", "a"));
-        assert_eq!((durable.client, durable.seq), (1, 2));
+        assert_eq!((durable.client, durable.seq), (1.into(), 2));
         assert_eq!(reply, RegisterReply::Stored);
         let read = core.handle(get(2, 1, "r"));
         assert_eq!(read, Step::Answer(RegisterReply::Value(Some("a".into()))));

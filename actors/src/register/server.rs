@@ -3,13 +3,15 @@
 //! before it answers; at every start it rebuilds the core from what the persister holds, so a
 //! restart (of the node, or of the actor by its supervisor) loses no acknowledged put.
 //!
-//! The persister holds one value per register, `register/value/<key>`, and one sequence number
-//! per client, `register/client/<id>`; a put writes both in one atomic step.
+//! The persister holds one value per register, `register/value/<key>`, and one record per
+//! client, `register/client/<id>`: its id and its latest put's sequence number. A put writes
+//! both in one atomic step.
 
 use super::core::{DurablePut, RegisterCore, Step};
 use actix::{Actor, ActorContext, Context, Handler};
 use std::collections::BTreeMap;
 use troupe_messages::register::{RegisterReply, RegisterRequest};
+use troupe_messages::ClientId;
 use troupe_runtime::{encode, ActorHandle, Node, Persister, PersisterExt};
 
 /// The name the server registers under.
@@ -17,7 +19,7 @@ pub const NAME: &str = "register";
 
 /// Where a register's value is kept.
 const VALUES: &str = "register/value/";
-/// Where a client's latest put's sequence number is kept.
+/// Where a client's id and its latest put's sequence number are kept.
 const CLIENTS: &str = "register/client/";
 
 /// The register server.
@@ -53,25 +55,21 @@ fn load(persister: &dyn Persister) -> troupe_runtime::Result<RegisterCore> {
     }
     let mut latest_put = BTreeMap::new();
     for stored in persister.keys(CLIENTS)? {
-        let client = stored.strip_prefix(CLIENTS).unwrap_or(&stored);
-        let client = client
-            .parse::<u64>()
-            .map_err(|_| troupe_runtime::Error::Persist(format!("`{stored}` names no client")))?;
-        if let Some(seq) = persister.load_value::<u64>(&stored)? {
+        if let Some((client, seq)) = persister.load_value::<(ClientId, u64)>(&stored)? {
             latest_put.insert(client, seq);
         }
     }
     Ok(RegisterCore::restore(values, latest_put))
 }
 
-/// Writes `put` (the register's value and the client's sequence number) in one atomic,
-/// durable step.
+/// Writes `put` (the register's value, and the client's id with its sequence number) in one
+/// atomic, durable step.
 fn persist(persister: &dyn Persister, put: &DurablePut) -> troupe_runtime::Result<()> {
     let value_key = format!("{VALUES}{}", put.key);
     let client_key = format!("{CLIENTS}{}", put.client);
     let value = encode(&put.value)?;
-    let seq = encode(&put.seq)?;
-    persister.save_all(&[(&value_key, &value), (&client_key, &seq)])
+    let client = encode(&(put.client, put.seq))?;
+    persister.save_all(&[(&value_key, &value), (&client_key, &client)])
 }
 
 impl Actor for RegisterServer {
@@ -112,7 +110,7 @@ mod tests {
         let mut core = RegisterCore::new();
         for (client, seq, key, value) in [(1, 1, "r", "a"), (2, 7, "r/s", "b"), (1, 2, "r", "c")] {
             let (key, value) = (key.to_string(), value.to_string());
-            let op = RegisterOp::Put { key, value };
+            let (client, op) = (ClientId::from(client), RegisterOp::Put { key, value });
             let step = core.handle(RegisterRequest { client, seq, op });
             let Step::PersistThenAnswer { put, .. } = step else {
                 panic!("a new put is made durable: {step:?}");
@@ -130,12 +128,10 @@ mod tests {
     #[test]
     fn a_damaged_client_record_stops_the_server_from_starting() {
         let persister = MemPersister::new();
-        persister
-            .save_value("register/client/x", &1u64)
-            .expect("saved");
+        persister.save("register/client/x", &[0xc1]).expect("saved");
         assert!(matches!(
             load(&persister),
-            Err(troupe_runtime::Error::Persist(_))
+            Err(troupe_runtime::Error::Persist { .. })
         ));
     }
 }
