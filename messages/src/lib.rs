@@ -16,6 +16,7 @@ pub mod ids;
 pub mod kv;
 pub mod ping;
 pub mod raft;
+pub mod register;
 pub mod supervision;
 pub mod system;
 

@@ -7,6 +7,7 @@ mod latency;
 mod ping;
 mod plant;
 mod raft_kv;
+mod register;
 mod report;
 pub mod rules;
 
@@ -62,6 +63,9 @@ systems! {
     Chain(chain::ChainArgs),
     /// Every node pings every other node every 100 ms: the runtime's own smoke topology.
     Ping(ping::PingArgs),
+    /// One durable, supervised register server (not replicated) whose crashes lose no
+    /// acknowledged put; the clients' history is checked for linearizability.
+    Register(register::RegisterArgs),
 }
 
 /// Options of `troupe sim`: the system to run, with its own flags, and the flags every system

@@ -6,9 +6,12 @@
 //! - [`raft_kv`]: the linearizable key-value service on Raft.
 //! - [`chain`]: chain replication and CRAQ, with a configuration manager on Raft and a
 //!   failover supervisor per chain.
+//! - [`register`]: one durable, supervised register server, not replicated: the system
+//!   docs/adding-a-system.md builds.
 
 pub mod chain;
 pub mod raft_kv;
+pub mod register;
 
 use troupe_runtime::Node;
 

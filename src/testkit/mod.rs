@@ -4,7 +4,10 @@
 //! - [`troupe_runtime::testkit`], re-exported here: [`Cluster`], [`simulate`] and the rest.
 //! - [`workload`]: random key-value operations from many clients, each recorded for the
 //!   linearizability checker, and the final checks of a run.
+//! - [`register`]: the final reads of the register service, and its history for the register
+//!   model.
 
+pub mod register;
 pub mod workload;
 
 pub use troupe_runtime::testkit::*;

@@ -1,5 +1,11 @@
 //! The code of docs/guide.md: a durable account actor and its failure test. If this file
 //! changes, the guide changes with it.
+//!
+//! Its modules: [`register`], the failure tests of docs/adding-a-system.md, and [`excerpts`],
+//! which checks that every Rust block of that document is the compiled code.
+
+mod excerpts;
+mod register;
 
 use actix::{Actor, Context, Handler};
 use serde::{Deserialize, Serialize};
