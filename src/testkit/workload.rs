@@ -22,8 +22,11 @@ pub struct Workload {
     pub think: Duration,
     /// How long a client tries one operation before its outcome is unknown.
     pub op_deadline: Duration,
-    /// Out of ten operations, how many are gets (the rest: two appends for each put).
+    /// Out of ten operations, how many are gets (the rest: two appends for each put, or puts
+    /// only with `puts_only`).
     pub gets_in_ten: u32,
+    /// Every write is a put (for a system without appends).
+    pub puts_only: bool,
     /// Every n-th client (numbers n-1, 2n-1, ...) only reads; 0 for none. A reader cut off
     /// with a stale server keeps asking it, where a writer would wait on its first write:
     /// readers are what catch stale reads.
@@ -37,6 +40,7 @@ impl Default for Workload {
             think: Duration::from_millis(10),
             op_deadline: Duration::from_secs(3),
             gets_in_ten: 4,
+            puts_only: false,
             read_only_every: 4,
         }
     }
@@ -123,7 +127,11 @@ pub async fn run_client(
     } else {
         workload.gets_in_ten.min(10)
     };
-    let appends_end = gets + (10 - gets) * 2 / 3;
+    let appends_end = if workload.puts_only {
+        gets
+    } else {
+        gets + (10 - gets) * 2 / 3
+    };
     let mut n = 0u64;
     while !stop.get() {
         n += 1;

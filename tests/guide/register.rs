@@ -80,7 +80,8 @@ async fn crash_the_server_during_puts(seed: u64, forgetful: bool) -> Found {
     };
     let recorder = Rc::new(RefCell::new(Recorder::default()));
     let workload = Workload {
-        gets_in_ten: 9, // the one write in ten is a put: no appends
+        gets_in_ten: 5,
+        puts_only: true,
         ..Workload::default()
     };
     let run_for = Duration::from_secs(10);
