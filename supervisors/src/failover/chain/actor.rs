@@ -25,18 +25,20 @@ const MANAGER_DEADLINE: Duration = Duration::from_secs(5);
 const TICK: Duration = Duration::from_millis(20);
 
 /// How often the current configuration is confirmed with the manager and pushed to the
-/// chain's nodes again (which renews their leases), in ticks: every 200 ms.
-const PUSH_EVERY: u64 = 10;
+/// chain's nodes again (which renews their leases), in ticks: every 120 ms, about three times a
+/// lease.
+const PUSH_EVERY: u64 = 6;
 
-/// How long a node may serve clients after a push reached it.
-const LEASE: Duration = Duration::from_millis(600);
+/// How long a node may serve clients after a push reached it. A removal waits out a lease (and
+/// the margins below) before the new chain is pushed, so the lease is what a failover costs.
+const LEASE: Duration = Duration::from_millis(400);
 
 /// A renewal goes out only if the manager confirmed its configuration within this many ticks
-/// of asking (150 ms).
-const FRESH: u64 = 7;
+/// of asking (80 ms).
+const FRESH: u64 = 4;
 
 /// The longest a push is assumed to travel: the margin of a hold.
-const PUSH_DELAY: Duration = Duration::from_millis(200);
+const PUSH_DELAY: Duration = Duration::from_millis(100);
 
 /// How long a probe may take; a node that does not answer in time counts as down.
 const PROBE_TIMEOUT: Duration = Duration::from_millis(100);
