@@ -21,7 +21,11 @@
 //!   (another supervisor's: it may have removed one), is pushed only after a hold of
 //!   `hold`: the longest a lease renewed before the change was committed can last (a lease,
 //!   the `fresh` window, and a margin for the push's delay). Until then a removed member may
-//!   still serve in its old epoch; after it, nobody serves outside the new chain.
+//!   still serve in its old epoch; after it, nobody serves outside the new chain. During the
+//!   hold of a configuration that directly follows the one served, the members it keeps in its
+//!   chain are renewed in the old epoch (once the manager confirms the new one): a write of the
+//!   new epoch must pass each of them, so none serves the old epoch once the new one has
+//!   committed anything.
 //! - **Remove a joining node** that went down, at once: it serves nobody, so no hold.
 //! - **Remove a member** that went down once another member answers a probe saying its state is
 //!   complete: the last complete copy is never given up, and the chain waits for it to answer
@@ -128,7 +132,14 @@ enum Phase {
     /// The configuration is served: confirmed, pushed, watched, and looked after.
     Serving(Current),
     /// The configuration is committed in the manager but not pushed until its hold is over.
-    Holding(Current),
+    /// Meanwhile the members it keeps in its chain from `previous` (the configuration served
+    /// before, if the held one directly follows it) have their leases renewed in it: a write of
+    /// the new epoch must pass every one of them, so none serves the old epoch once the new one
+    /// has committed anything.
+    Holding {
+        held: Current,
+        previous: Option<ChainConfig>,
+    },
     /// A compare-and-swap from `expect` to `value` (the text of `next`) is under way; if it
     /// wins, `next` is held first if `hold`.
     Swapping {
@@ -161,6 +172,8 @@ pub struct ChainManager {
     served_epoch: Epoch,
     /// The configuration last pushed (kept for the planted bug [`Bug::RenewsUnconfirmed`]).
     last_pushed: Option<ChainConfig>,
+    /// The configuration last served, until a hold takes it as its previous one.
+    last_served: Option<ChainConfig>,
     /// A renewal is due: the next round asks the members known down.
     pub(super) revive_due: bool,
     pub(super) round: Option<Round>,
@@ -187,6 +200,7 @@ impl ChainManager {
             confirmations: 0,
             served_epoch: 0,
             last_pushed: None,
+            last_served: None,
             revive_due: false,
             round: None,
             rounds: 0,
@@ -203,7 +217,7 @@ impl ChainManager {
     /// The configuration served (or held before it is), if any.
     pub fn config(&self) -> Option<&ChainConfig> {
         match &self.phase {
-            Phase::Serving(current) | Phase::Holding(current) => Some(&current.config),
+            Phase::Serving(current) | Phase::Holding { held: current, .. } => Some(&current.config),
             Phase::Reading | Phase::Swapping { .. } => None,
         }
     }
@@ -234,16 +248,26 @@ impl ChainManager {
         }
         self.confirming = None;
         let fresh = self.ticks.saturating_sub(asked_at) <= self.timing.fresh;
-        if let (Phase::Serving(current), Some(text)) = (&self.phase, value) {
-            if text == current.text {
+        let Some(text) = value else {
+            return self.take();
+        };
+        match &self.phase {
+            Phase::Serving(current) if text == current.text => {
                 if fresh {
                     self.push_all();
                 }
-            } else {
+            }
+            Phase::Holding { held, previous } if text == held.text => {
+                if let (true, Some(previous)) = (fresh, previous) {
+                    self.renew_survivors(previous.clone(), held.config.clone());
+                }
+            }
+            Phase::Serving(_) | Phase::Holding { .. } => {
                 // Another supervisor changed the configuration: take it (held first).
                 self.round = None;
                 self.adopt(text);
             }
+            Phase::Reading | Phase::Swapping { .. } => {}
         }
         self.take()
     }
@@ -305,7 +329,7 @@ impl ChainManager {
         self.ticks += 1;
         if plant::armed(Bug::RenewsUnconfirmed) {
             self.renew_unconfirmed();
-        } else if self.serving().is_some() && self.ticks >= self.next_push {
+        } else if self.config().is_some() && self.ticks >= self.next_push {
             self.confirm();
         }
         self.settle(true);
@@ -314,9 +338,12 @@ impl ChainManager {
 
     /// The hold of the configuration of `epoch` is over: confirm it, then push it.
     pub fn on_held(&mut self, epoch: Epoch) -> Vec<Action> {
-        let due = matches!(&self.phase, Phase::Holding(current) if current.config.epoch == epoch);
+        let due = matches!(&self.phase, Phase::Holding { held, .. } if held.config.epoch == epoch);
         if due {
-            if let Phase::Holding(current) = std::mem::replace(&mut self.phase, Phase::Reading) {
+            if let Phase::Holding { held: current, .. } =
+                std::mem::replace(&mut self.phase, Phase::Reading)
+            {
+                self.last_served = Some(current.config.clone());
                 self.phase = Phase::Serving(current);
                 self.served_epoch = self.served_epoch.max(epoch);
                 self.confirm();
@@ -389,13 +416,21 @@ impl ChainManager {
             epoch: config.epoch,
             wait: self.timing.hold,
         });
-        self.phase = Phase::Holding(Current { config, text });
+        let previous = self
+            .last_served
+            .take()
+            .filter(|p| p.epoch + 1 == config.epoch);
+        self.phase = Phase::Holding {
+            held: Current { config, text },
+            previous,
+        };
     }
 
     /// Serves `config`, pushing it at once if the manager's answer that gave it is fresh
     /// (otherwise at the next tick, after a confirmation).
     fn serve(&mut self, config: ChainConfig, text: String) {
         self.served_epoch = self.served_epoch.max(config.epoch);
+        self.last_served = Some(config.clone());
         self.phase = Phase::Serving(Current { config, text });
         self.round = None;
         self.revive_due = false;
@@ -405,6 +440,22 @@ impl ChainManager {
             self.next_push = self.ticks;
         }
         self.settle(false);
+    }
+
+    /// During a hold: renews, in the `previous` configuration, the leases of its members that
+    /// `held` (its direct successor) keeps in its chain and that are not known down.
+    fn renew_survivors(&mut self, previous: ChainConfig, held: ChainConfig) {
+        let to: Vec<NodeId> = members(&previous)
+            .filter(|n| held.nodes.contains(n) && !self.down.contains(n))
+            .collect();
+        if !to.is_empty() {
+            let lease = self.timing.lease;
+            self.actions.push(Action::Push {
+                config: previous,
+                lease,
+                to,
+            });
+        }
     }
 
     /// The planted bug [`Bug::RenewsUnconfirmed`]: when a renewal is due, push the last
