@@ -6,7 +6,7 @@
 # With `--require N`, exits 1 if some bug was caught on fewer than N seeds.
 #
 #   scripts/planted-bugs.sh 20              # the table in docs/BENCHMARKS.md
-#   scripts/planted-bugs.sh 4 --require 1   # what CI runs
+#   scripts/planted-bugs.sh 10 --require 1  # what CI runs
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seeds=${1:-20}
