@@ -267,6 +267,14 @@ impl Cluster {
         self.net.block(NodeId(from), NodeId(to));
     }
 
+    /// Cuts `node` off from each of `others`, both ways (its other links stay up).
+    pub fn cut_off(&self, node: u32, others: &[u32]) {
+        for &other in others {
+            self.block(node, other);
+            self.block(other, node);
+        }
+    }
+
     /// Removes every partition.
     pub fn heal(&self) {
         self.net.heal();

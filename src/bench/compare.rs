@@ -71,7 +71,8 @@ pub struct Spread {
 }
 
 impl Spread {
-    fn of(mut xs: Vec<f64>) -> Option<Spread> {
+    /// The median and range of `xs` (None if empty).
+    pub fn of(mut xs: Vec<f64>) -> Option<Spread> {
         xs.sort_by(f64::total_cmp);
         let n = xs.len();
         let median = match n {

@@ -13,7 +13,7 @@
 //! client ports. A node's gateway runs a read at the tail (CR) or, with CRAQ, at its own chain
 //! node; a write at the head. 1,000 keys of 64 bytes are written before the rounds.
 
-use super::compare::histogram;
+use super::compare::{histogram, Spread};
 use super::nodes::{CpuCaps, Nodes};
 use anyhow::{bail, Context as _, Result};
 use futures_util::future::join_all;
@@ -84,13 +84,9 @@ impl Drop for System {
     }
 }
 
-fn median(mut xs: Vec<f64>) -> f64 {
-    xs.sort_by(f64::total_cmp);
-    match xs.len() {
-        0 => 0.0,
-        n if n % 2 == 1 => xs[n / 2],
-        n => (xs[n / 2 - 1] + xs[n / 2]) / 2.0,
-    }
+/// The median of `xs` (0 if empty).
+fn median(xs: Vec<f64>) -> f64 {
+    Spread::of(xs).map_or(0.0, |s| s.median)
 }
 
 /// Starts one 3-process chain cluster with its data in a scratch directory.
@@ -291,14 +287,15 @@ pub fn run(quick: bool, json: bool, cpu_per_node: f64) -> Result<()> {
                 .iter()
                 .filter(|r| r.system == name && r.write_percent == write_percent)
                 .collect();
-            let reads: Vec<f64> = mine.iter().map(|r| r.reads_per_sec).collect();
+            let reads = Spread::of(mine.iter().map(|r| r.reads_per_sec).collect())
+                .context("a system ran no round")?;
             summaries.push(ChainSummary {
                 system: mine[0].system,
                 write_percent,
                 rounds: mine.len(),
-                reads_per_sec_median: median(reads.clone()),
-                reads_per_sec_min: reads.iter().copied().fold(f64::INFINITY, f64::min),
-                reads_per_sec_max: reads.iter().copied().fold(0.0, f64::max),
+                reads_per_sec_median: reads.median,
+                reads_per_sec_min: reads.min,
+                reads_per_sec_max: reads.max,
                 writes_per_sec_median: median(mine.iter().map(|r| r.writes_per_sec).collect()),
                 read_p99_ms_median: median(mine.iter().map(|r| r.read_p99_ms).collect()),
                 failed: mine.iter().map(|r| r.failed).sum(),

@@ -230,7 +230,8 @@ fn chain_status(mut clerk: RemoteClerk, ids: &[NodeId], json: bool) -> Result<()
                             None => serde_json::json!({ "role": "down", "epoch": null }),
                         })
                         .collect();
-                    let first = &chains[0];
+                    // Chain 0's role and epoch stand for the node (null if it reports none).
+                    let first = chains.first().cloned().unwrap_or_default();
                     serde_json::json!({
                         "id": id.to_string(),
                         "reachable": true,

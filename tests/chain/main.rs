@@ -67,10 +67,7 @@ fn a_partitioned_head_is_cut_out_and_cannot_split_the_chain() {
                 tokio::time::sleep(ms(1_000)).await;
                 // The head keeps running and keeps its clients, but reaches neither the other
                 // chain nodes nor the manager (node 10), so it never learns the new chain.
-                for other in [2, 3, 10] {
-                    h.cluster.block(1, other);
-                    h.cluster.block(other, 1);
-                }
+                h.cluster.cut_off(1, &[2, 3, 10]);
                 tokio::time::sleep(ms(200)).await;
                 h.reconfigure(&[2, 3]).await;
             })

@@ -97,10 +97,7 @@ fn a_partitioned_head_loses_its_lease_before_the_supervisor_replaces_it() {
                 // The head keeps its clients but reaches neither the chain, nor the manager,
                 // nor the supervisor: it must stop serving before the new chain commits.
                 let head = h.chain_node(1);
-                for other in [1, 2, 3, 5, 6, 7] {
-                    h.cluster.block(head, other);
-                    h.cluster.block(other, head);
-                }
+                h.cluster.cut_off(head, &[1, 2, 3, 5, 6, 7]);
             })
             .await;
             let config = h
@@ -126,10 +123,7 @@ fn a_cut_off_tail_stops_serving_its_readers_before_the_new_chain_commits() {
                 // nor the supervisor. Without leases it would go on answering reads with
                 // values the new chain has overwritten.
                 let tail = h.chain_node(3);
-                for other in [1, 2, 3, 4, 5, 7] {
-                    h.cluster.block(tail, other);
-                    h.cluster.block(other, tail);
-                }
+                h.cluster.cut_off(tail, &[1, 2, 3, 4, 5, 7]);
             })
             .await;
             let config = h
@@ -154,10 +148,7 @@ async fn a_cut_off_tail_with_its_own_supervisor_stops_serving(seed: u64, craq: b
         // n3, the tail, keeps its clients and its own supervisor and manager replica, but
         // reaches neither other node: the other two supervisors replace it.
         let tail = h.chain_node(3);
-        for other in [1, 2] {
-            h.cluster.block(tail, other);
-            h.cluster.block(other, tail);
-        }
+        h.cluster.cut_off(tail, &[1, 2]);
     })
     .await;
     let config = h
