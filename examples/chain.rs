@@ -1,27 +1,28 @@
-//! Chain: a three-node CRAQ chain under its failover supervisor. The middle node is killed
+//! Chain: a three-node CRAQ chain under its failover supervisors. The middle node is killed
 //! while clients write, the chain closes the gap, and a spare server joins as the new tail
 //! while the clients keep going. A narrator tells each step.
 //!
 //! Run it with `cargo run --example chain`.
 //!
 //! The cast:
-//! - n1..n3: the configuration manager, a key-value service on Raft. The chain's configuration
-//!   (its epoch, its nodes, head first, and a node joining) lives under one key there.
+//! - n1..n3: the control plane. Each runs a replica of the configuration manager, a key-value
+//!   service on Raft, where the chain's configuration (its epoch, its nodes, head first, and a
+//!   node joining) lives under one key. Each also runs a chain failover supervisor. A
+//!   supervisor watches the chain's nodes with heartbeats, and grants each a 400 ms lease with
+//!   every configuration push, after the manager has confirmed that configuration. It changes
+//!   the configuration only by compare-and-swap on the manager, so the three never disagree.
 //! - n4..n6: the chain, head n4, tail n6; n7: a spare server.
-//! - n8: the chain failover supervisor. It watches the chain's nodes with heartbeats, grants
-//!   each a 600 ms lease with every configuration push, and changes the configuration only by
-//!   compare-and-swap on the manager.
-//! - n9, n10: clients. They append to one key through the head and read it (CRAQ: from any
+//! - n8, n9: clients. They append to one key through the head and read it (CRAQ: from any
 //!   node; a node whose copy of the key is clean answers alone, one with an uncommitted version
 //!   asks the tail which version is committed).
 //!
 //! The story:
-//! 1. The supervisor creates the chain n4 -> n5 -> n6 in epoch 1.
-//! 2. n5 crashes. The supervisor's heartbeats go unanswered for 500 ms; it waits out n5's lease
-//!    and installs n4 -> n6. n4 re-sends the writes n6 may lack, so none acknowledged is lost.
+//! 1. A supervisor creates the chain n4 -> n5 -> n6 in epoch 1.
+//! 2. n5 crashes. The supervisors' heartbeats go unanswered for 500 ms; one installs n4 -> n6
+//!    in the manager, and pushes it once n5's last lease has run out. n4 re-sends the writes n6 may lack, so none acknowledged is lost.
 //! 3. The chain is one node short, and n7 answers a probe: it joins behind the tail. n6 sends
 //!    it its whole state, then every new write, while the chain keeps serving.
-//! 4. Once n7 has everything n6 had, the supervisor makes it the tail. n7 serves only after n6,
+//! 4. Once n7 has everything n6 had, a supervisor makes it the tail. n7 serves only after n6,
 //!    in the new epoch, names the point up to which it must have applied.
 //! 5. A fresh client reads the key: every acknowledged append is there exactly once.
 //!
@@ -42,15 +43,15 @@ use troupe_runtime::sim::{block_on, LinkFaults};
 use troupe_runtime::testkit::Cluster;
 use troupe_runtime::{ActorPath, Node};
 
-/// Seven servers' worth of roles: the manager on n1-n3, four chain servers n4-n7 (chains of
-/// three: n7 is a spare), and the supervisor on n8.
+/// Seven servers' worth of roles: the manager and the supervisors on n1-n3, four chain servers
+/// n4-n7 (chains of three: n7 is a spare).
 fn system() -> Chain {
     let craq = true;
     Chain::managed(4, 1, craq).length(3)
 }
 
-const CLIENTS: [u32; 2] = [9, 10];
-const NARRATOR: u32 = 11;
+const CLIENTS: [u32; 2] = [8, 9];
+const NARRATOR: u32 = 10;
 /// The key the clients write.
 const KEY: &str = "log";
 
@@ -116,8 +117,9 @@ impl Narrator {
         self.say(&line);
         for gone in before.nodes.iter().filter(|n| !config.nodes.contains(n)) {
             self.say(&format!(
-                "    {gone} is out: the supervisor's heartbeats went unanswered for 500 ms, and it \
-                 waited out {gone}'s 600 ms lease so that {gone} cannot serve a stale read"
+                "    {gone} is out: the supervisors' heartbeats went unanswered for 500 ms; the new \
+                 chain is pushed only once {gone}'s 400 ms lease (and its margins) has run out, \
+                 so that {gone} cannot serve a stale read"
             ));
             self.say("    the head re-sends the writes its new successor may lack; none is lost");
         }
@@ -157,7 +159,7 @@ fn main() {
             manager,
             last: String::new(),
         };
-        narrator.say("the supervisor creates the chain; two clients start appending to \"log\"");
+        narrator.say("a supervisor creates the chain; two clients start appending to \"log\"");
         let acked = Rc::new(RefCell::new(Vec::new()));
         let stop = Rc::new(std::cell::Cell::new(false));
         let mut tasks = Vec::new();

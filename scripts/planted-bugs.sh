@@ -27,9 +27,6 @@ while IFS=$'\t' read -r bug system _; do
         *) args=("$system") ;;
     esac
     [ "$bug" = craq-reads-dirty ] && args+=(--craq)
-    # Renewing without the manager's word harms only where several supervisors run: laid out
-    # as real processes, one per node.
-    [ "$bug" = renews-unconfirmed ] && args+=(--colocated)
     caught=0 reason=""
     for seed in $(seq 1 "$seeds"); do
         report=$("$troupe" sim "${args[@]}" --nemesis all --seed "$seed" --plant "$bug" --json \

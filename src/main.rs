@@ -53,6 +53,20 @@ enum Command {
     Status(cluster::StatusArgs),
 }
 
+/// The time on a log line: virtual time since the start inside a simulation (`v12.345678s`),
+/// the wall clock elsewhere.
+struct LogClock;
+
+impl tracing_subscriber::fmt::time::FormatTime for LogClock {
+    fn format_time(&self, w: &mut tracing_subscriber::fmt::format::Writer<'_>) -> std::fmt::Result {
+        #[cfg(feature = "simulation")]
+        if let Some(elapsed) = troupe_runtime::sim::virtual_elapsed() {
+            return write!(w, "v{:.6}s", elapsed.as_secs_f64());
+        }
+        tracing_subscriber::fmt::time::SystemTime.format_time(w)
+    }
+}
+
 /// For a flag `troupe sim <system>` refused because it belongs to another system, a line that
 /// says which system has it.
 #[cfg(not(feature = "simulation"))]
@@ -102,6 +116,7 @@ fn run() -> Result<ExitCode> {
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")),
         )
+        .with_timer(LogClock)
         .with_writer(std::io::stderr)
         .init();
     let cli = match Cli::try_parse() {

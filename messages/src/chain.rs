@@ -220,10 +220,13 @@ pub enum ChainReply {
     /// Not answered in time, or this node's state is still being completed: a write may still
     /// commit; retry with the same sequence number.
     NotCommitted,
-    /// This node is not in the current chain, or the client's epoch is not this node's.
+    /// This node is not in the current chain, the client's epoch is not this node's, or this
+    /// node's lease ran out.
     WrongEpoch {
-        /// This node's epoch.
-        epoch: Epoch,
+        /// This node's configuration. When it is newer than the client's, the client can go
+        /// straight to the chain it names (a supervisor pushed it only once the manager held
+        /// it) instead of asking the manager first.
+        config: ChainConfig,
     },
     /// This node left the chain while the write waited for its commit. The node had applied
     /// it and may have passed it on, so it may still commit: the outcome is unknown; retry

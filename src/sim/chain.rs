@@ -1,6 +1,7 @@
-//! `troupe sim chain [--craq] [--chains N]`: a chain of `--nodes` servers with its
-//! configuration manager (a three-node Raft key-value group) and its failover supervisor,
-//! clients recording every operation, and a nemesis aimed at the chain's servers. With
+//! `troupe sim chain [--craq] [--chains N]`: a chain of `--nodes` servers with its control
+//! plane (three nodes, each a replica of the configuration manager, a Raft key-value group, and
+//! a failover supervisor per chain), clients recording every operation, and a nemesis aimed at
+//! the chain's servers (the nemesis puts every other node on a side of each partition). With
 //! `--chains N`, N chains share the servers (chain i starts at the i-th server) and the keys
 //! are sharded across them. With `--colocated`, every node runs a manager replica, a chain
 //! server and a supervisor, as real processes do. Crashed servers restart from their storage and
@@ -45,8 +46,8 @@ pub struct ChainArgs {
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     pub chains: u32,
     /// Lay the chain out as real processes run it: each of the `--nodes` nodes runs a manager
-    /// replica, a chain server and a failover supervisor per chain (default: the manager on
-    /// three nodes of its own and one supervisor node, as a separate control plane).
+    /// replica, a chain server and a failover supervisor per chain (default: the manager and
+    /// the supervisors on three nodes of their own, a separate control plane).
     #[arg(long)]
     pub colocated: bool,
 }
@@ -87,7 +88,7 @@ fn run(system_args: ChainArgs, args: &Common) -> Result<bool> {
     // Impatient clients move on from a silent node quickly, so that they reach a new head or
     // tail while it is still settling in.
     system.client_attempt_timeout = Some(ATTEMPT_TIMEOUT);
-    // Nodes: the system's (manager, servers, supervisor), the clients, the final client.
+    // Nodes: the system's (control plane, servers), the clients, the final client.
     let first_client = system.last_node() + 1;
     let last = first_client + clients;
     let outcome = block_on(async move {

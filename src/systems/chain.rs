@@ -1,12 +1,13 @@
 //! Chain replication and CRAQ, assembled.
 //!
-//! A managed deployment ([`Chain::managed`]) has three kinds of nodes:
-//! - n1-n3: the configuration manager, troupe's Raft key-value service, which holds each
-//!   chain's configuration under [`manager_key`];
+//! A managed deployment ([`Chain::managed`]) has two kinds of nodes:
+//! - n1-n3, the control plane: each runs a replica of the configuration manager (troupe's Raft
+//!   key-value service, which holds each chain's configuration under [`manager_key`]) and a
+//!   failover supervisor per chain, which installs configurations, grants leases and
+//!   reconfigures around dead servers. Any supervisor on the manager's majority side keeps the
+//!   chain served: a lease is renewed only once the manager confirms its configuration;
 //! - the chain servers after them: every chain has a node on each server (chain `i` starts
-//!   at the `i`-th server), keeping what it applied in the node's persister;
-//! - one node for the failover supervisors, one per chain, which install configurations, grant
-//!   leases and reconfigure around dead servers.
+//!   at the `i`-th server), keeping what it applied in the node's persister.
 //!
 //! A colocated deployment ([`Chain::colocated`]) runs all three on every node, as real
 //! processes do (`troupe cluster init --system chain`): each node has a manager replica, a chain
@@ -72,16 +73,15 @@ pub struct Chain {
 }
 
 impl Chain {
-    /// The manager on n1-n3, `servers` chain servers after it, and the supervisors' node after
-    /// them; `chains` chains of every server each.
+    /// The control plane on n1-n3 (a manager replica and a failover supervisor per chain on
+    /// each), and `servers` chain servers after it; `chains` chains of every server each.
     pub fn managed(servers: u32, chains: u32, craq: bool) -> Self {
         let servers: Vec<NodeId> = (4..4 + servers).map(NodeId).collect();
-        let supervisor = NodeId(4 + servers.len() as u32);
         Chain {
             manager: MANAGER.to_vec(),
             length: servers.len(),
             servers,
-            supervisors: vec![supervisor],
+            supervisors: MANAGER.to_vec(),
             chains: chains.max(1),
             craq,
             initial: ChainConfig::default(),

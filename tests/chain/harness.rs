@@ -130,9 +130,9 @@ impl ChainHarness {
         }
     }
 
-    /// Three manager nodes (the Raft key-value service), a chain of three that starts empty,
-    /// a node running the chain failover supervisor, `clients` clients, and a last node for
-    /// the final checks. Clients and the supervisor learn the chain from the manager.
+    /// Three control-plane nodes (each a replica of the manager, the Raft key-value service,
+    /// and a chain failover supervisor), a chain of three that starts empty, `clients` clients,
+    /// and a last node for the final checks. Clients and the supervisor learn the chain from the manager.
     pub fn supervised(seed: u64, clients: u32, craq: bool) -> Self {
         Self::sharded(seed, 1, clients, craq)
     }
@@ -145,7 +145,7 @@ impl ChainHarness {
     }
 
     /// As [`ChainHarness::supervised`], with `chains` chains over the three servers (chain `i`
-    /// starting at the `i`-th server), each with its own supervisor on the supervisor's node and
+    /// starting at the `i`-th server), each with its own supervisors on the control plane and
     /// its own key in the manager; clients route each key to its chain.
     pub fn sharded(seed: u64, chains: u32, clients: u32, craq: bool) -> Self {
         Self::managed_by_supervisors(seed, Chain::managed(3, chains, craq), clients)
@@ -185,7 +185,7 @@ impl ChainHarness {
     }
 
     /// The first client's node.
-    fn first_client(&self) -> u32 {
+    pub fn first_client(&self) -> u32 {
         self.system.last_node() + 1
     }
 
@@ -212,7 +212,7 @@ impl ChainHarness {
     }
 
     /// A client of every chain, on node `on`.
-    fn clerk(&self, on: u32) -> ShardedClerk {
+    pub fn clerk(&self, on: u32) -> ShardedClerk {
         self.clerks.set(self.clerks.get() + 1);
         let id = self.clerks.get();
         let node = self.cluster.up(on);

@@ -5,6 +5,8 @@
 //! its own restart.
 
 use crate::harness::{ms, ChainHarness};
+use troupe_actors::client::Outcome;
+use troupe_messages::kv::KvOp;
 use troupe_messages::NodeId;
 use troupe_runtime::testkit::simulate;
 
@@ -27,6 +29,36 @@ fn the_supervisor_replaces_a_crashed_middle_and_nothing_is_lost() {
             h.finish().await;
         });
     }
+}
+
+/// A node that refuses a client's epoch hands it the configuration it holds, so a client that
+/// cannot reach the manager still follows a reconfiguration.
+#[test]
+fn a_client_cut_off_from_the_manager_follows_the_new_chain_from_a_refusal() {
+    simulate(87, |seed| async move {
+        let h = ChainHarness::supervised(seed, 1, false);
+        let client = h.first_client();
+        let mut clerk = h.clerk(client);
+        let put = |value: &str| KvOp::Put {
+            key: "k".to_string(),
+            value: value.to_string(),
+        };
+        // Learns the first chain from the manager.
+        let first = clerk.run(put("1"), ms(5_000)).await;
+        assert!(matches!(first, Outcome::Done(_)), "{first:?}");
+        // From now on the client reaches the chain's servers only.
+        h.cluster.cut_off(client, &[1, 2, 3]);
+        h.cluster.crash(h.chain_node(3));
+        tokio::time::sleep(ms(2_000)).await;
+        let config = h
+            .managed_config()
+            .await
+            .expect("the manager holds the chain");
+        assert_eq!(config.nodes, vec![NodeId(4), NodeId(5)], "{config:?}");
+        // The head refuses the old epoch and names the new chain: the write goes through.
+        let second = clerk.run(put("2"), ms(3_000)).await;
+        assert!(matches!(second, Outcome::Done(_)), "{second:?}");
+    });
 }
 
 #[test]
@@ -94,10 +126,11 @@ fn a_partitioned_head_loses_its_lease_before_the_supervisor_replaces_it() {
             let h = ChainHarness::supervised(seed, 6, craq);
             h.run_clients(ms(5_000), async {
                 tokio::time::sleep(ms(1_500)).await;
-                // The head keeps its clients but reaches neither the chain, nor the manager,
-                // nor the supervisor: it must stop serving before the new chain commits.
+                // The head keeps its clients but reaches neither the chain nor the control
+                // plane (the manager and the supervisors): it must stop serving before the new
+                // chain commits.
                 let head = h.chain_node(1);
-                h.cluster.cut_off(head, &[1, 2, 3, 5, 6, 7]);
+                h.cluster.cut_off(head, &[1, 2, 3, 5, 6]);
             })
             .await;
             let config = h
@@ -119,11 +152,11 @@ fn a_cut_off_tail_stops_serving_its_readers_before_the_new_chain_commits() {
             let h = ChainHarness::supervised(seed, 6, craq);
             h.run_clients_with_readers(ms(5_000), 3, async {
                 tokio::time::sleep(ms(1_500)).await;
-                // The tail keeps its clients but reaches neither the chain, nor the manager,
-                // nor the supervisor. Without leases it would go on answering reads with
-                // values the new chain has overwritten.
+                // The tail keeps its clients but reaches neither the chain nor the control
+                // plane (the manager and the supervisors). Without leases it would go on
+                // answering reads with values the new chain has overwritten.
                 let tail = h.chain_node(3);
-                h.cluster.cut_off(tail, &[1, 2, 3, 4, 5, 7]);
+                h.cluster.cut_off(tail, &[1, 2, 3, 4, 5]);
             })
             .await;
             let config = h

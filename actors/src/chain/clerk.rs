@@ -171,6 +171,11 @@ impl ChainClerk {
                 Ok(ChainReply::NotCommitted)
                 | Ok(ChainReply::Abandoned { .. })
                 | Err(Error::Timeout { .. }) => is_write,
+                Ok(ChainReply::WrongEpoch { config }) if config.epoch > self.config.epoch => {
+                    // The node knows a newer chain: go there at once.
+                    self.set_config(config);
+                    continue;
+                }
                 Ok(ChainReply::Redirect { node: None }) | Ok(ChainReply::WrongEpoch { .. }) => {
                     false
                 }

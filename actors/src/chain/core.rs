@@ -246,7 +246,7 @@ impl ChainCore {
             return self.reply(
                 request,
                 ChainReply::WrongEpoch {
-                    epoch: self.config.epoch,
+                    config: self.config.clone(),
                 },
             );
         }
@@ -284,7 +284,7 @@ impl ChainCore {
             return self.reply(
                 request,
                 ChainReply::WrongEpoch {
-                    epoch: self.config.epoch,
+                    config: self.config.clone(),
                 },
             );
         }

@@ -69,7 +69,8 @@ impl ChainCore {
             self.reply(request, ChainReply::Abandoned { epoch });
         }
         for (request, _) in std::mem::take(&mut self.readers).into_values() {
-            self.reply(request, ChainReply::WrongEpoch { epoch });
+            let config = self.config.clone();
+            self.reply(request, ChainReply::WrongEpoch { config });
         }
     }
 

@@ -13,7 +13,7 @@ mod run;
 mod service;
 
 pub use faults::{LinkFaults, DEFAULT_LATENCY};
-pub use run::block_on;
+pub use run::{block_on, virtual_elapsed};
 
 use crate::envelope::Envelope;
 use crate::events::{Event, EventLog};

@@ -41,8 +41,8 @@ fn a_joining_node_catches_up_while_the_chain_serves_then_becomes_the_tail() {
     );
     w.read(3, 12, "k");
     assert_eq!(
-        w.answer(12),
-        Some(&ChainReply::WrongEpoch { epoch: w.epoch }),
+        w.wrong_epoch(12),
+        Some(w.epoch),
         "a joining node serves nobody"
     );
     // The new tail installs first: until its predecessor names a sync point it serves nothing.

@@ -187,6 +187,14 @@ impl Wire {
         self.replies.get(&request)
     }
 
+    /// The epoch of the configuration a `WrongEpoch` answer to `request` gave, if it was one.
+    fn wrong_epoch(&self, request: RequestId) -> Option<u64> {
+        match self.answer(request)? {
+            ChainReply::WrongEpoch { config } => Some(config.epoch),
+            _ => None,
+        }
+    }
+
     fn committed(&self, node: u32, key: &str) -> &str {
         self.cores[&n(node)].committed_value(key)
     }
@@ -299,7 +307,7 @@ fn messages_and_clients_of_another_epoch_are_refused() {
     assert_eq!(w.cores[&n(2)].applied(), 0);
     w.core(1).write(1, 0, 1, 9.into(), 1, append("k", "x"));
     w.collect(n(1));
-    assert_eq!(w.answer(1), Some(&ChainReply::WrongEpoch { epoch: 2 }));
+    assert_eq!(w.wrong_epoch(1), Some(2));
 }
 
 /// Within one epoch only a node's predecessor may send it writes or a whole state: the same
@@ -458,7 +466,7 @@ fn a_node_left_out_of_the_chain_stops_serving() {
     w.reconfigure(&[2, 3], &[1, 2, 3]);
     w.settle();
     w.read(1, 2, "k");
-    assert_eq!(w.answer(2), Some(&ChainReply::WrongEpoch { epoch: 2 }));
+    assert_eq!(w.wrong_epoch(2), Some(2));
 }
 
 #[test]
@@ -472,17 +480,13 @@ fn a_node_whose_lease_ran_out_stops_serving_until_a_new_grant() {
     assert_eq!(w.answer(2), Some(&read_ok("a")), "within the lease");
     w.core(2).read(3, 1_000, 1, "k");
     w.collect(n(2));
-    assert_eq!(
-        w.answer(3),
-        Some(&ChainReply::WrongEpoch { epoch: 1 }),
-        "the lease ran out"
-    );
+    assert_eq!(w.wrong_epoch(3), Some(1), "the lease ran out");
     w.core(2).grant_lease(Some(500));
     w.core(2).read(4, 1_200, 1, "k");
     w.collect(n(2));
     assert_eq!(
-        w.answer(4),
-        Some(&ChainReply::WrongEpoch { epoch: 1 }),
+        w.wrong_epoch(4),
+        Some(1),
         "no shortening, no revival by an older grant"
     );
     w.core(2).grant_lease(Some(2_000));
