@@ -75,16 +75,22 @@ impl Narrator {
         println!("[{:>5} ms] {line}", self.node.now_ns() / 1_000_000);
     }
 
+    /// How far each server has applied. Every server is asked at once: asked one after
+    /// another, a later server would be counted later, and a tail could look ahead of its
+    /// predecessor, which the chain never allows.
     async fn applied(&self) -> String {
-        let mut parts = Vec::new();
-        for server in system().servers {
+        let probes = system().servers.into_iter().map(|server| {
             let path = ActorPath::new(server, node_name(0));
-            let status = self.node.call(&path, ChainProbe, ms(20)).await;
-            parts.push(match status {
+            async move { (server, self.node.call(&path, ChainProbe, ms(20)).await) }
+        });
+        let parts: Vec<String> = futures_util::future::join_all(probes)
+            .await
+            .into_iter()
+            .map(|(server, status)| match status {
                 Ok(s) => format!("{server} {}", s.applied),
                 Err(_) => format!("{server} -"),
-            });
-        }
+            })
+            .collect();
         format!("writes applied: {}", parts.join(", "))
     }
 

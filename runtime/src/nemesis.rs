@@ -61,8 +61,32 @@ impl fmt::Display for NemesisKind {
     }
 }
 
+/// One thing the nemesis did, for a run's timeline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NemesisEvent {
+    /// The node crashed.
+    Crash(NodeId),
+    /// The node restarted (from its storage).
+    Restart(NodeId),
+    /// The targets were split in two; every other node went to one side or the other.
+    Partition {
+        /// The smaller side's targets.
+        minority: Vec<NodeId>,
+        /// The larger side's targets.
+        majority: Vec<NodeId>,
+    },
+    /// The partition healed.
+    Heal,
+    /// Links became lossy, duplicating and slow.
+    Unreliable,
+    /// Links returned to their baseline.
+    Reliable,
+    /// The end: the network healed, links made reliable, every crashed node restarted.
+    HealAll,
+}
+
 /// What the nemesis did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct NemesisReport {
     /// Node crashes.
     pub crashes: u64,
@@ -72,6 +96,19 @@ pub struct NemesisReport {
     pub partitions: u64,
     /// Times the links were made unreliable.
     pub unreliable_periods: u64,
+    /// Every event, with the virtual time since the simulation started (not in the JSON
+    /// report: `troupe sim` narrates it).
+    #[serde(skip)]
+    pub timeline: Vec<(Duration, NemesisEvent)>,
+}
+
+impl NemesisReport {
+    /// Notes `event` at the current virtual time (also for faults a system injects beside the
+    /// nemesis).
+    pub fn log(&mut self, event: NemesisEvent) {
+        let at = crate::sim::virtual_elapsed().unwrap_or_default();
+        self.timeline.push((at, event));
+    }
 }
 
 /// A seeded adversary for one simulated network.
@@ -172,11 +209,13 @@ impl Nemesis {
             if let Some(&id) = down.choose(&mut self.rng) {
                 self.net.restart(id);
                 report.restarts += 1;
+                report.log(NemesisEvent::Restart(id));
             }
         } else if let Some(&id) = up.choose(&mut self.rng) {
             if down.len() < minority {
                 self.net.crash(id);
                 report.crashes += 1;
+                report.log(NemesisEvent::Crash(id));
             }
         }
     }
@@ -187,6 +226,7 @@ impl Nemesis {
     fn partition_or_heal(&mut self, report: &mut NemesisReport) {
         if self.rng.gen_bool(0.3) {
             self.net.heal();
+            report.log(NemesisEvent::Heal);
             return;
         }
         let mut targets = self.targets.clone();
@@ -208,6 +248,13 @@ impl Nemesis {
             .gen_range(1..=(targets.len().saturating_sub(1) / 2).max(1));
         let (small, large) = targets.split_at(minority.min(targets.len()));
         let (mut small, mut large) = (small.to_vec(), large.to_vec());
+        let mut sides = (small.clone(), large.clone());
+        sides.0.sort();
+        sides.1.sort();
+        report.log(NemesisEvent::Partition {
+            minority: sides.0,
+            majority: sides.1,
+        });
         for id in self.net.node_ids() {
             if !self.targets.contains(&id) {
                 if self.rng.gen_bool(0.5) {
@@ -224,6 +271,7 @@ impl Nemesis {
     fn toggle_unreliable(&mut self, report: &mut NemesisReport) {
         if self.rng.gen_bool(0.5) {
             self.net.clear_faults();
+            report.log(NemesisEvent::Reliable);
         } else {
             // Lossy, duplicating, and slower than the healthy links, never faster.
             let healthy = self.net.baseline();
@@ -235,6 +283,7 @@ impl Nemesis {
                     .with_duplicates(0.02),
             );
             report.unreliable_periods += 1;
+            report.log(NemesisEvent::Unreliable);
         }
     }
 
@@ -247,5 +296,6 @@ impl Nemesis {
                 report.restarts += 1;
             }
         }
+        report.log(NemesisEvent::HealAll);
     }
 }

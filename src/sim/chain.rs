@@ -13,6 +13,7 @@
 //! every complete copy: the report says whether one did (`chain_lost`), and a run where one
 //! did fails (see [`super::rules`]).
 
+use super::narrate::Timeline;
 use super::report::{final_phase, finish, RunOutcome};
 use super::{Common, SimSystem};
 use anyhow::Result;
@@ -119,11 +120,13 @@ fn run(system_args: ChainArgs, args: &Common) -> Result<bool> {
             .collect();
         let watching = Rc::new(Cell::new(true));
         let ends = Rc::new(RefCell::new(Vec::new()));
+        let timeline = Timeline::default();
         let heads = actix_rt::spawn(watch_configs(
             system.manager_client(cluster.up(last), client_id(seed, 1 << 40)),
             chains,
             watching.clone(),
             ends.clone(),
+            timeline.clone(),
         ));
         let faults = Rc::new(RefCell::new(NemesisReport::default()));
         let nemesis = async {
@@ -143,6 +146,7 @@ fn run(system_args: ChainArgs, args: &Common) -> Result<bool> {
             nemesis,
         )
         .await;
+        timeline.note("the clients stop; a fresh client appends to k0, then reads every key");
         let checker = cluster.up(last);
         let mut final_clerk = clerk(last, u64::from(clients) + 1);
         let keys = Workload::default().keys;
@@ -179,6 +183,7 @@ fn run(system_args: ChainArgs, args: &Common) -> Result<bool> {
             },
             end,
             virtual_secs,
+            timeline,
         }
     });
     finish(&system_args, args, outcome, wall)
@@ -192,6 +197,7 @@ async fn watch_configs(
     chains: u32,
     watching: Rc<Cell<bool>>,
     ends: Rc<RefCell<Vec<NodeId>>>,
+    timeline: Timeline,
 ) -> (u64, u64) {
     let mut heads = vec![None; chains as usize];
     let mut epochs = vec![0; chains as usize];
@@ -205,6 +211,9 @@ async fn watch_configs(
                     changes += 1;
                 }
                 heads[chain] = config.head();
+                if config.epoch > epochs[chain] {
+                    timeline.note(describe(chain, &config));
+                }
                 epochs[chain] = config.epoch.max(epochs[chain]);
                 current.extend(config.head());
                 current.extend(config.tail());
@@ -217,4 +226,18 @@ async fn watch_configs(
     }
     let reconfigurations = epochs.iter().map(|e| e.saturating_sub(1)).sum();
     (changes, reconfigurations)
+}
+
+/// One line for a chain's new configuration, as the manager holds it.
+fn describe(chain: usize, config: &troupe_messages::chain::ChainConfig) -> String {
+    let nodes: Vec<String> = config.nodes.iter().map(|n| n.to_string()).collect();
+    let mut line = format!(
+        "chain {chain}, epoch {}: {}",
+        config.epoch,
+        nodes.join(" -> ")
+    );
+    if let Some(joining) = config.joining {
+        line.push_str(&format!(", {joining} joining behind the tail"));
+    }
+    line
 }

@@ -4,6 +4,7 @@
 
 mod chain;
 mod latency;
+mod narrate;
 mod ping;
 mod plant;
 mod raft_kv;
@@ -115,9 +116,18 @@ pub struct Common {
     /// Print only the JSON report.
     #[arg(long, global = true)]
     pub json: bool,
+    /// Tell the run's story (its timeline, its throughput, its verdict explained) even with
+    /// `--json`; without `--json` it is always told.
+    #[arg(long, global = true)]
+    pub narrate: bool,
 }
 
 impl Common {
+    /// Whether to tell the run's story.
+    pub fn narrates(&self) -> bool {
+        self.narrate || !self.json
+    }
+
     /// The links' healthy state, from `--latency`.
     pub fn links(&self) -> LinkFaults {
         self.latency.links()

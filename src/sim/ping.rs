@@ -1,6 +1,7 @@
 //! `troupe sim ping`: every node pings every other node while the nemesis acts; afterwards
 //! every node must make progress again.
 
+use super::narrate::{story, Timeline};
 use super::{replay_command, Common, SimSystem};
 use anyhow::{bail, Result};
 use serde::Serialize;
@@ -137,7 +138,15 @@ fn run(system: PingArgs, args: &Common) -> Result<bool> {
             vec!["some node made no progress after the network was healed".to_string()]
         },
     };
+    if args.narrates() {
+        let timeline = Timeline::default();
+        timeline.faults(&report.faults.timeline);
+        for line in story(&timeline, &[], report.virtual_secs) {
+            println!("{line}");
+        }
+    }
     if !args.json {
+        let faults = &report.faults;
         println!(
             "{} pings answered, {} failed; {} crashes, {} restarts, {} partitions, {} unreliable periods",
             report.pings_ok, report.pings_failed, faults.crashes, faults.restarts, faults.partitions,

@@ -3,6 +3,7 @@
 //! read every key, and the run must pass the rules of [`super::rules`]: a linearizable history
 //! (those final reads included), progress, few unknown outcomes, nothing lost.
 
+use super::narrate::Timeline;
 use super::report::{final_phase, finish, RunOutcome};
 use super::{Common, SimSystem};
 use anyhow::Result;
@@ -65,11 +66,13 @@ fn run(system_args: RaftKvArgs, args: &Common) -> Result<bool> {
         let stop = Rc::new(Cell::new(false));
         let watching = Rc::new(Cell::new(true));
         let leader = Rc::new(Cell::new(None));
+        let timeline = Timeline::default();
         let leaders = actix_rt::spawn(count_leader_terms(
             cluster.clone(),
             members.clone(),
             watching.clone(),
             leader.clone(),
+            timeline.clone(),
         ));
         let mut tasks = Vec::new();
         for c in 0..clients {
@@ -95,6 +98,7 @@ fn run(system_args: RaftKvArgs, args: &Common) -> Result<bool> {
             .run(args.duration)
             .await;
         cluster.run_for(SETTLE).await;
+        timeline.note("the clients stop; a fresh client appends to k0, then reads every key");
         stop.set(true);
         for t in tasks {
             let _ = t.await;
@@ -128,18 +132,20 @@ fn run(system_args: RaftKvArgs, args: &Common) -> Result<bool> {
             problems: Vec::new(),
             end,
             virtual_secs,
+            timeline,
         }
     });
     finish(&system_args, args, outcome, wall)
 }
 
-/// Counts the distinct terms in which some server was seen leading, polling every 50 ms, and
-/// keeps the latest leader seen in `leader` (the nemesis's focus).
+/// Counts the distinct terms in which some server was seen leading, polling every 50 ms, keeps
+/// the latest leader seen in `leader` (the nemesis's focus), and notes each on the timeline.
 async fn count_leader_terms(
     cluster: Cluster,
     servers: Vec<NodeId>,
     watching: Rc<Cell<bool>>,
     leader: Rc<Cell<Option<NodeId>>>,
+    timeline: Timeline,
 ) -> u64 {
     let mut terms = BTreeSet::new();
     while watching.get() {
@@ -149,6 +155,7 @@ async fn count_leader_terms(
                 if let Ok(status) = node.call(&path, GetStatus, Duration::from_millis(50)).await {
                     if status.is_leader && terms.insert(status.term) {
                         leader.set(Some(id));
+                        timeline.note(format!("{id} leads (term {})", status.term));
                     }
                 }
             }

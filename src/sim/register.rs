@@ -8,6 +8,7 @@
 //! to a second at a time, at seeded instants. There is one server whatever `--nodes` says (the
 //! report says 1).
 
+use super::narrate::Timeline;
 use super::report::{finish, FinalPhase, RunOutcome};
 use super::{Common, SimSystem};
 use anyhow::Result;
@@ -25,7 +26,7 @@ use troupe_actors::client::{KvClient, Outcome};
 use troupe_actors::register::RegisterClient;
 use troupe_messages::kv::KvOp;
 use troupe_runtime::history::{OpKind, Operation};
-use troupe_runtime::nemesis::{Nemesis, NemesisKind, NemesisReport};
+use troupe_runtime::nemesis::{Nemesis, NemesisEvent, NemesisKind, NemesisReport};
 use troupe_runtime::sim::{block_on, derive_seed};
 use troupe_runtime::testkit::Cluster;
 use troupe_runtime::{Node, NodeId};
@@ -105,10 +106,13 @@ fn run(system_args: RegisterArgs, args: &Common) -> Result<bool> {
             let (mut report, crashes) = tokio::join!(nemesis, crashes);
             report.crashes += crashes.crashes;
             report.restarts += crashes.restarts;
+            report.timeline.extend(crashes.timeline);
             *faults.borrow_mut() = report;
         };
         let d = args.duration + SETTLE;
         run_clients_for(workload_clients, workload(), recorder.clone(), d, nemesis).await;
+        let timeline = Timeline::default();
+        timeline.note("the clients stop; a fresh client appends to k0, then reads every key");
         let mut recorder = std::mem::take(&mut *recorder.borrow_mut());
         let checker = cluster.up(last);
         let mut clerk = system.client(checker.clone(), client_id(seed, u64::from(clients) + 1));
@@ -130,6 +134,7 @@ fn run(system_args: RegisterArgs, args: &Common) -> Result<bool> {
             problems,
             end,
             virtual_secs: start.elapsed().as_secs_f64(),
+            timeline,
         }
     });
     finish(&system_args, args, outcome, wall)
@@ -191,11 +196,13 @@ async fn crash_server(cluster: &Cluster, server: NodeId, args: &Common) -> Nemes
         tokio::time::sleep(up).await;
         cluster.net().crash(server);
         report.crashes += 1;
+        report.log(NemesisEvent::Crash(server));
         tokio::time::sleep(down).await;
         // The nemesis may have restarted it already (it restarts what it finds down).
         if cluster.net().node(server).is_none() {
             cluster.net().restart(server);
             report.restarts += 1;
+            report.log(NemesisEvent::Restart(server));
         }
     }
 }

@@ -2,6 +2,7 @@
 //! write and reads, the history check, the pass rules ([`super::rules`]) and the report whose
 //! last line is JSON.
 
+use super::narrate::{story, Timeline};
 use super::rules::{PassRules, RunFacts};
 use super::{replay_command, Common, SimSystem};
 use anyhow::{Context as _, Result};
@@ -66,6 +67,8 @@ pub struct RunOutcome {
     pub problems: Vec<String>,
     pub end: FinalPhase,
     pub virtual_secs: f64,
+    /// What the system noted as it went (role changes, phases); the nemesis's events join it.
+    pub timeline: Timeline,
 }
 
 /// What the fresh client found after healing (see [`final_phase`]).
@@ -144,6 +147,7 @@ pub fn finish<S: SimSystem>(
         problems,
         end,
         virtual_secs,
+        timeline,
     } = outcome;
     let linearizable = check(&recorder.history).as_option();
     let progress = end.succeeded();
@@ -186,6 +190,15 @@ pub fn finish<S: SimSystem>(
         failures,
         own,
     };
+    if args.narrates() {
+        timeline.faults(&report.faults.timeline);
+        for line in story(&timeline, &recorder.history, virtual_secs) {
+            println!("{line}");
+        }
+        for line in verdict(&report) {
+            println!("{line}");
+        }
+    }
     if !args.json {
         let changes = match report.own.get("reconfigurations") {
             Some(n) => format!("{n} reconfigurations, {leader_changes} head changes"),
@@ -223,4 +236,42 @@ pub fn finish<S: SimSystem>(
     }
     println!("{}", serde_json::to_string(&report)?);
     Ok(report.passed)
+}
+
+/// The verdict, one field a line, each with what it means.
+fn verdict(report: &Report) -> Vec<String> {
+    let yes = |b: bool| if b { "yes" } else { "NO" };
+    let linearizable = match report.linearizable {
+        Some(b) => yes(b),
+        None => "undecided",
+    };
+    vec![
+        "verdict:".to_string(),
+        format!(
+            "  ops ok {:<10} took effect, and the client was told so",
+            report.ops_ok
+        ),
+        format!(
+            "  failed {:<10} certainly took no effect (refused, or known not to have been applied)",
+            report.ops_failed
+        ),
+        format!(
+            "  unknown {:<9} no answer in time: may or may not have taken effect; the checker \
+             allows both",
+            report.ops_unknown
+        ),
+        format!(
+            "  progress after healing: {}  once the faults stopped, a fresh client wrote and read \
+             every key, and no acknowledged write was missing",
+            yes(report.progress_after_heal)
+        ),
+        format!(
+            "  linearizable: {linearizable}  one order of all the operations, each placed between \
+             its call and its return, explains every answer"
+        ),
+        format!(
+            "  passed: {}  every pass rule held (src/sim/rules.rs)",
+            yes(report.passed)
+        ),
+    ]
 }
