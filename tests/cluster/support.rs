@@ -95,6 +95,34 @@ impl Processes {
         }
     }
 
+    /// Reads the configuration again (after a new `cluster init` in the same directory).
+    pub fn reload(&mut self) {
+        self.config = ClusterConfig::load(&self.config_path).expect("the config reads");
+    }
+
+    /// `troupe kv --config ... ARGS` (with `--timeout 1s` before them), retried until it
+    /// succeeds; what it printed last.
+    pub fn kv_until_ok(&self, args: &[&str], within: Duration) -> String {
+        let start = Instant::now();
+        loop {
+            let out = troupe()
+                .args(["kv", "--timeout", "1s", "--config"])
+                .arg(&self.config_path)
+                .args(args)
+                .output()
+                .expect("troupe kv runs");
+            if out.status.success() {
+                let stdout = String::from_utf8_lossy(&out.stdout);
+                return stdout.lines().last().unwrap_or_default().to_string();
+            }
+            assert!(
+                start.elapsed() < within,
+                "kv {args:?} did not succeed within {within:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+
     /// Node `id`'s data directory.
     pub fn data_dir(&self, id: NodeId) -> PathBuf {
         self.config.data_dir_of(id)
