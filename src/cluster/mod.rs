@@ -20,7 +20,8 @@ pub enum ClusterCommand {
     /// fresh secret, each node running every role of the system. A DIR that holds a cluster
     /// already is refused unless --force is given.
     Init(init::InitArgs),
-    /// Start every node of a config on this machine as child processes; Ctrl-C stops them.
+    /// Start every node of a config on this machine as child processes, once every node's
+    /// ports are free; Ctrl-C stops them. Exits non-zero when every node has exited.
     Up {
         /// The cluster configuration.
         #[arg(long)]

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 use troupe::config::ClusterConfig;
 use troupe_actors::kv::remote::RemoteClerk;
@@ -216,6 +216,28 @@ pub async fn leader_among(clerk: &mut RemoteClerk, nodes: &[NodeId], within: Dur
         assert!(start.elapsed() < within, "no leader within {within:?}");
         tokio::task::yield_now().await;
     }
+}
+
+/// Waits for `child` to exit, polling until `within` has passed; kills it and panics if it
+/// has not exited by then. Returns its exit status and what it wrote to stderr (if piped).
+pub fn exit_within(mut child: Child, within: Duration, what: &str) -> (ExitStatus, String) {
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if start.elapsed() > within {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what} did not exit within {within:?}");
+        }
+        std::thread::yield_now();
+    };
+    let mut stderr = String::new();
+    if let Some(mut pipe) = child.stderr.take() {
+        let _ = std::io::Read::read_to_string(&mut pipe, &mut stderr);
+    }
+    (status, stderr)
 }
 
 /// The newest log file of a node's data directory.
