@@ -15,6 +15,7 @@
 mod bench;
 mod check;
 mod cluster;
+mod parse;
 #[cfg(feature = "simulation")]
 mod sim;
 
