@@ -2,11 +2,15 @@
 //! `troupe node` runs one node, `troupe cluster up` runs them all as child processes, `troupe
 //! kv` and `troupe status` are clients.
 
+mod chain_status;
 mod client;
 mod init;
+mod kv;
+mod status;
 mod up;
 
-pub use client::{kv, status, KvArgs, StatusArgs};
+pub use kv::{kv, KvArgs};
+pub use status::{status, StatusArgs};
 
 use anyhow::{Context as _, Result};
 use clap::{Args, Subcommand};
