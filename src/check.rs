@@ -37,11 +37,12 @@ pub struct CheckArgs {
     /// The model of the object the history was taken from.
     #[arg(long, value_enum, default_value_t = Model::Kv)]
     model: Model,
-    /// Give up, inconclusive, after visiting this many search states.
-    #[arg(long, value_name = "N", default_value_t = Budget::DEFAULT_STATES)]
+    /// Give up, inconclusive, after visiting this many search states (at least 1).
+    #[arg(long, value_name = "N", default_value_t = Budget::DEFAULT_STATES, value_parser = clap::value_parser!(u64).range(1..))]
     budget_states: u64,
-    /// Give up, inconclusive, after this much time (e.g. 30s); no limit by default.
-    #[arg(long, value_name = "TIME", value_parser = humantime::parse_duration)]
+    /// Give up, inconclusive, after this much time, more than zero (e.g. 30s); no limit by
+    /// default.
+    #[arg(long, value_name = "TIME", value_parser = crate::parse::positive_duration)]
     budget_time: Option<Duration>,
     /// A history file: one JSON operation per line.
     file: PathBuf,

@@ -49,6 +49,9 @@ pub struct NodeEntry {
     pub roles: Vec<String>,
 }
 
+/// The name of the configuration file `troupe cluster init` writes in its directory.
+pub const CONFIG_FILE: &str = "cluster.toml";
+
 /// The systems a cluster file may name, and each one's roles.
 pub const SYSTEMS: [(&str, &[&str]); 2] = [
     ("raft-kv", &["replica"]),
@@ -159,7 +162,22 @@ impl ClusterConfig {
             bail!("{}: no [[nodes]]", path.display());
         }
         let mut seen = std::collections::BTreeSet::new();
+        let mut addresses = std::collections::BTreeMap::new();
         for node in &config.nodes {
+            for addr in [node.peer_addr, node.client_addr] {
+                match addresses.insert(addr, &node.id) {
+                    Some(other) if *other == node.id => bail!(
+                        "{}: node {other} uses {addr} for both its peers and its clients",
+                        path.display()
+                    ),
+                    Some(other) => bail!(
+                        "{}: nodes {other} and {} both use the address {addr}",
+                        path.display(),
+                        node.id
+                    ),
+                    None => {}
+                }
+            }
             let id: NodeId = node
                 .id
                 .parse()
@@ -195,6 +213,25 @@ impl ClusterConfig {
         };
         let mut secret = [0u8; 32];
         rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut secret);
+        // Every port stays bound until all are chosen, so that no two nodes get the same one.
+        let mut held = Vec::new();
+        let mut port = || -> Result<SocketAddr> {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0")
+                .context("cannot bind a loopback port")?;
+            let addr = listener.local_addr()?;
+            held.push(listener);
+            Ok(addr)
+        };
+        let nodes = (1..=nodes)
+            .map(|i| {
+                Ok(NodeEntry {
+                    id: format!("n{i}"),
+                    peer_addr: port()?,
+                    client_addr: port()?,
+                    roles: roles.iter().map(|r| r.to_string()).collect(),
+                })
+            })
+            .collect::<Result<_>>()?;
         Ok(ClusterConfig {
             cluster: "troupe-local".into(),
             system: system.into(),
@@ -208,26 +245,18 @@ impl ClusterConfig {
                 craq: false,
                 chains: 1,
             }),
-            nodes: (1..=nodes)
-                .map(|i| {
-                    Ok(NodeEntry {
-                        id: format!("n{i}"),
-                        peer_addr: free_loopback_port()?,
-                        client_addr: free_loopback_port()?,
-                        roles: roles.iter().map(|r| r.to_string()).collect(),
-                    })
-                })
-                .collect::<Result<_>>()?,
+            nodes,
             base: PathBuf::new(),
         })
     }
 
-    /// Writes the configuration to `dir/cluster.toml` (creating `dir`); returns the path.
+    /// Writes the configuration to a new file `dir/cluster.toml` (creating `dir`), readable by
+    /// its owner only, since it holds the secret; returns the path. An existing file is not
+    /// overwritten: remove it first to replace it.
     pub fn write_to(&self, dir: &Path) -> Result<PathBuf> {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        let path = dir.join("cluster.toml");
-        std::fs::write(&path, toml::to_string_pretty(self)?)
-            .with_context(|| format!("cannot write {}", path.display()))?;
+        let path = dir.join(CONFIG_FILE);
+        write_private(&path, toml::to_string_pretty(self)?.as_bytes())?;
         Ok(path)
     }
 
@@ -275,15 +304,15 @@ impl ClusterConfig {
         let tls_dir = dir.join("tls");
         std::fs::create_dir_all(&tls_dir)
             .with_context(|| format!("cannot create {}", tls_dir.display()))?;
-        for (name, pem) in [
-            ("ca.crt", ca.pem()),
-            ("node.crt", node.pem()),
-            ("node.key", node_key.serialize_pem()),
-        ] {
+        for (name, pem) in [("ca.crt", ca.pem()), ("node.crt", node.pem())] {
             let path = tls_dir.join(name);
             std::fs::write(&path, pem)
                 .with_context(|| format!("cannot write {}", path.display()))?;
         }
+        write_private(
+            &tls_dir.join("node.key"),
+            node_key.serialize_pem().as_bytes(),
+        )?;
         self.tls = Some(TlsFiles {
             ca: "tls/ca.crt".into(),
             cert: "tls/node.crt".into(),
@@ -339,6 +368,22 @@ fn system_names() -> String {
 
 fn default_max_raft_state() -> usize {
     64 << 20
+}
+
+/// Writes `bytes` to a new file at `path`, created with mode 0600 (owner only) so that no
+/// other user can ever read it, not even between its creation and a later chmod.
+fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    file.write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// A loopback address with a port the OS says is free now.

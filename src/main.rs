@@ -15,6 +15,7 @@
 mod bench;
 mod check;
 mod cluster;
+mod parse;
 #[cfg(feature = "simulation")]
 mod sim;
 
@@ -49,7 +50,8 @@ enum Command {
     Node(cluster::NodeArgs),
     /// A key-value client of a real cluster: get, put or append.
     Kv(cluster::KvArgs),
-    /// Every node's role, term, commit index and reachability.
+    /// Every node's role, term, commit index and reachability; exit 1 if no node can serve
+    /// (no leader, or no chain node in a chain).
     Status(cluster::StatusArgs),
 }
 
@@ -100,7 +102,8 @@ fn foreign_flag_tip(error: &clap::Error) -> Option<String> {
 }
 
 /// Exit codes: 0 success, 1 a negative verdict (`check`: not linearizable; `sim`: the run's own
-/// check failed), 2 an error, 3 no verdict (`check`: the search budget ran out).
+/// check failed; `kv`: the operation failed; `status`: no node can serve), 2 an error, 3 no
+/// verdict (`check`: the search budget ran out).
 fn main() -> ExitCode {
     match run() {
         Ok(code) => code,
@@ -143,7 +146,7 @@ fn run() -> Result<ExitCode> {
         Command::Cluster(command) => cluster::run(command)?,
         Command::Node(args) => cluster::node(args)?,
         Command::Kv(args) => return cluster::kv(args),
-        Command::Status(args) => cluster::status(args)?,
+        Command::Status(args) => return cluster::status(args),
         Command::Check(args) => return check::run(args),
     }
     Ok(ExitCode::SUCCESS)

@@ -53,11 +53,20 @@ pub struct BenchArgs {
     real: bool,
     /// chain --real: the share of a CPU each node process may use, through a cgroup of its
     /// own (0: uncapped); emulates separate machines on one.
-    #[arg(long, default_value_t = 0.4)]
+    #[arg(long, default_value_t = 0.4, value_parser = cpu_share)]
     cpu_per_node: f64,
     /// With --real: the etcd binary to compare with (default: `etcd` on the PATH).
     #[arg(long)]
     etcd: Option<std::path::PathBuf>,
+}
+
+/// A share of a CPU: a finite number, at least zero (zero: uncapped).
+fn cpu_share(text: &str) -> Result<f64, String> {
+    let share: f64 = text.parse().map_err(|e| format!("{e}"))?;
+    if !share.is_finite() || share < 0.0 {
+        return Err("must be a share of a CPU, 0 (uncapped) or more, e.g. 0.4".into());
+    }
+    Ok(share)
 }
 
 pub fn run(args: BenchArgs) -> Result<()> {

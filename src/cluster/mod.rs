@@ -2,10 +2,15 @@
 //! `troupe node` runs one node, `troupe cluster up` runs them all as child processes, `troupe
 //! kv` and `troupe status` are clients.
 
+mod chain_status;
 mod client;
+mod init;
+mod kv;
+mod status;
 mod up;
 
-pub use client::{kv, status, KvArgs, StatusArgs};
+pub use kv::{kv, KvArgs};
+pub use status::{status, StatusArgs};
 
 use anyhow::{Context as _, Result};
 use clap::{Args, Subcommand};
@@ -16,29 +21,11 @@ use troupe::config::ClusterConfig;
 #[derive(Subcommand, Debug)]
 pub enum ClusterCommand {
     /// Write DIR/cluster.toml for a local cluster: nodes n1..nN on free loopback ports, a
-    /// fresh secret, each node running every role of the system.
-    Init {
-        /// The system: raft-kv (a key-value service on Raft) or chain (chain replication, with
-        /// its configuration manager and failover supervisor on every node).
-        #[arg(long, default_value = "raft-kv", value_parser = ["raft-kv", "chain"])]
-        system: String,
-        /// Number of nodes.
-        #[arg(long, default_value_t = 3)]
-        nodes: u32,
-        /// For --system chain: CRAQ, every node of a chain serves reads.
-        #[arg(long)]
-        craq: bool,
-        /// For --system chain: how many chains share the nodes, keys sharded across them.
-        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
-        chains: u32,
-        /// Where to write cluster.toml (and keep the nodes' data).
-        #[arg(long)]
-        dir: PathBuf,
-        /// Also make a CA and a node certificate (in DIR/tls) and use TLS on every link.
-        #[arg(long)]
-        tls: bool,
-    },
-    /// Start every node of a config on this machine as child processes; Ctrl-C stops them.
+    /// fresh secret, each node running every role of the system. A DIR that holds a cluster
+    /// already is refused unless --force is given.
+    Init(init::InitArgs),
+    /// Start every node of a config on this machine as child processes, once every node's
+    /// ports are free; Ctrl-C stops them. Exits non-zero when every node has exited.
     Up {
         /// The cluster configuration.
         #[arg(long)]
@@ -57,37 +44,12 @@ pub struct NodeArgs {
     pub id: String,
 }
 
+/// Runs a `troupe cluster` command.
 pub fn run(command: ClusterCommand) -> Result<()> {
     match command {
-        ClusterCommand::Init {
-            system,
-            nodes,
-            craq,
-            chains,
-            dir,
-            tls,
-        } => init(&system, nodes, craq, chains, dir, tls),
+        ClusterCommand::Init(args) => init::run(args),
         ClusterCommand::Up { config } => up::run(&config),
     }
-}
-
-fn init(system: &str, nodes: u32, craq: bool, chains: u32, dir: PathBuf, tls: bool) -> Result<()> {
-    let mut config = ClusterConfig::local(system, nodes)?;
-    match config.chain.as_mut() {
-        Some(settings) => {
-            settings.craq = craq;
-            settings.chains = chains;
-        }
-        None if craq => anyhow::bail!("--craq is for --system chain"),
-        None if chains != 1 => anyhow::bail!("--chains is for --system chain"),
-        None => {}
-    }
-    if tls {
-        config.generate_tls(&dir)?;
-    }
-    let path = config.write_to(&dir)?;
-    println!("{}", path.display());
-    Ok(())
 }
 
 /// Runs one node until the process is stopped (SIGTERM or Ctrl-C end it cleanly; SIGKILL is a

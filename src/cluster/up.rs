@@ -1,12 +1,37 @@
 //! `troupe cluster up`: every node of a config as a child process of this one, for trying
-//! troupe out on one machine. Ctrl-C (or SIGTERM) stops them all cleanly; a node that dies by
-//! itself is reported and the others keep running.
+//! troupe out on one machine. It starts no node unless every node's ports are free (a cluster
+//! already up on the config is refused at once). Ctrl-C (or SIGTERM) stops them all cleanly; a
+//! node that dies by itself is reported and the others keep running; once none is left, `up`
+//! exits with an error.
 
-use anyhow::{Context as _, Result};
+use anyhow::{bail, Context as _, Result};
 use std::path::Path;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 use troupe::config::ClusterConfig;
+
+/// Binds each node's peer and client address (and lets them go) before any node starts: an
+/// address in use, or not of this machine, is an error naming the node and the address.
+fn check_ports_free(config: &ClusterConfig) -> Result<()> {
+    let mut held = Vec::new();
+    for node in &config.nodes {
+        for (what, addr) in [("peers", node.peer_addr), ("clients", node.client_addr)] {
+            match std::net::TcpListener::bind(addr) {
+                Ok(listener) => held.push(listener),
+                Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => bail!(
+                    "node {} cannot listen for {what} on {addr}: it is in use (is this cluster \
+                     up already?); no node was started",
+                    node.id
+                ),
+                Err(e) => bail!(
+                    "node {} cannot listen for {what} on {addr}: {e}; no node was started",
+                    node.id
+                ),
+            }
+        }
+    }
+    Ok(())
+}
 
 /// Waits for Ctrl-C or SIGTERM.
 pub async fn until_stopped() -> Result<()> {
@@ -23,6 +48,7 @@ pub async fn until_stopped() -> Result<()> {
 /// Runs every node of `config_path` until Ctrl-C.
 pub fn run(config_path: &Path) -> Result<()> {
     let config = ClusterConfig::load(config_path)?;
+    check_ports_free(&config)?;
     let exe = std::env::current_exe().context("cannot find the troupe executable")?;
     let mut children: Vec<(String, Child)> = Vec::new();
     for node in &config.nodes {
@@ -61,9 +87,12 @@ pub fn run(config_path: &Path) -> Result<()> {
                         if !exited[i] {
                             if let Ok(Some(status)) = child.try_wait() {
                                 exited[i] = true;
-                                eprintln!("troupe: node {id} exited ({status}); the others keep running");
+                                eprintln!("troupe: node {id} exited ({status})");
                             }
                         }
+                    }
+                    if exited.iter().all(|&e| e) {
+                        bail!("every node has exited (see their errors above); the cluster is down");
                     }
                 }
             }

@@ -27,6 +27,9 @@ pub trait SimSystem: Args {
     /// The subcommand's name, e.g. `raft-kv`.
     const NAME: &'static str;
 
+    /// Whether the system runs clients (then `--clients` must be at least 1).
+    const NEEDS_CLIENTS: bool = true;
+
     /// Runs the system with the common flags; `Ok(false)` when the run failed its checks.
     fn run(self, common: &Common) -> Result<bool>;
 
@@ -49,6 +52,12 @@ macro_rules! systems {
             fn run(self, common: &Common) -> Result<bool> {
                 match self {
                     $(System::$variant(args) => args.run(common),)*
+                }
+            }
+
+            fn needs_clients(&self) -> bool {
+                match self {
+                    $(System::$variant(_) => <$args as SimSystem>::NEEDS_CLIENTS,)*
                 }
             }
         }
@@ -88,13 +97,14 @@ pub struct Common {
     pub seed: u64,
     /// Number of server nodes (chain: the chain's servers; its manager and supervisor run on
     /// nodes of their own).
-    #[arg(long, global = true, default_value_t = 5)]
+    #[arg(long, global = true, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
     pub nodes: u32,
-    /// Number of clients, each on a node of its own (systems without clients ignore it).
+    /// Number of clients, each on a node of its own: at least 1 (systems without clients
+    /// ignore it).
     #[arg(long, global = true, default_value_t = 8)]
     pub clients: u32,
-    /// Virtual time the workload and the nemesis run for (e.g. 60s, 500ms, 2m).
-    #[arg(long, global = true, default_value = "60s", value_parser = humantime::parse_duration)]
+    /// Virtual time the workload and the nemesis run for, more than zero (e.g. 60s, 500ms, 2m).
+    #[arg(long, global = true, default_value = "60s", value_parser = crate::parse::positive_duration)]
     pub duration: Duration,
     /// Faults to inject: none, crash, partition, unreliable or all.
     #[arg(long, global = true, default_value = "none")]
@@ -185,6 +195,9 @@ pub fn run(args: SimArgs) -> Result<bool> {
     let SimArgs { system, common } = args;
     if common.nodes == 0 {
         bail!("--nodes must be at least 1");
+    }
+    if common.clients == 0 && system.needs_clients() {
+        bail!("--clients must be at least 1: this system's run is judged by its clients' history");
     }
     if let Some(bug) = &common.plant {
         if plant::arm(bug)? {

@@ -51,6 +51,7 @@ pub struct PingArgs {}
 
 impl SimSystem for PingArgs {
     const NAME: &'static str = "ping";
+    const NEEDS_CLIENTS: bool = false;
 
     fn run(self, args: &Common) -> Result<bool> {
         run(self, args)

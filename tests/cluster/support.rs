@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 use troupe::config::ClusterConfig;
 use troupe_actors::kv::remote::RemoteClerk;
@@ -92,6 +92,34 @@ impl Processes {
             if let Ok(Some(status)) = child.try_wait() {
                 panic!("node {id} exited ({status})");
             }
+        }
+    }
+
+    /// Reads the configuration again (after a new `cluster init` in the same directory).
+    pub fn reload(&mut self) {
+        self.config = ClusterConfig::load(&self.config_path).expect("the config reads");
+    }
+
+    /// `troupe kv --config ... ARGS` (with `--timeout 1s` before them), retried until it
+    /// succeeds; what it printed last.
+    pub fn kv_until_ok(&self, args: &[&str], within: Duration) -> String {
+        let start = Instant::now();
+        loop {
+            let out = troupe()
+                .args(["kv", "--timeout", "1s", "--config"])
+                .arg(&self.config_path)
+                .args(args)
+                .output()
+                .expect("troupe kv runs");
+            if out.status.success() {
+                let stdout = String::from_utf8_lossy(&out.stdout);
+                return stdout.lines().last().unwrap_or_default().to_string();
+            }
+            assert!(
+                start.elapsed() < within,
+                "kv {args:?} did not succeed within {within:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
     }
 
@@ -188,6 +216,28 @@ pub async fn leader_among(clerk: &mut RemoteClerk, nodes: &[NodeId], within: Dur
         assert!(start.elapsed() < within, "no leader within {within:?}");
         tokio::task::yield_now().await;
     }
+}
+
+/// Waits for `child` to exit, polling until `within` has passed; kills it and panics if it
+/// has not exited by then. Returns its exit status and what it wrote to stderr (if piped).
+pub fn exit_within(mut child: Child, within: Duration, what: &str) -> (ExitStatus, String) {
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if start.elapsed() > within {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what} did not exit within {within:?}");
+        }
+        std::thread::yield_now();
+    };
+    let mut stderr = String::new();
+    if let Some(mut pipe) = child.stderr.take() {
+        let _ = std::io::Read::read_to_string(&mut pipe, &mut stderr);
+    }
+    (status, stderr)
 }
 
 /// The newest log file of a node's data directory.

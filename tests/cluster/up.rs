@@ -1,7 +1,9 @@
 //! `troupe cluster init --tls` and `troupe cluster up`: every node of the config runs as a child
 //! process, over TLS; the cluster serves `troupe kv`; Ctrl-C (SIGINT) stops every node cleanly.
+//! A second `cluster up` of a running config starts nothing and exits at once; `cluster up`
+//! exits non-zero once none of its nodes is left.
 
-use super::support::{troupe, Processes};
+use super::support::{exit_within, troupe, Processes};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -87,4 +89,60 @@ fn cluster_up_serves_and_ctrl_c_stops_every_node() {
         .expect("troupe kv runs");
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("troupe:"));
+}
+
+#[test]
+fn a_second_cluster_up_on_a_running_config_exits_at_once_naming_the_node_and_address() {
+    let mut cluster = Processes::init("up-twice", 3);
+    for id in cluster.ids() {
+        cluster.start(id);
+    }
+    // Every node is listening once each client port takes connections.
+    let start = Instant::now();
+    for node in cluster.config.nodes.clone() {
+        while std::net::TcpStream::connect(node.client_addr).is_err() {
+            cluster.assert_running();
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "{} did not listen",
+                node.id
+            );
+            std::thread::yield_now();
+        }
+    }
+    let second = troupe()
+        .args(["cluster", "up", "--config"])
+        .arg(&cluster.config_path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cluster up starts");
+    let (status, stderr) = exit_within(second, Duration::from_secs(10), "the second cluster up");
+    assert!(!status.success(), "{stderr}");
+    let first = &cluster.config.nodes[0];
+    assert!(
+        stderr.contains(&format!("node {}", first.id))
+            && stderr.contains(&first.peer_addr.to_string()),
+        "the error names the node and its address: {stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    // The running cluster is untouched.
+    cluster.assert_running();
+}
+
+#[test]
+fn cluster_up_exits_non_zero_once_every_node_has_exited() {
+    let cluster = Processes::init("up-all-exit", 3);
+    // No node can open its data directory: `data` is a file.
+    std::fs::write(cluster.dir.join("data"), b"not a directory").expect("write");
+    let up = troupe()
+        .args(["cluster", "up", "--config"])
+        .arg(&cluster.config_path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cluster up starts");
+    let (status, stderr) = exit_within(up, Duration::from_secs(20), "cluster up");
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("every node has exited"), "{stderr}");
 }
