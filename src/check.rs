@@ -13,7 +13,8 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 use troupe_runtime::history::{self, Entry};
 use troupe_runtime::linearizability::{
-    check_model, check_with, Budget, Model as _, Register, Verdict,
+    check_model, check_with, explain, Budget, Kv, KvEntry, Model as SequentialModel, Register,
+    Verdict, DEFAULT_SHRINK_TIME,
 };
 
 /// The exit code of an inconclusive check.
@@ -49,12 +50,14 @@ pub struct CheckArgs {
 }
 
 /// A checked history: the verdict, how many operations it has and how many of them never
-/// returned, and how long the check took (not counting the reading).
+/// returned, how long the check took (not counting the reading), and for a failure, the lines
+/// that explain it.
 struct Checked {
     verdict: Verdict,
     ops: usize,
     unknown: usize,
     took: Duration,
+    why: Vec<String>,
 }
 
 impl Checked {
@@ -71,8 +74,74 @@ impl Checked {
             took: started.elapsed(),
             ops: history.len(),
             unknown: history.iter().filter(|o| ret(o).is_none()).count(),
+            why: Vec::new(),
         }
     }
+}
+
+/// Why `history` is not linearizable under `model`, as lines: the conflicting operations as a
+/// small timeline, and the longest linearizable prefix with the operation after it.
+fn explanation<M: SequentialModel>(
+    model: &M,
+    history: &[Entry<M::Input, M::Output>],
+    budget: Budget,
+) -> Vec<String>
+where
+    Entry<M::Input, M::Output>: Clone,
+{
+    let Some(why) = explain(model, history, budget, DEFAULT_SHRINK_TIME) else {
+        return Vec::new();
+    };
+    let describe =
+        |e: &Entry<M::Input, M::Output>| shorten(&model.describe_operation(&e.input, e.answer()));
+    let ret = |e: &Entry<M::Input, M::Output>| e.ret.map_or("-".to_string(), |r| r.to_string());
+    let count = match why.conflict.len() {
+        1 => "1 operation".to_string(),
+        n => format!("{n} operations"),
+    };
+    let mut lines = vec![format!(
+        "{count} of {:?} that no order explains{} (times as in the file; return -: never \
+         returned):",
+        why.part,
+        if why.minimal {
+            ""
+        } else {
+            " (shrinking ran out of time: maybe not the fewest)"
+        },
+    )];
+    lines.push(format!(
+        "  {:>8}  {:>14}  {:>14}  operation",
+        "client", "call", "return"
+    ));
+    for e in &why.conflict {
+        lines.push(format!(
+            "  {:>8}  {:>14}  {:>14}  {}",
+            e.client,
+            e.call,
+            ret(e),
+            describe(e)
+        ));
+    }
+    let next = why
+        .ops
+        .get(why.prefix)
+        .map(|e| {
+            format!(
+                ": it breaks at client {}'s {} (called at {})",
+                e.client,
+                describe(e),
+                e.call
+            )
+        })
+        .unwrap_or_default();
+    lines.push(format!(
+        "the longest linearizable prefix: the first {} of the {} operations of {:?} in call \
+         order{next}",
+        why.prefix,
+        why.ops.len(),
+        why.part
+    ));
+    lines
 }
 
 /// Opens a history file.
@@ -88,12 +157,22 @@ fn check_file(model: Model, path: &Path, budget: Budget) -> Result<Checked> {
     Ok(match model {
         Model::Kv => {
             let ops = history::read(open(path)?).with_context(not_a_history)?;
-            Checked::new(&ops, |o| o.ret, |ops| check_with(ops, budget))
+            let mut checked = Checked::new(&ops, |o| o.ret, |ops| check_with(ops, budget));
+            if matches!(checked.verdict, Verdict::NotLinearizable { .. }) {
+                let entries: Vec<KvEntry<'_>> = ops.iter().map(KvEntry::from).collect();
+                checked.why = explanation(&Kv::new(), &entries, budget);
+            }
+            checked
         }
         Model::Register => {
             let validate = |e: &Entry<_, _>| Register.validate(&e.input, e.answer());
             let ops = history::read_entries(open(path)?, validate).with_context(not_a_history)?;
-            Checked::new(&ops, |o| o.ret, |ops| check_model(&Register, ops, budget))
+            let mut checked =
+                Checked::new(&ops, |o| o.ret, |ops| check_model(&Register, ops, budget));
+            if matches!(checked.verdict, Verdict::NotLinearizable { .. }) {
+                checked.why = explanation(&Register, &ops, budget);
+            }
+            checked
         }
     })
 }
@@ -117,6 +196,7 @@ pub fn run(args: CheckArgs) -> Result<ExitCode> {
         ops,
         unknown,
         took,
+        why,
     } = check_file(args.model, &args.file, budget)?;
     let code = match &verdict {
         Verdict::Linearizable => {
@@ -132,6 +212,9 @@ pub fn run(args: CheckArgs) -> Result<ExitCode> {
                  checked in {took:.2?})",
                 shorten(stuck_at)
             );
+            for line in why {
+                println!("{line}");
+            }
             ExitCode::FAILURE
         }
         Verdict::Inconclusive {

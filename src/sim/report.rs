@@ -248,7 +248,8 @@ fn verdict(report: &Report) -> Vec<String> {
     vec![
         "verdict:".to_string(),
         format!(
-            "  ops ok {:<10} took effect, and the client was told so",
+            "  ops ok {:<10} took effect, and the client was told so (the workload's clients; \
+             --history also holds the final client's append and reads)",
             report.ops_ok
         ),
         format!(

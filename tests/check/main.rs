@@ -195,7 +195,7 @@ fn the_command_is_inconclusive_when_its_budget_runs_out() {
         stdout.contains("INCONCLUSIVE") && stdout.contains("state budget"),
         "{stdout}"
     );
-    let out = run(&["--budget-time", "0s"]);
+    let out = run(&["--budget-time", "1ns"]);
     assert_eq!(out.status.code(), Some(3), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stdout).contains("time budget"));
     // The default budget is enough, and so is an explicit model.
@@ -263,4 +263,40 @@ fn a_raft_kv_run_replays_exactly_from_its_seed() {
     let c = run(12, "c");
     assert!(a.1 != c.1, "seeds 11 and 12 gave the same event log");
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// A failing check shows the operations that conflict, as a small timeline, and the longest
+/// linearizable prefix: on Porcupine's `c01-bad`, client 0 appends "x 0 3 y" to key 7 and
+/// then reads it without that append.
+#[test]
+fn a_failing_check_prints_the_operations_that_conflict() {
+    let out = Command::new(env!("CARGO_BIN_EXE_troupe"))
+        .arg("check")
+        .arg(oracle("c01-bad"))
+        .output()
+        .expect("troupe runs");
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let said = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = said.lines().collect();
+    assert!(
+        said.contains(r#"3 operations of "7" that no order explains"#),
+        "{said}"
+    );
+    for (client, call, ret, operation) in [
+        ("0", "36", "37", r#"append("7", "x 0 0 y")"#),
+        ("0", "54", "55", r#"append("7", "x 0 3 y")"#),
+        ("0", "58", "59", r#"get("7") -> "x 0 0 y""#),
+    ] {
+        assert!(
+            lines.iter().any(|line| {
+                let words: Vec<&str> = line.split_whitespace().collect();
+                words.len() > 3 && words[..3] == [client, call, ret] && line.ends_with(operation)
+            }),
+            "no timeline row {client} {call} {ret} {operation}:\n{said}"
+        );
+    }
+    assert!(
+        said.contains(r#"the longest linearizable prefix: the first 3 of the 5 operations of "7""#),
+        "{said}"
+    );
 }

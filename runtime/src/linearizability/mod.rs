@@ -15,6 +15,7 @@
 //! [`check`] and [`check_with`] check key-value histories ([`Operation`]s); [`Register`] is a
 //! second model, of compare-and-set registers.
 
+mod explain;
 pub mod kv;
 mod memo;
 mod model;
@@ -33,6 +34,7 @@ mod tests;
 #[cfg(test)]
 mod tests_register;
 
+pub use explain::{explain, Explanation, DEFAULT_SHRINK_TIME};
 pub use kv::{Kv, KvEntry, KvInput};
 pub use model::{partition_by_key, Model, Part, Pending, PendingEvents};
 pub use register::Register;
