@@ -110,13 +110,7 @@ fn a_second_cluster_up_on_a_running_config_exits_at_once_naming_the_node_and_add
             std::thread::yield_now();
         }
     }
-    let second = troupe()
-        .args(["cluster", "up", "--config"])
-        .arg(&cluster.config_path)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("cluster up starts");
+    let second = spawn_up(&cluster);
     let (status, stderr) = exit_within(second, Duration::from_secs(10), "the second cluster up");
     assert!(!status.success(), "{stderr}");
     let first = &cluster.config.nodes[0];
@@ -135,14 +129,19 @@ fn cluster_up_exits_non_zero_once_every_node_has_exited() {
     let cluster = Processes::init("up-all-exit", 3);
     // No node can open its data directory: `data` is a file.
     std::fs::write(cluster.dir.join("data"), b"not a directory").expect("write");
-    let up = troupe()
+    let up = spawn_up(&cluster);
+    let (status, stderr) = exit_within(up, Duration::from_secs(20), "cluster up");
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("every node has exited"), "{stderr}");
+}
+
+/// `troupe cluster up` on `cluster`'s config, its stderr captured.
+fn spawn_up(cluster: &Processes) -> std::process::Child {
+    troupe()
         .args(["cluster", "up", "--config"])
         .arg(&cluster.config_path)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("cluster up starts");
-    let (status, stderr) = exit_within(up, Duration::from_secs(20), "cluster up");
-    assert_eq!(status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("every node has exited"), "{stderr}");
+        .expect("cluster up starts")
 }

@@ -81,41 +81,22 @@ fn the_first_command_passes_and_tells_its_story() {
 
 #[test]
 fn json_alone_prints_only_the_report() {
-    let output = Command::new(env!("CARGO_BIN_EXE_troupe"))
-        .args([
-            "sim",
-            "ping",
-            "--nodes",
-            "3",
-            "--duration",
-            "2s",
-            "--nemesis",
-            "crash",
-            "--json",
-        ])
-        .output()
-        .expect("troupe runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert_eq!(stdout.lines().count(), 1, "{stdout}");
-    let narrated = Command::new(env!("CARGO_BIN_EXE_troupe"))
-        .args([
-            "sim",
-            "ping",
-            "--nodes",
-            "3",
-            "--duration",
-            "2s",
-            "--nemesis",
-            "crash",
-            "--json",
-        ])
-        .arg("--narrate")
-        .output()
-        .expect("troupe runs");
-    let stdout = String::from_utf8_lossy(&narrated.stdout);
-    assert!(stdout.contains("timeline (virtual ms"), "{stdout}");
+    let ping = |narrate: bool| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_troupe"));
+        command.args(["sim", "ping", "--nodes", "3", "--duration", "2s"]);
+        command.args(["--nemesis", "crash", "--json"]);
+        if narrate {
+            command.arg("--narrate");
+        }
+        let output = command.output().expect("troupe runs");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let quiet = ping(false);
+    assert_eq!(quiet.lines().count(), 1, "{quiet}");
+    let narrated = ping(true);
+    assert!(narrated.contains("timeline (virtual ms"), "{narrated}");
     assert!(
-        stdout.lines().last().is_some_and(|l| l.starts_with('{')),
-        "{stdout}"
+        narrated.lines().last().is_some_and(|l| l.starts_with('{')),
+        "{narrated}"
     );
 }
