@@ -2,9 +2,9 @@
 //! [`Planner`]'s decisions.
 
 use crate::plan::{Decision, Planner};
-use crate::spec::SupervisorSpec;
+use crate::spec::{ChildSpec, SupervisorSpec};
 use crate::SupervisorError;
-use actix::{Actor, ActorContext, AsyncContext, Context, Handler, Message};
+use actix::{Actor, ActorContext, Addr, AsyncContext, Context, Handler, Message};
 use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::rc::Rc;
@@ -45,8 +45,10 @@ struct ChildExited {
 struct StartChildren(Vec<usize>);
 
 impl Supervisor {
-    /// Starts a supervisor on `node`, registered under the spec's name; it starts its children
-    /// in order as soon as it runs.
+    /// Starts a supervisor on `node`, registered under the spec's name, and its children in
+    /// order. It returns once every child's factory has run, so the children a factory
+    /// registers can be called right away (a child whose factory failed is restarted by the
+    /// supervisor as soon as it runs, as after a crash).
     pub fn start(
         node: &Node,
         spec: SupervisorSpec,
@@ -61,6 +63,8 @@ impl Supervisor {
             }
         }
         let name = spec.name.clone();
+        let children = spec.children.clone();
+        let running = Rc::new(RefCell::new(vec![None::<ActorHandle>; children.len()]));
         let spawned = node
             .spawn_with(Some(&name), |me| {
                 let planner = Planner::new(
@@ -69,7 +73,6 @@ impl Supervisor {
                     spec.backoff,
                     spec.children.iter().map(|c| c.restart).collect(),
                 );
-                let running = Rc::new(RefCell::new(vec![None::<ActorHandle>; spec.children.len()]));
                 let hooked = Rc::clone(&running);
                 me.on_exit(move |_| {
                     for child in hooked.borrow_mut().iter_mut().rev() {
@@ -85,17 +88,30 @@ impl Supervisor {
                         .children
                         .iter()
                         .map(|_| Child {
-                            generation: 0,
+                            // The first start happens below, before the supervisor runs.
+                            generation: 1,
                             restarts: 0,
                             waiting: false,
                         })
                         .collect(),
                     spec,
                     planner,
-                    running,
+                    running: Rc::clone(&running),
                 }
             })
-            .map_err(|source| SupervisorError::Start { name, source })?;
+            .map_err(|source| SupervisorError::Start {
+                name: name.clone(),
+                source,
+            })?;
+        // A supervisor on a crashed node never runs, and neither do its children.
+        if spawned.handle().is_alive() {
+            for (index, child) in children.iter().enumerate() {
+                match launch(node, &name, child, index, 1, spawned.addr()) {
+                    Ok(handle) => running.borrow_mut()[index] = Some(handle),
+                    Err(exit) => spawned.addr().do_send(exit),
+                }
+            }
+        }
         Ok(spawned.accept::<WhichChildren>())
     }
 
@@ -105,26 +121,10 @@ impl Supervisor {
         child.waiting = false;
         let generation = child.generation;
         let spec = &self.spec.children[index];
-        match (spec.start)(&self.node) {
-            Ok(handle) => {
-                let me = ctx.address();
-                handle.on_exit(move |reason| {
-                    me.do_send(ChildExited {
-                        index,
-                        generation,
-                        reason: reason.clone(),
-                    });
-                });
-                self.running.borrow_mut()[index] = Some(handle);
-            }
-            Err(e) => {
-                tracing::warn!(supervisor = %self.spec.name, child = %spec.id, "child failed to start: {e}");
-                ctx.notify(ChildExited {
-                    index,
-                    generation,
-                    reason: ExitReason::Failed(format!("start failed: {e}")),
-                });
-            }
+        let me = ctx.address();
+        match launch(&self.node, &self.spec.name, spec, index, generation, &me) {
+            Ok(handle) => self.running.borrow_mut()[index] = Some(handle),
+            Err(exit) => ctx.notify(exit),
         }
     }
 
@@ -151,12 +151,6 @@ impl Supervisor {
 
 impl Actor for Supervisor {
     type Context = Context<Self>;
-
-    fn started(&mut self, ctx: &mut Context<Self>) {
-        for index in 0..self.children.len() {
-            self.start_child(index, ctx);
-        }
-    }
 }
 
 impl Handler<ChildExited> for Supervisor {
@@ -247,5 +241,39 @@ impl Handler<WhichChildren> for Supervisor {
                 restarting: child.waiting,
             })
             .collect()
+    }
+}
+
+/// Starts child `index` of supervisor `me` (named `supervisor`) from its spec and arranges for
+/// its exit to reach `me`, tagged with `generation`. A factory that fails returns the exit to
+/// deliver to the supervisor, whose restart policy then handles it like a crash.
+fn launch(
+    node: &Node,
+    supervisor: &str,
+    child: &ChildSpec,
+    index: usize,
+    generation: u64,
+    me: &Addr<Supervisor>,
+) -> Result<ActorHandle, ChildExited> {
+    match (child.start)(node) {
+        Ok(handle) => {
+            let me = me.clone();
+            handle.on_exit(move |reason| {
+                me.do_send(ChildExited {
+                    index,
+                    generation,
+                    reason: reason.clone(),
+                });
+            });
+            Ok(handle)
+        }
+        Err(e) => {
+            tracing::warn!(supervisor, child = %child.id, "child failed to start: {e}");
+            Err(ChildExited {
+                index,
+                generation,
+                reason: ExitReason::Failed(format!("start failed: {e}")),
+            })
+        }
     }
 }
