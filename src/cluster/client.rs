@@ -6,7 +6,6 @@ use std::net::SocketAddr;
 use troupe::config::ClusterConfig;
 use troupe_actors::kv::remote::RemoteClerk;
 use troupe_messages::{ClientId, NodeId};
-use troupe_runtime::Error;
 
 /// A fresh random client id: no other client of the cluster, before or after, has it.
 pub fn random_client_id() -> ClientId {
@@ -39,10 +38,4 @@ pub fn nodes(config: &ClusterConfig) -> Result<Vec<(NodeId, SocketAddr)>> {
 
 /// Why a node did not answer, in words that do not name the client's own end (a failed
 /// connection reads "n0/ADDR is unreachable: ..." otherwise).
-pub fn describe(error: &Error) -> String {
-    match error {
-        Error::Unreachable { reason, .. } => reason.clone(),
-        Error::Timeout { after, .. } => format!("no answer within {after:?}"),
-        other => other.to_string(),
-    }
-}
+pub use troupe_actors::kv::remote::describe_error as describe;

@@ -7,17 +7,12 @@ use super::client::{describe, nodes, random_client_id, runtime};
 use crate::parse::positive_duration;
 use anyhow::{bail, Context as _, Result};
 use clap::{Args, Subcommand};
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use troupe::config::ClusterConfig;
-use troupe_actors::client::{Outcome, Retries};
-use troupe_actors::kv::remote::RemoteClerk;
-use troupe_messages::client::{ClientRequest, ClientResponse};
-use troupe_messages::kv::{KvOp, KvReply, KvRequest};
-use troupe_messages::{ClientId, NodeId};
-use troupe_runtime::Error;
+use troupe_actors::client::Outcome;
+use troupe_messages::kv::KvOp;
 
 /// `troupe kv --config FILE get KEY | put KEY VALUE | append KEY VALUE`.
 #[derive(Args, Debug)]
@@ -61,37 +56,6 @@ enum KvCommand {
 /// Longest wait for one node's answer to one attempt.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Why a node did not confirm the operation: its last answer.
-#[derive(Debug, thiserror::Error)]
-enum Refusal {
-    /// Time was up before this node's turn.
-    #[error("not tried before the time was up")]
-    NotTried,
-    /// It does not lead, and named who does.
-    #[error("not the leader (it named {0} instead)")]
-    NotLeader(NodeId),
-    /// It could not run the operation: it knows no leader (or no chain to run it on).
-    #[error("could not take it: it knows no leader or serving chain")]
-    NoLeader,
-    /// It started the operation and could not confirm it in time.
-    #[error("started it but could not confirm it in time")]
-    NotCommitted,
-    /// No answer: the connection failed, or the answer did not come in time.
-    #[error("{0}")]
-    NoAnswer(String),
-    /// An answer that is not one to a key-value operation.
-    #[error("{0}")]
-    Other(String),
-}
-
-/// An operation no node confirmed.
-struct Failure {
-    /// Whether an attempt may have been started (then a write's outcome is unknown).
-    maybe_applied: bool,
-    /// Each node's last answer.
-    last: BTreeMap<NodeId, Refusal>,
-}
-
 /// Runs one operation; exit 0 only if it took effect (a get: if it read a value).
 pub fn kv(args: KvArgs) -> Result<ExitCode> {
     let config = ClusterConfig::load(&args.config)?;
@@ -118,23 +82,24 @@ pub fn kv(args: KvArgs) -> Result<ExitCode> {
         KvCommand::Put { key, value } => (KvOp::Put { key, value }, "put"),
         KvCommand::Append { key, value } => (KvOp::Append { key, value }, "append"),
     };
-    let order: Vec<NodeId> = nodes.iter().map(|(id, _)| *id).collect();
-    let outcome = runtime()?.block_on(run(&mut clerk, client, &order, first, op, args.timeout));
-    let failure = match outcome {
-        Ok(value) if name == "get" => {
+    clerk.prefer(first);
+    let outcome = runtime()?.block_on(clerk.run(op, args.timeout));
+    match outcome {
+        Outcome::Done(value) if name == "get" => {
             println!("{}", value.unwrap_or_default());
             return Ok(ExitCode::SUCCESS);
         }
-        Ok(_) => {
+        Outcome::Done(_) => {
             println!("ok");
             return Ok(ExitCode::SUCCESS);
         }
-        Err(failure) => failure,
-    };
+        Outcome::NotApplied | Outcome::Unknown => {}
+    }
+    let maybe_applied = outcome == Outcome::Unknown;
     let within = humantime::format_duration(args.timeout);
     let headline = if name == "get" {
         format!("the get read nothing: no node answered it within {within}")
-    } else if failure.maybe_applied {
+    } else if maybe_applied {
         format!(
             "the {name}'s outcome is unknown: a node started it but none confirmed it within \
              {within}, so it may or may not have taken effect"
@@ -144,55 +109,10 @@ pub fn kv(args: KvArgs) -> Result<ExitCode> {
     };
     eprintln!("troupe: {headline}. Each node's last answer:");
     for (id, addr) in &nodes {
-        let refusal = failure.last.get(id).unwrap_or(&Refusal::NotTried);
-        eprintln!("  {id} ({addr}): {refusal}");
+        match clerk.refusals().get(id) {
+            Some(refusal) => eprintln!("  {id} ({addr}): {refusal}"),
+            None => eprintln!("  {id} ({addr}): not tried before the time was up"),
+        }
     }
     Ok(ExitCode::FAILURE)
-}
-
-/// Tries `op` at node after node of `order`, `first` first, following leader hints, until one
-/// confirms it (`Ok`, with a get's value) or `deadline` has passed.
-async fn run(
-    clerk: &mut RemoteClerk,
-    client: ClientId,
-    order: &[NodeId],
-    first: NodeId,
-    op: KvOp,
-    deadline: Duration,
-) -> Result<Option<String>, Failure> {
-    let request = ClientRequest::Kv(KvRequest { client, seq: 1, op });
-    let started = Instant::now();
-    let mut retries = Retries::new(order.len(), clerk.round_pause);
-    let mut last = BTreeMap::new();
-    let mut current = order.iter().position(|id| *id == first).unwrap_or(0);
-    while started.elapsed() < deadline {
-        let node = order[current];
-        let (refusal, maybe_applied) = match clerk.ask_node(node, &request).await {
-            Ok(ClientResponse::Kv(KvReply::Ok { value })) => return Ok(value),
-            Ok(ClientResponse::Kv(KvReply::WrongLeader { hint: Some(leader) }))
-                if leader != node && order.contains(&leader) =>
-            {
-                last.insert(node, Refusal::NotLeader(leader));
-                current = order.iter().position(|id| *id == leader).unwrap_or(0);
-                continue;
-            }
-            Ok(ClientResponse::Kv(KvReply::WrongLeader { .. })) => (Refusal::NoLeader, false),
-            Ok(ClientResponse::Kv(KvReply::NotCommitted)) => (Refusal::NotCommitted, true),
-            Ok(ClientResponse::Unavailable { reason }) => (Refusal::Other(reason), false),
-            Ok(other) => (
-                Refusal::Other(format!("unexpected answer {other:?}")),
-                false,
-            ),
-            Err(e @ Error::Timeout { .. }) => (Refusal::NoAnswer(describe(&e)), true),
-            Err(e) => (Refusal::NoAnswer(describe(&e)), false),
-        };
-        tracing::debug!(%node, "kv attempt: {refusal}");
-        last.insert(node, refusal);
-        current = (current + 1) % order.len();
-        retries.failed(maybe_applied).await;
-    }
-    Err(Failure {
-        maybe_applied: retries.outcome() == Outcome::Unknown,
-        last,
-    })
 }

@@ -22,6 +22,44 @@ use troupe_runtime::{ActorPath, Error, Result};
 /// A connection to a node's client port.
 pub type Connection = ClientConnection<ClientRequest, ClientResponse>;
 
+/// Why a node did not confirm an operation of [`RemoteClerk::run`]: its last answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// It does not lead, and named who does.
+    NotLeader(NodeId),
+    /// It could not run the operation: it knows no leader (or no chain to run it on).
+    NoLeader,
+    /// It started the operation and could not confirm it in time.
+    NotCommitted,
+    /// No answer: the connection failed, or the answer did not come in time.
+    NoAnswer(String),
+    /// Another answer (a node that is unavailable says why).
+    Other(String),
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::NotLeader(leader) => write!(f, "not the leader (it named {leader} instead)"),
+            Refusal::NoLeader => {
+                f.write_str("could not take it: it knows no leader or serving chain")
+            }
+            Refusal::NotCommitted => f.write_str("started it but could not confirm it in time"),
+            Refusal::NoAnswer(why) | Refusal::Other(why) => f.write_str(why),
+        }
+    }
+}
+
+/// An error talking to a node, as a person reads it: the reason alone, without the client
+/// port's actor path.
+pub fn describe_error(error: &Error) -> String {
+    match error {
+        Error::Unreachable { reason, .. } => reason.clone(),
+        Error::Timeout { after, .. } => format!("no answer within {after:?}"),
+        other => other.to_string(),
+    }
+}
+
 /// A clerk over TCP.
 pub struct RemoteClerk {
     nodes: Vec<(NodeId, SocketAddr)>,
@@ -31,6 +69,8 @@ pub struct RemoteClerk {
     current: usize,
     id: ClientId,
     seq: u64,
+    /// Each node's last answer in the latest [`RemoteClerk::run`] that it did not confirm.
+    refusals: BTreeMap<NodeId, Refusal>,
     /// How long one attempt at one node may take.
     pub attempt_timeout: Duration,
     /// Pause after every node failed once, so that an election can finish.
@@ -54,6 +94,7 @@ impl RemoteClerk {
             current: 0,
             id: id.into(),
             seq: 0,
+            refusals: BTreeMap::new(),
             attempt_timeout: Duration::from_secs(2),
             round_pause: Duration::from_millis(100),
         }
@@ -176,30 +217,41 @@ impl RemoteClerk {
         });
         let started = Instant::now();
         let mut retries = Retries::new(self.nodes.len(), self.round_pause);
+        self.refusals.clear();
         while started.elapsed() < deadline {
             let i = self.current;
-            let maybe_applied = match self.ask(i, &request).await {
+            let node = self.nodes[i].0;
+            let (refusal, maybe_applied) = match self.ask(i, &request).await {
                 Ok(ClientResponse::Kv(KvReply::Ok { value })) => return Outcome::Done(value),
                 Ok(ClientResponse::Kv(KvReply::WrongLeader { hint: Some(leader) }))
-                    if leader != self.nodes[i].0 && self.index_of(leader).is_ok() =>
+                    if leader != node && self.index_of(leader).is_ok() =>
                 {
+                    self.refusals.insert(node, Refusal::NotLeader(leader));
                     self.prefer(leader);
                     continue;
                 }
-                Ok(ClientResponse::Kv(KvReply::NotCommitted)) | Err(Error::Timeout { .. }) => true,
-                Ok(other) => {
-                    tracing::debug!(client = %self.id, "kv attempt: {other:?}");
-                    false
-                }
-                Err(e) => {
-                    tracing::debug!(client = %self.id, "kv attempt failed: {e}");
-                    false
-                }
+                Ok(ClientResponse::Kv(KvReply::WrongLeader { .. })) => (Refusal::NoLeader, false),
+                Ok(ClientResponse::Kv(KvReply::NotCommitted)) => (Refusal::NotCommitted, true),
+                Ok(ClientResponse::Unavailable { reason }) => (Refusal::Other(reason), false),
+                Ok(other) => (
+                    Refusal::Other(format!("unexpected answer {other:?}")),
+                    false,
+                ),
+                Err(e @ Error::Timeout { .. }) => (Refusal::NoAnswer(describe_error(&e)), true),
+                Err(e) => (Refusal::NoAnswer(describe_error(&e)), false),
             };
+            tracing::debug!(client = %self.id, %node, "kv attempt: {refusal}");
+            self.refusals.insert(node, refusal);
             self.current = (self.current + 1) % self.nodes.len();
             retries.failed(maybe_applied).await;
         }
         retries.outcome()
+    }
+
+    /// Each node's last answer in the latest [`RemoteClerk::run`], for the nodes it asked and
+    /// that did not confirm the operation.
+    pub fn refusals(&self) -> &BTreeMap<NodeId, Refusal> {
+        &self.refusals
     }
 }
 
