@@ -146,7 +146,7 @@ fn run(system_args: ChainArgs, args: &Common) -> Result<bool> {
             nemesis,
         )
         .await;
-        timeline.note("the clients stop; a fresh client appends to k0, then reads every key");
+        timeline.final_phase();
         let checker = cluster.up(last);
         let mut final_clerk = clerk(last, u64::from(clients) + 1);
         let keys = Workload::default().keys;

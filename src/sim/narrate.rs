@@ -28,6 +28,12 @@ impl Timeline {
         self.entries.borrow_mut().push((at, what.into()));
     }
 
+    /// Notes that the workload's clients stopped and the final client's checks begin (the same
+    /// in every key-value system's run).
+    pub fn final_phase(&self) {
+        self.note("the clients stop; a fresh client writes to k0, then reads every key");
+    }
+
     /// Adds what the nemesis did, each at the time it did it.
     pub fn faults(&self, events: &[(Duration, NemesisEvent)]) {
         let mut entries = self.entries.borrow_mut();

@@ -98,7 +98,7 @@ fn run(system_args: RaftKvArgs, args: &Common) -> Result<bool> {
             .run(args.duration)
             .await;
         cluster.run_for(SETTLE).await;
-        timeline.note("the clients stop; a fresh client appends to k0, then reads every key");
+        timeline.final_phase();
         stop.set(true);
         for t in tasks {
             let _ = t.await;

@@ -112,7 +112,7 @@ fn run(system_args: RegisterArgs, args: &Common) -> Result<bool> {
         let d = args.duration + SETTLE;
         run_clients_for(workload_clients, workload(), recorder.clone(), d, nemesis).await;
         let timeline = Timeline::default();
-        timeline.note("the clients stop; a fresh client appends to k0, then reads every key");
+        timeline.final_phase();
         let mut recorder = std::mem::take(&mut *recorder.borrow_mut());
         let checker = cluster.up(last);
         let mut clerk = system.client(checker.clone(), client_id(seed, u64::from(clients) + 1));
