@@ -19,6 +19,7 @@ pub mod raft;
 pub mod register;
 pub mod supervision;
 pub mod system;
+pub mod vmft;
 
 pub use ids::{ActorPath, ClientId, NodeId, TraceId};
 

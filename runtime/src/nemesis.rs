@@ -118,6 +118,9 @@ pub struct Nemesis {
     targets: Vec<NodeId>,
     rng: ChaCha8Rng,
     focus: Option<Box<dyn Fn() -> Vec<NodeId>>>,
+    /// Whether it crashes nodes (a system whose fault model needs crashes paced by its own
+    /// state brings its own crash schedule and turns these off).
+    crashes: bool,
     /// Shortest and longest time between two actions.
     pub pace: (Duration, Duration),
 }
@@ -133,8 +136,17 @@ impl Nemesis {
             net: net.clone(),
             rng: ChaCha8Rng::seed_from_u64(derive_seed(net.seed(), NEMESIS_STREAM)),
             focus: None,
+            crashes: true,
             pace: (Duration::from_millis(200), Duration::from_millis(1500)),
         }
+    }
+
+    /// Never crashes a node: only partitions and unreliable links (as its kind allows). A system
+    /// that survives one crash at a time only once it has repaired itself (VM-FT's pair of
+    /// primary and backup) paces its crashes by its own state instead.
+    pub fn without_crashes(mut self) -> Self {
+        self.crashes = false;
+        self
     }
 
     /// Acts on these nodes only (for instance the servers, not the clients).
@@ -173,14 +185,18 @@ impl Nemesis {
     }
 
     fn act(&mut self, report: &mut NemesisReport) {
-        let kind = match self.kind {
-            NemesisKind::All => *[
+        let kinds: &[NemesisKind] = if self.crashes {
+            &[
                 NemesisKind::Crash,
                 NemesisKind::Partition,
                 NemesisKind::Unreliable,
             ]
-            .choose(&mut self.rng)
-            .unwrap_or(&NemesisKind::Crash),
+        } else {
+            &[NemesisKind::Partition, NemesisKind::Unreliable]
+        };
+        let kind = match self.kind {
+            NemesisKind::All => *kinds.choose(&mut self.rng).unwrap_or(&NemesisKind::Crash),
+            NemesisKind::Crash if !self.crashes => NemesisKind::None,
             other => other,
         };
         match kind {

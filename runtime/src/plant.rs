@@ -35,11 +35,19 @@ pub enum Bug {
     /// asking the manager whether it is still current, so where several supervisors run (one
     /// per node) a cut-off one keeps a removed node serving.
     RenewsUnconfirmed,
+    /// VM-FT: the output rule waits only for the log entries before the one that produced the
+    /// output, so a backup that goes live without that entry has not done what the client saw.
+    OutputRuleSkipsOwnEntry,
+    /// VM-FT: the primary releases outputs before the backup acknowledged anything.
+    OutputBeforeAck,
+    /// VM-FT: a side that suspects the other goes live without the test-and-set on the shared
+    /// storage, so in a partition of the logging channel both go on.
+    GoLiveWithoutTestAndSet,
 }
 
 impl Bug {
     /// Every bug, in the order `--plant list` prints them.
-    pub const ALL: [Bug; 7] = [
+    pub const ALL: [Bug; 10] = [
         Bug::LeaderReadsLocally,
         Bug::FollowerReadsLocally,
         Bug::AckBeforeMajority,
@@ -47,6 +55,9 @@ impl Bug {
         Bug::CraqReadsDirty,
         Bug::TailServesBeforeSync,
         Bug::RenewsUnconfirmed,
+        Bug::OutputRuleSkipsOwnEntry,
+        Bug::OutputBeforeAck,
+        Bug::GoLiveWithoutTestAndSet,
     ];
 
     /// The bug's name on the command line.
@@ -59,6 +70,9 @@ impl Bug {
             Bug::CraqReadsDirty => "craq-reads-dirty",
             Bug::TailServesBeforeSync => "tail-serves-before-sync",
             Bug::RenewsUnconfirmed => "renews-unconfirmed",
+            Bug::OutputRuleSkipsOwnEntry => "output-rule-skips-own-entry",
+            Bug::OutputBeforeAck => "output-before-ack",
+            Bug::GoLiveWithoutTestAndSet => "go-live-without-test-and-set",
         }
     }
 
@@ -70,6 +84,9 @@ impl Bug {
             | Bug::AckBeforeMajority
             | Bug::RetriedAppendTwice => "raft-kv",
             Bug::CraqReadsDirty | Bug::TailServesBeforeSync | Bug::RenewsUnconfirmed => "chain",
+            Bug::OutputRuleSkipsOwnEntry | Bug::OutputBeforeAck | Bug::GoLiveWithoutTestAndSet => {
+                "vmft"
+            }
         }
     }
 
@@ -87,6 +104,11 @@ impl Bug {
             Bug::RenewsUnconfirmed => {
                 "a supervisor renews leases without the manager confirming the configuration"
             }
+            Bug::OutputRuleSkipsOwnEntry => {
+                "an output waits only for the log entries before the one that produced it"
+            }
+            Bug::OutputBeforeAck => "an output is released before the backup acknowledged it",
+            Bug::GoLiveWithoutTestAndSet => "a side goes live without the test-and-set",
         }
     }
 

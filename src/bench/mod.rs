@@ -13,6 +13,7 @@ mod nodes;
 mod raft;
 mod real;
 mod real_chain;
+mod vmft;
 
 use anyhow::Result;
 use clap::{Args, ValueEnum};
@@ -32,6 +33,9 @@ pub enum Bench {
     /// Read throughput against chain length, chain replication against CRAQ, under a capacity
     /// model; with --real, CR against CRAQ as real processes at length 3.
     Chain,
+    /// VM-FT: the guest's throughput with FT against without (on a simulated CPU), log
+    /// bandwidth, and failover time (detection plus go-live) over several trials.
+    Vmft,
 }
 
 /// Options of `troupe bench`.
@@ -77,5 +81,6 @@ pub fn run(args: BenchArgs) -> Result<()> {
         Bench::Election => election::run(args.quick, args.json),
         Bench::Chain if args.real => real_chain::run(args.quick, args.json, args.cpu_per_node),
         Bench::Chain => chain::run(args.quick, args.json),
+        Bench::Vmft => vmft::run(args.quick, args.json),
     }
 }

@@ -11,6 +11,7 @@ mod raft_kv;
 mod register;
 mod report;
 pub mod rules;
+mod vmft;
 
 use anyhow::{bail, Context as _, Result};
 use clap::{Args, Subcommand};
@@ -76,6 +77,11 @@ systems! {
     /// One durable, supervised register server (not replicated) whose crashes lose no
     /// acknowledged put; the clients' history is checked for linearizability.
     Register(register::RegisterArgs),
+    /// A fault-tolerant virtual machine (VM-FT): a deterministic VM running a key-value guest,
+    /// replicated as primary and backup by log replay, with the output rule, go-live by
+    /// test-and-set on a Raft-replicated storage, and a new backup after every failover; the
+    /// clients' history is checked for linearizability.
+    Vmft(vmft::VmftArgs),
 }
 
 /// Options of `troupe sim`: the system to run, with its own flags, and the flags every system

@@ -8,10 +8,13 @@
 //!   failover supervisor per chain.
 //! - [`register`]: one durable, supervised register server, not replicated: the system
 //!   docs/adding-a-system.md builds.
+//! - [`vmft`]: a fault-tolerant virtual machine, replicated as primary and backup by
+//!   deterministic replay of a log, with a failover supervisor that starts new backups.
 
 pub mod chain;
 pub mod raft_kv;
 pub mod register;
+pub mod vmft;
 
 use troupe_runtime::Node;
 

@@ -4,3 +4,4 @@
 pub mod chain;
 pub mod raft;
 pub mod register;
+pub mod vmft;

@@ -1,0 +1,352 @@
+//! `troupe sim vmft`: one fault-tolerant VM running the key-value guest on `--nodes` hosts (a
+//! primary, a backup and spares), with its record and disk in a shared storage (a Raft group
+//! on n1-n3, which also run the failover supervisor), clients recording every operation, and a
+//! nemesis.
+//!
+//! The fault model is the paper's: the pair survives one failure, and a failover is followed by
+//! a new backup's state transfer. So the run crashes a node (a host or a storage replica) only
+//! while the pair is complete, its backup recorded, and nothing else is down: every 1 to 4
+//! seconds, for 50 ms to 1 s. The runtime's nemesis adds partitions (aimed at the primary and
+//! the backup half of the time, so the logging channel itself is cut) and unreliable links.
+//!
+//! At the end the network is healed, a fresh client must be able to write and read every key,
+//! and the whole history must be linearizable. A backup that diverged, or a VM lost with the
+//! host that ran it, fails the run.
+
+use super::narrate::Timeline;
+use super::report::{final_phase, finish, RunOutcome};
+use super::{Common, SimSystem};
+use anyhow::Result;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::time::{Duration, Instant as WallInstant};
+use troupe::systems::vmft::{Vmft, HOST};
+use troupe::systems::{topology, Assembly};
+use troupe::testkit::client_id;
+use troupe::testkit::workload::{run_clients_for, Recorder, Workload, WorkloadClient};
+use troupe_actors::vmft::host::{HostStats, HostStatsRequest};
+use troupe_actors::vmft::record::FtRecord;
+use troupe_messages::vmft::{VmftInspect, VmftRole};
+use troupe_runtime::nemesis::{Nemesis, NemesisEvent, NemesisKind, NemesisReport};
+use troupe_runtime::sim::{block_on, derive_seed};
+use troupe_runtime::testkit::Cluster;
+use troupe_runtime::{ActorPath, NodeId};
+
+/// After healing: how long clients keep going.
+const SETTLE: Duration = Duration::from_secs(5);
+
+/// The random stream of the run's own crashes.
+const CRASH_STREAM: u64 = 0x766d_6674; // "vmft"
+
+/// The flags of `troupe sim vmft`.
+#[derive(clap::Args, Debug)]
+pub struct VmftArgs {}
+
+impl SimSystem for VmftArgs {
+    const NAME: &'static str = "vmft";
+
+    fn run(self, args: &Common) -> Result<bool> {
+        run(self, args)
+    }
+}
+
+fn run(system_args: VmftArgs, args: &Common) -> Result<bool> {
+    let wall = WallInstant::now();
+    let events = args.events_file()?;
+    let (hosts, clients, seed) = (args.nodes.max(2), args.clients, args.seed);
+    let links = args.links();
+    let system = Vmft::managed(hosts);
+    let first_client = system.last_node() + 1;
+    let last = first_client + clients;
+    let outcome = block_on(async move {
+        let cluster = Cluster::builder(seed)
+            .nodes(last)
+            .baseline(links)
+            .topology(topology(system.clone()))
+            .build();
+        if let Some(file) = events {
+            let log = cluster.net().log();
+            log.write_to(Box::new(std::io::BufWriter::new(file)));
+        }
+        let start = tokio::time::Instant::now();
+        let recorder = Rc::new(RefCell::new(Recorder::default()));
+        let workload_clients = (0..clients)
+            .map(|c| {
+                let node = cluster.up(first_client + c);
+                WorkloadClient {
+                    client: u64::from(c),
+                    clerk: system.client(node.clone(), client_id(seed, u64::from(c) + 1)),
+                    node,
+                    rng: ChaCha8Rng::seed_from_u64(derive_seed(seed, 1_000 + u64::from(c))),
+                }
+            })
+            .collect();
+        let watch = Watch::default();
+        let watching = Rc::new(Cell::new(true));
+        let watcher = actix_rt::spawn(watch_pair(
+            system.clone(),
+            cluster.up(last),
+            client_id(seed, 1 << 40),
+            watching.clone(),
+            watch.clone(),
+        ));
+        let faults = Rc::new(RefCell::new(NemesisReport::default()));
+        let nemesis = async {
+            let pair = watch.pair.clone();
+            let network = Nemesis::new(args.nemesis, cluster.net())
+                .targets(system.hosts().to_vec())
+                .focus(move || pair.borrow().clone())
+                .without_crashes()
+                .run(args.duration);
+            let crashes = crash_when_paired(&cluster, &system, &watch, args);
+            let (mut report, crashes) = tokio::join!(network, crashes);
+            report.crashes += crashes.crashes;
+            report.restarts += crashes.restarts;
+            report.timeline.extend(crashes.timeline);
+            report.timeline.sort_by_key(|(at, _)| *at);
+            *faults.borrow_mut() = report;
+        };
+        let d = args.duration + SETTLE;
+        let workload = Workload::default();
+        run_clients_for(
+            workload_clients,
+            workload.clone(),
+            recorder.clone(),
+            d,
+            nemesis,
+        )
+        .await;
+        watch.timeline.final_phase();
+        let checker = cluster.up(last);
+        let mut final_clerk =
+            system.client(checker.clone(), client_id(seed, u64::from(clients) + 1));
+        let mut recorder = std::mem::take(&mut *recorder.borrow_mut());
+        let client = u64::from(clients);
+        let end = final_phase(
+            &mut final_clerk,
+            &checker,
+            client,
+            workload.keys,
+            &mut recorder,
+        )
+        .await;
+        watching.set(false);
+        let _ = watcher.await;
+        let lost = vm_lost(&system, &checker, seed).await;
+        if let Err(e) = cluster.net().log().flush() {
+            tracing::warn!("event log flush failed: {e}");
+        }
+        let faults = std::mem::take(&mut *faults.borrow_mut());
+        let stats = watch.totals();
+        let mut problems = Vec::new();
+        if stats.divergences > 0 {
+            problems.push(format!(
+                "a backup diverged from its primary {} time(s): the replay is not deterministic",
+                stats.divergences
+            ));
+        }
+        if let Some(primary) = lost {
+            problems.push(format!(
+                "the VM is lost: the record names {primary} as primary, which runs no VM"
+            ));
+        }
+        let own = serde_json::Map::from_iter([
+            ("failovers".to_string(), watch.failovers.get().into()),
+            ("backups_started".to_string(), watch.backups.get().into()),
+            ("log_entries".to_string(), stats.log_entries.into()),
+            ("log_bytes".to_string(), stats.log_bytes.into()),
+            (
+                "longest_output_hold_ms".to_string(),
+                (stats.longest_hold as f64 / 1e6).into(),
+            ),
+            ("divergences".to_string(), stats.divergences.into()),
+            (
+                "lost_test_and_set".to_string(),
+                stats.lost_test_and_set.into(),
+            ),
+            ("vm_lost".to_string(), lost.is_some().into()),
+        ]);
+        RunOutcome {
+            recorder,
+            faults,
+            net: cluster.stats(),
+            leader_changes: watch.failovers.get(),
+            own,
+            problems,
+            end,
+            virtual_secs: start.elapsed().as_secs_f64(),
+            timeline: watch.timeline.clone(),
+        }
+    });
+    finish(&system_args, args, outcome, wall)
+}
+
+/// What the watcher learns as the run goes: the pair, its changes, and the hosts' counters.
+#[derive(Clone, Default)]
+struct Watch {
+    /// The recorded primary and backup (the nemesis's focus).
+    pair: Rc<RefCell<Vec<NodeId>>>,
+    /// Whether the record names a backup that may take over.
+    complete: Rc<Cell<bool>>,
+    failovers: Rc<Cell<u64>>,
+    backups: Rc<Cell<u64>>,
+    /// Each host's counters: the sum over its earlier incarnations, and its current one.
+    stats: Rc<RefCell<BTreeMap<NodeId, (HostStats, HostStats)>>>,
+    timeline: Timeline,
+}
+
+impl Watch {
+    /// Every host's counters, summed over its incarnations.
+    fn totals(&self) -> HostStats {
+        let mut total = HostStats::default();
+        for (before, now) in self.stats.borrow().values() {
+            for s in [before, now] {
+                total.log_entries += s.log_entries;
+                total.log_bytes += s.log_bytes;
+                total.divergences += s.divergences;
+                total.lost_test_and_set += s.lost_test_and_set;
+                total.longest_hold = total.longest_hold.max(s.longest_hold);
+            }
+        }
+        total
+    }
+}
+
+/// Every 100 ms while `watching`: reads the record (counting failovers and new backups, and
+/// noting them in the timeline) and each host's counters.
+async fn watch_pair(
+    system: Vmft,
+    node: troupe_runtime::Node,
+    id: troupe_messages::ClientId,
+    watching: Rc<Cell<bool>>,
+    watch: Watch,
+) {
+    let mut storage = system.storage_client(node.clone(), id);
+    let mut last: Option<FtRecord> = None;
+    while watching.get() {
+        if let Some(record) = system
+            .record(&mut storage, Duration::from_millis(500))
+            .await
+        {
+            if last.is_none_or(|l| l.generation < record.generation) {
+                describe(last, record, &watch);
+                last = Some(record);
+            }
+            *watch.pair.borrow_mut() = [Some(record.primary), record.backup]
+                .into_iter()
+                .flatten()
+                .collect();
+            watch.complete.set(record.backup.is_some());
+        }
+        for &host in system.hosts() {
+            let path = ActorPath::new(host, HOST);
+            let Ok(now) = node
+                .call(&path, HostStatsRequest, Duration::from_millis(50))
+                .await
+            else {
+                continue;
+            };
+            let mut stats = watch.stats.borrow_mut();
+            let entry = stats.entry(host).or_default();
+            if now.log_entries < entry.1.log_entries || now.went_live < entry.1.went_live {
+                // A new incarnation: keep what the last one counted.
+                let old = entry.1;
+                entry.0.log_entries += old.log_entries;
+                entry.0.log_bytes += old.log_bytes;
+                entry.0.divergences += old.divergences;
+                entry.0.lost_test_and_set += old.lost_test_and_set;
+                entry.0.longest_hold = entry.0.longest_hold.max(old.longest_hold);
+            }
+            entry.1 = now;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Notes a change of the record in the timeline and the counts.
+fn describe(last: Option<FtRecord>, record: FtRecord, watch: &Watch) {
+    let line = match (last, record.backup) {
+        (None, _) => format!("{} boots the VM as primary", record.primary),
+        (Some(l), None) if l.primary != record.primary => {
+            watch.failovers.set(watch.failovers.get() + 1);
+            format!(
+                "{} goes live: it won the test-and-set (generation {})",
+                record.primary, record.generation
+            )
+        }
+        (Some(_), None) => {
+            watch.failovers.set(watch.failovers.get() + 1);
+            format!(
+                "{} goes on alone: it won the test-and-set against its backup (generation {})",
+                record.primary, record.generation
+            )
+        }
+        (Some(_), Some(backup)) => {
+            watch.backups.set(watch.backups.get() + 1);
+            format!(
+                "{backup} is in sync as {}'s backup after a state transfer (generation {})",
+                record.primary, record.generation
+            )
+        }
+    };
+    watch.timeline.note(line);
+}
+
+/// The record's primary, if it runs no VM at the end: the VM was lost with it.
+async fn vm_lost(system: &Vmft, node: &troupe_runtime::Node, seed: u64) -> Option<NodeId> {
+    let mut storage = system.storage_client(node.clone(), client_id(seed, (1 << 40) + 1));
+    let record = system.record(&mut storage, Duration::from_secs(5)).await?;
+    let path = ActorPath::new(record.primary, HOST);
+    match node.call(&path, VmftInspect, Duration::from_secs(1)).await {
+        Ok(status) if status.role == VmftRole::Spare => Some(record.primary),
+        _ => None,
+    }
+}
+
+/// With `--nemesis crash` or `all`: every 1 to 4 s, if the pair is complete and every node is
+/// up, crashes one node (a host or a storage replica) for 50 ms to 1 s.
+async fn crash_when_paired(
+    cluster: &Cluster,
+    system: &Vmft,
+    watch: &Watch,
+    args: &Common,
+) -> NemesisReport {
+    let mut report = NemesisReport::default();
+    if !matches!(args.nemesis, NemesisKind::Crash | NemesisKind::All) {
+        return report;
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(derive_seed(args.seed, CRASH_STREAM));
+    let mut targets: Vec<NodeId> = system.plan.storage.clone();
+    targets.extend(system.hosts());
+    targets.sort();
+    targets.dedup();
+    let end = tokio::time::Instant::now() + args.duration;
+    loop {
+        let up = Duration::from_millis(rng.gen_range(1_000..=4_000));
+        let down = Duration::from_millis(rng.gen_range(50..=1_000));
+        if tokio::time::Instant::now() + up + down >= end {
+            return report;
+        }
+        tokio::time::sleep(up).await;
+        if !watch.complete.get() {
+            continue;
+        }
+        // Half the time one of the pair, which is what failover is for.
+        let pair = watch.pair.borrow().clone();
+        let victim = if rng.gen_bool(0.5) && !pair.is_empty() {
+            pair[rng.gen_range(0..pair.len())]
+        } else {
+            targets[rng.gen_range(0..targets.len())]
+        };
+        cluster.net().crash(victim);
+        report.crashes += 1;
+        report.log(NemesisEvent::Crash(victim));
+        tokio::time::sleep(down).await;
+        cluster.net().restart(victim);
+        report.restarts += 1;
+        report.log(NemesisEvent::Restart(victim));
+    }
+}
