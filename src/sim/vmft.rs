@@ -154,8 +154,8 @@ fn run(system_args: VmftArgs, args: &Common) -> Result<bool> {
             ));
         }
         let own = serde_json::Map::from_iter([
-            ("failovers".to_string(), watch.failovers.get().into()),
-            ("backups_started".to_string(), watch.backups.get().into()),
+            ("failovers".to_string(), stats.went_live.into()),
+            ("backups_started".to_string(), stats.backups_started.into()),
             ("log_entries".to_string(), stats.log_entries.into()),
             ("log_bytes".to_string(), stats.log_bytes.into()),
             (
@@ -173,7 +173,7 @@ fn run(system_args: VmftArgs, args: &Common) -> Result<bool> {
             recorder,
             faults,
             net: cluster.stats(),
-            leader_changes: watch.failovers.get(),
+            leader_changes: stats.went_live,
             own,
             problems,
             end,
@@ -189,10 +189,9 @@ fn run(system_args: VmftArgs, args: &Common) -> Result<bool> {
 struct Watch {
     /// The recorded primary and backup (the nemesis's focus).
     pair: Rc<RefCell<Vec<NodeId>>>,
-    /// Whether the record names a backup that may take over.
+    /// Whether the pair is whole: the record names a backup, the primary runs the record's
+    /// generation and the backup replays. Only then may the run crash a node.
     complete: Rc<Cell<bool>>,
-    failovers: Rc<Cell<u64>>,
-    backups: Rc<Cell<u64>>,
     /// Each host's counters: the sum over its earlier incarnations, and its current one.
     stats: Rc<RefCell<BTreeMap<NodeId, (HostStats, HostStats)>>>,
     timeline: Timeline,
@@ -203,20 +202,26 @@ impl Watch {
     fn totals(&self) -> HostStats {
         let mut total = HostStats::default();
         for (before, now) in self.stats.borrow().values() {
-            for s in [before, now] {
-                total.log_entries += s.log_entries;
-                total.log_bytes += s.log_bytes;
-                total.divergences += s.divergences;
-                total.lost_test_and_set += s.lost_test_and_set;
-                total.longest_hold = total.longest_hold.max(s.longest_hold);
-            }
+            add(&mut total, before);
+            add(&mut total, now);
         }
         total
     }
 }
 
-/// Every 100 ms while `watching`: reads the record (counting failovers and new backups, and
-/// noting them in the timeline) and each host's counters.
+/// Adds `more` to `total` (the longest hold is the longer of the two).
+fn add(total: &mut HostStats, more: &HostStats) {
+    total.went_live += more.went_live;
+    total.backups_started += more.backups_started;
+    total.log_entries += more.log_entries;
+    total.log_bytes += more.log_bytes;
+    total.divergences += more.divergences;
+    total.lost_test_and_set += more.lost_test_and_set;
+    total.longest_hold = total.longest_hold.max(more.longest_hold);
+}
+
+/// Every 100 ms while `watching`: reads the record (noting its changes in the timeline), says
+/// whether the pair is whole, and reads each host's counters.
 async fn watch_pair(
     system: Vmft,
     node: troupe_runtime::Node,
@@ -239,7 +244,9 @@ async fn watch_pair(
                 .into_iter()
                 .flatten()
                 .collect();
-            watch.complete.set(record.backup.is_some());
+            watch.complete.set(whole(&node, record).await);
+        } else {
+            watch.complete.set(false);
         }
         for &host in system.hosts() {
             let path = ActorPath::new(host, HOST);
@@ -251,14 +258,10 @@ async fn watch_pair(
             };
             let mut stats = watch.stats.borrow_mut();
             let entry = stats.entry(host).or_default();
-            if now.log_entries < entry.1.log_entries || now.went_live < entry.1.went_live {
+            if now.incarnation != entry.1.incarnation {
                 // A new incarnation: keep what the last one counted.
                 let old = entry.1;
-                entry.0.log_entries += old.log_entries;
-                entry.0.log_bytes += old.log_bytes;
-                entry.0.divergences += old.divergences;
-                entry.0.lost_test_and_set += old.lost_test_and_set;
-                entry.0.longest_hold = entry.0.longest_hold.max(old.longest_hold);
+                add(&mut entry.0, &old);
             }
             entry.1 = now;
         }
@@ -266,26 +269,42 @@ async fn watch_pair(
     }
 }
 
+/// Whether `record`'s pair is whole: its primary runs the record's generation and its backup
+/// replays (asked from `node`).
+async fn whole(node: &troupe_runtime::Node, record: FtRecord) -> bool {
+    let Some(backup) = record.backup else {
+        return false;
+    };
+    let ask = |host| {
+        let path = ActorPath::new(host, HOST);
+        async move {
+            node.call(&path, VmftInspect, Duration::from_millis(50))
+                .await
+                .ok()
+        }
+    };
+    let (primary, backup) = tokio::join!(ask(record.primary), ask(backup));
+    primary.is_some_and(|p| p.role == VmftRole::Primary && p.generation == record.generation)
+        && backup.is_some_and(|b| b.role == VmftRole::Backup)
+}
+
 /// Notes a change of the record in the timeline and the counts.
 fn describe(last: Option<FtRecord>, record: FtRecord, watch: &Watch) {
     let line = match (last, record.backup) {
         (None, _) => format!("{} boots the VM as primary", record.primary),
         (Some(l), None) if l.primary != record.primary => {
-            watch.failovers.set(watch.failovers.get() + 1);
             format!(
                 "{} goes live: it won the test-and-set (generation {})",
                 record.primary, record.generation
             )
         }
         (Some(_), None) => {
-            watch.failovers.set(watch.failovers.get() + 1);
             format!(
                 "{} goes on alone: it won the test-and-set against its backup (generation {})",
                 record.primary, record.generation
             )
         }
         (Some(_), Some(backup)) => {
-            watch.backups.set(watch.backups.get() + 1);
             format!(
                 "{backup} is in sync as {}'s backup after a state transfer (generation {})",
                 record.primary, record.generation

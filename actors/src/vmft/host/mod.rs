@@ -40,6 +40,8 @@ const SLICE: u64 = 20_000;
     Debug, Default, Clone, Copy, serde::Serialize, serde::Deserialize, actix::MessageResponse,
 )]
 pub struct HostStats {
+    /// The host's node incarnation these counters belong to (they start again at a restart).
+    pub incarnation: u64,
     /// Times this host went live (a backup took over, or a primary went on alone after a
     /// test-and-set).
     pub went_live: u64,
@@ -304,6 +306,7 @@ impl Handler<HostStatsRequest> for VmftHost {
 
     fn handle(&mut self, _: HostStatsRequest, _: &mut Context<Self>) -> HostStats {
         let mut stats = self.stats;
+        stats.incarnation = self.node.incarnation();
         if let Role::Primary(p) = &self.role {
             stats.add(p.core.stats());
         }
