@@ -107,10 +107,22 @@ impl VmftHarness {
     /// Waits until the record names a primary and a backup, other than `not_primary` as primary
     /// (a failover away from it); panics after `deadline`.
     pub async fn wait_for_pair(&self, not_primary: Option<NodeId>, deadline: Duration) -> FtRecord {
+        self.wait_for_record(deadline, |r| {
+            r.backup.is_some() && Some(r.primary) != not_primary
+        })
+        .await
+    }
+
+    /// Waits until the record satisfies `wanted`; panics after `deadline`.
+    pub async fn wait_for_record(
+        &self,
+        deadline: Duration,
+        wanted: impl Fn(&FtRecord) -> bool,
+    ) -> FtRecord {
         let until = tokio::time::Instant::now() + deadline;
         loop {
             if let Some(record) = self.record().await {
-                if record.backup.is_some() && Some(record.primary) != not_primary {
+                if wanted(&record) {
                     return record;
                 }
             }

@@ -42,10 +42,12 @@ struct Held {
 pub enum Backup {
     /// None: outputs are released at once.
     Alone,
-    /// A backup receiving the state transfer and the entries after it; outputs are still released
-    /// at once, since it cannot take over yet.
+    /// A backup receiving the state transfer; outputs are still released at once, since it
+    /// cannot take over yet.
     Syncing(NodeId),
-    /// A backup that has every entry up to some point: outputs wait for it.
+    /// A backup that has the transferred state and receives the log: outputs wait for it. It
+    /// may take over once it has every entry behind an output released before
+    /// ([`PrimaryCore::backup_may_take_over`]).
     InSync(NodeId),
 }
 
@@ -93,6 +95,9 @@ pub struct PrimaryCore {
     replayed: u64,
     buffer: u64,
     hash_every: u64,
+    /// Every output released without waiting for the backup was produced by an entry up to
+    /// this one.
+    released_alone: u64,
     stats: PrimaryStats,
 }
 
@@ -111,6 +116,7 @@ impl PrimaryCore {
             replayed: last_index,
             buffer: buffer.max(1),
             hash_every: hash_every.max(1),
+            released_alone: last_index,
             stats: PrimaryStats::default(),
         }
     }
@@ -271,12 +277,18 @@ impl PrimaryCore {
             self.unacked.pop_front();
         }
         if let Backup::Syncing(node) = self.backup {
-            if self.received == self.last_index {
-                // From here on the backup could take over, so outputs wait for it.
-                self.backup = Backup::InSync(node);
-            }
+            // The backup has the state: from here on outputs wait for it, and once it has every
+            // entry up to this point it may take over.
+            self.backup = Backup::InSync(node);
+            self.released_alone = self.last_index;
         }
         self.release(now)
+    }
+
+    /// Whether the backup has every entry behind every output released so far, so that it
+    /// could take over: only then may the record name it.
+    pub fn backup_may_take_over(&self) -> bool {
+        matches!(self.backup, Backup::InSync(_)) && self.received >= self.released_alone
     }
 
     /// The outputs the output rule lets go now.

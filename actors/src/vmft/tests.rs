@@ -361,3 +361,32 @@ fn a_backup_started_by_state_transfer_follows_a_running_primary() {
     assert_eq!(backup.replayed(), primary.last_index());
     assert!(backup.replayed() > 100);
 }
+
+#[test]
+fn a_new_backup_may_take_over_only_once_it_has_what_was_released_without_it() {
+    let mut sources = Seeded::new(3);
+    let mut primary = counter_primary(u64::MAX);
+    let mut disk = Disk::default();
+    let effects = primary.run(10_000, &mut sources);
+    disk.waiting.extend(effects.disk);
+    disk.complete_all(&mut primary);
+    primary.run(10_000, &mut sources);
+    let (index, _) = primary.start_backup(NodeId(2));
+    // While the state travels, the primary serves on its own: this output leaves at once.
+    primary.queue(Interrupt::Packet(counter::encode_request(CLIENT, 1, CounterOp::Incr)));
+    let effects = primary.run(10_000, &mut sources);
+    assert_eq!(effects.released.len(), 1, "not held during the transfer");
+    let released_alone = primary.last_index();
+    assert!(released_alone > index);
+    // The backup acknowledges the state: outputs wait for it from now on...
+    primary.on_ack(index, index, 0);
+    assert_eq!(primary.backup(), Backup::InSync(NodeId(2)));
+    primary.queue(Interrupt::Packet(counter::encode_request(CLIENT, 2, CounterOp::Incr)));
+    assert!(primary.run(10_000, &mut sources).released.is_empty(), "held");
+    // ...but it may not take over before it has the entries behind the output it never saw.
+    assert!(!primary.backup_may_take_over());
+    primary.on_ack(released_alone - 1, index, 0);
+    assert!(!primary.backup_may_take_over());
+    primary.on_ack(released_alone, index, 0);
+    assert!(primary.backup_may_take_over());
+}

@@ -5,7 +5,7 @@
 
 use super::{Backup, Primary, Role, VmftHost, SLICE};
 use crate::vmft::backup::BackupCore;
-use crate::vmft::primary::{self, Effects, PrimaryCore, Sources};
+use crate::vmft::primary::{Effects, PrimaryCore, Sources};
 use crate::vmft::vm::{DiskRequest, Interrupt, Vm, MAX_PACKET};
 use actix::fut::ActorFutureExt;
 use actix::{AsyncContext, Context, Handler, Message, WrapFuture};
@@ -297,8 +297,7 @@ impl VmftHost {
         p.backup = Some((backup, tokio::time::Instant::now()));
         p.install = None;
         let released = p.core.on_ack(ack.received, ack.replayed, now);
-        let in_sync = matches!(p.core.backup(), primary::Backup::InSync(_));
-        let record = in_sync && !p.recorded && !p.swapping;
+        let record = p.core.backup_may_take_over() && !p.recorded && !p.swapping;
         for output in released {
             self.waiters.release(output);
         }
