@@ -214,4 +214,6 @@ pub struct VmftStatus {
     /// A primary: whether its outputs wait for a backup's acknowledgement (false while it runs
     /// alone).
     pub replicated: bool,
+    /// The host suspects its peer, or is changing the record: a failover may be under way.
+    pub deciding: bool,
 }

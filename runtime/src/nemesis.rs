@@ -77,6 +77,11 @@ pub enum NemesisEvent {
     },
     /// The partition healed.
     Heal,
+    /// The link between two nodes was cut both ways, every other link left as it was (a system
+    /// cuts its own critical link this way, such as VM-FT's logging channel).
+    LinkCut(NodeId, NodeId),
+    /// That link was restored.
+    LinkRestored(NodeId, NodeId),
     /// Links became lossy, duplicating and slow.
     Unreliable,
     /// Links returned to their baseline.

@@ -57,6 +57,10 @@ fn describe(event: &NemesisEvent) -> String {
             format!("partition: {} | {}", names(minority), names(majority))
         }
         NemesisEvent::Heal => "the partition heals".to_string(),
+        NemesisEvent::LinkCut(a, b) => {
+            format!("the link {a} <-> {b} is cut (every other link works)")
+        }
+        NemesisEvent::LinkRestored(a, b) => format!("the link {a} <-> {b} is restored"),
         NemesisEvent::Unreliable => {
             "links turn unreliable: some messages are lost, duplicated or slow".to_string()
         }

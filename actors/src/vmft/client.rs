@@ -68,7 +68,11 @@ impl VmftClient {
         };
         let started = Instant::now();
         let mut retries = Retries::new(self.hosts.len(), self.pause);
+        let mut tried = vec![false; self.hosts.len()];
         while started.elapsed() < deadline {
+            if tried.iter().all(|t| *t) {
+                tried.iter_mut().for_each(|t| *t = false);
+            }
             let host = self.hosts[self.next % self.hosts.len()];
             let path = ActorPath::new(host, HOST);
             let answer = self
@@ -99,8 +103,11 @@ impl VmftClient {
                     }
                 },
                 Ok(VmftReply::NotPrimary { primary }) => {
+                    tried[self.next % self.hosts.len()] = true;
+                    // Follow a hint to a host not yet tried in this round; hints may be stale,
+                    // and two spares must not send the client back and forth.
                     match primary.and_then(|p| self.hosts.iter().position(|h| *h == p)) {
-                        Some(at) if at != self.next % self.hosts.len() => {
+                        Some(at) if !tried[at] => {
                             self.next = at;
                             continue;
                         }

@@ -373,7 +373,11 @@ fn a_new_backup_may_take_over_only_once_it_has_what_was_released_without_it() {
     primary.run(10_000, &mut sources);
     let (index, _) = primary.start_backup(NodeId(2));
     // While the state travels, the primary serves on its own: this output leaves at once.
-    primary.queue(Interrupt::Packet(counter::encode_request(CLIENT, 1, CounterOp::Incr)));
+    primary.queue(Interrupt::Packet(counter::encode_request(
+        CLIENT,
+        1,
+        CounterOp::Incr,
+    )));
     let effects = primary.run(10_000, &mut sources);
     assert_eq!(effects.released.len(), 1, "not held during the transfer");
     let released_alone = primary.last_index();
@@ -381,8 +385,15 @@ fn a_new_backup_may_take_over_only_once_it_has_what_was_released_without_it() {
     // The backup acknowledges the state: outputs wait for it from now on...
     primary.on_ack(index, index, 0);
     assert_eq!(primary.backup(), Backup::InSync(NodeId(2)));
-    primary.queue(Interrupt::Packet(counter::encode_request(CLIENT, 2, CounterOp::Incr)));
-    assert!(primary.run(10_000, &mut sources).released.is_empty(), "held");
+    primary.queue(Interrupt::Packet(counter::encode_request(
+        CLIENT,
+        2,
+        CounterOp::Incr,
+    )));
+    assert!(
+        primary.run(10_000, &mut sources).released.is_empty(),
+        "held"
+    );
     // ...but it may not take over before it has the entries behind the output it never saw.
     assert!(!primary.backup_may_take_over());
     primary.on_ack(released_alone - 1, index, 0);

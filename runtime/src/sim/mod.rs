@@ -364,6 +364,11 @@ impl SimNet {
         self.inner.faults.borrow_mut().blocked.remove(&(from, to));
     }
 
+    /// Whether the direction `from -> to` is blocked now (by a partition or a block).
+    pub fn is_blocked(&self, from: NodeId, to: NodeId) -> bool {
+        self.inner.faults.borrow().is_blocked(from, to)
+    }
+
     /// Splits the network into groups that cannot reach each other (both ways). Nodes left out
     /// of every group are cut off from all. Replaces any earlier partition.
     pub fn partition(&self, groups: &[&[NodeId]]) {

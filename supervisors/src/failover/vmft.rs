@@ -266,6 +266,7 @@ mod tests {
             count: 0,
             backup: backup.map(NodeId),
             replicated: false,
+            deciding: false,
         })
     }
 

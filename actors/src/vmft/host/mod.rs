@@ -262,6 +262,7 @@ impl Handler<VmftInspect> for VmftHost {
                 count: 0,
                 backup: None,
                 replicated: false,
+                deciding: false,
             },
             Role::Primary(p) => VmftStatus {
                 role: VmftRole::Primary,
@@ -270,6 +271,7 @@ impl Handler<VmftInspect> for VmftHost {
                 count: p.core.vm().count(),
                 backup: p.backup.map(|(node, _)| node),
                 replicated: matches!(p.core.backup(), super::primary::Backup::InSync(_)),
+                deciding: p.swapping,
             },
             Role::Backup(b) => VmftStatus {
                 role: VmftRole::Backup,
@@ -278,6 +280,7 @@ impl Handler<VmftInspect> for VmftHost {
                 count: b.core.vm().count(),
                 backup: None,
                 replicated: false,
+                deciding: b.going_live,
             },
         }
     }
