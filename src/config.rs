@@ -5,7 +5,10 @@
 //! - `raft-kv`: `replica` (a key-value server on Raft);
 //! - `chain`: `manager` (a replica of the configuration manager, troupe's Raft key-value
 //!   service), `chain` (a chain server of every chain) and `supervisor` (a failover supervisor
-//!   of every chain). A `[chain]` table sets `craq` and `chains`.
+//!   of every chain). A `[chain]` table sets `craq` and `chains`;
+//! - `vmft`: `storage` (a replica of the shared storage that keeps the VM's record and disk,
+//!   troupe's Raft key-value service), `host` (a VM host: the VM's primary, its backup or a
+//!   spare) and `supervisor` (a VM-FT failover supervisor).
 //!
 //! ```toml
 //! cluster = "troupe-local"
@@ -53,9 +56,10 @@ pub struct NodeEntry {
 pub const CONFIG_FILE: &str = "cluster.toml";
 
 /// The systems a cluster file may name, and each one's roles.
-pub const SYSTEMS: [(&str, &[&str]); 2] = [
+pub const SYSTEMS: [(&str, &[&str]); 3] = [
     ("raft-kv", &["replica"]),
     ("chain", &["manager", "chain", "supervisor"]),
+    ("vmft", &["storage", "host", "supervisor"]),
 ];
 
 /// A chain cluster's settings (the `[chain]` table).

@@ -1,12 +1,14 @@
 //! A real node, assembled: the TCP peer network with the cluster's credentials, the file
 //! persister in the node's data directory, the roles the cluster file gives the node (through
 //! its system's assembly in [`crate::systems`]), and the client port with its system's gateway:
-//! a key-value replica forwards operations to the leader; a chain node runs them on the chain.
+//! a key-value replica forwards operations to the leader; a chain node runs them on the chain;
+//! a VM-FT node runs them on the VM's key-value guest, wherever its primary is.
 //! `troupe node` runs one per process; tests start them in-process on ports the OS chose.
 
 use crate::config::ClusterConfig;
 use crate::systems::chain::Chain;
 use crate::systems::raft_kv::RaftKv;
+use crate::systems::vmft::Vmft;
 use crate::systems::Assembly;
 use anyhow::{Context as _, Result};
 use std::sync::Arc;
@@ -17,6 +19,8 @@ use troupe_actors::kv::gateway;
 use troupe_actors::kv::remote::RemoteClerk;
 use troupe_actors::kv::server::KvOptions;
 use troupe_actors::raft::RaftConfig;
+use troupe_actors::vmft::gateway::VmftGateway;
+use troupe_actors::vmft::VmftPlan;
 use troupe_messages::client::{ClientRequest, ClientResponse};
 use troupe_messages::ClientId;
 use troupe_runtime::tcp::clients::{serve_clients, ClientPortConfig};
@@ -71,6 +75,21 @@ pub fn chain(config: &ClusterConfig) -> Result<Chain> {
     chain.length = chain.servers.len();
     chain.supervisors = config.nodes_with_role("supervisor")?;
     Ok(chain)
+}
+
+/// The fault-tolerant VM `config` describes (`system = "vmft"`): its shared storage (with the
+/// file's Raft timing), VM hosts and failover supervisors on the nodes with those roles.
+pub fn vmft(config: &ClusterConfig) -> Result<Vmft> {
+    let storage = config.nodes_with_role("storage")?;
+    let hosts = config.nodes_with_role("host")?;
+    if storage.is_empty() || hosts.is_empty() {
+        anyhow::bail!("a vmft cluster needs at least one node with `storage` and one with `host`");
+    }
+    Ok(Vmft {
+        plan: VmftPlan::new(storage.clone(), hosts),
+        supervisors: config.nodes_with_role("supervisor")?,
+        storage_options: Some(kv_options(config, storage)),
+    })
 }
 
 /// A clerk for `config`'s cluster with client id `client`, over TLS if the cluster uses it.
@@ -132,6 +151,19 @@ pub fn start(
                 system.manager.clone(),
                 system.chains,
                 system.craq,
+            );
+            actix_rt::spawn(serve_clients(clients, port, move |request| {
+                let gateway = gateway.clone();
+                async move { gateway.answer(request, GATEWAY_TIMEOUT).await }
+            }));
+        }
+        "vmft" => {
+            let system = vmft(config)?;
+            system.start(&node)?;
+            let gateway = VmftGateway::new(
+                node.clone(),
+                system.plan.hosts.clone(),
+                system.plan.storage.clone(),
             );
             actix_rt::spawn(serve_clients(clients, port, move |request| {
                 let gateway = gateway.clone();

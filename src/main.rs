@@ -51,7 +51,7 @@ enum Command {
     /// A key-value client of a real cluster: get, put or append.
     Kv(cluster::KvArgs),
     /// Every node's role, term, commit index and reachability; exit 1 if no node can serve
-    /// (no leader, or no chain node in a chain).
+    /// (no leader, no chain node in a chain, or no VM primary).
     Status(cluster::StatusArgs),
 }
 

@@ -9,6 +9,7 @@ use crate::chain::ChainView;
 use crate::ids::NodeId;
 use crate::kv::{KvReply, KvRequest};
 use crate::raft::{Index, Term};
+use crate::vmft::VmftStatus;
 use serde::{Deserialize, Serialize};
 
 /// What a client asks a node.
@@ -18,7 +19,8 @@ pub enum ClientRequest {
     /// leader it knows.
     Kv(KvRequest),
     /// This node's status: its Raft role, term and commit index in a key-value cluster; its
-    /// place in each chain (and its manager replica's Raft status) in a chain cluster.
+    /// place in each chain (and its manager replica's Raft status) in a chain cluster; its VM
+    /// host's role (and its storage replica's Raft status) in a VM-FT cluster.
     Status,
     /// A key's value in this node's own replica, without asking the leader: possibly stale,
     /// never linearizable. For checking that a replica caught up.
@@ -65,6 +67,17 @@ pub struct ChainNodeStatus {
     pub manager: Option<NodeStatus>,
 }
 
+/// One node of a VM-FT cluster, as `troupe status` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VmftNodeStatus {
+    /// The node.
+    pub id: NodeId,
+    /// Its VM host's answer (primary, backup or spare), if it runs one and it answered.
+    pub host: Option<VmftStatus>,
+    /// Its replica of the shared storage, if it runs one and it answered.
+    pub storage: Option<NodeStatus>,
+}
+
 /// What a node answers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ClientResponse {
@@ -74,6 +87,8 @@ pub enum ClientResponse {
     Status(NodeStatus),
     /// The answer to [`ClientRequest::Status`] in a chain cluster.
     ChainStatus(ChainNodeStatus),
+    /// The answer to [`ClientRequest::Status`] in a VM-FT cluster.
+    VmftStatus(VmftNodeStatus),
     /// The answer to [`ClientRequest::ReadLocal`] ("" for a missing key).
     Value(String),
     /// The node could not serve the request (its replica is restarting, say); try again or

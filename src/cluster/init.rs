@@ -15,9 +15,11 @@ pub const MAX_NODES: u32 = 100;
 /// `troupe cluster init`.
 #[derive(Args, Debug)]
 pub struct InitArgs {
-    /// The system: raft-kv (a key-value service on Raft) or chain (chain replication, with
-    /// its configuration manager and failover supervisor on every node).
-    #[arg(long, default_value = "raft-kv", value_parser = ["raft-kv", "chain"])]
+    /// The system: raft-kv (a key-value service on Raft), chain (chain replication, with
+    /// its configuration manager and failover supervisor on every node) or vmft (a
+    /// fault-tolerant VM, with a storage replica, a VM host and a failover supervisor on every
+    /// node).
+    #[arg(long, default_value = "raft-kv", value_parser = ["raft-kv", "chain", "vmft"])]
     system: String,
     /// Number of nodes, 1 to 100.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_NODES)))]

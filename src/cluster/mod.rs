@@ -8,6 +8,7 @@ mod init;
 mod kv;
 mod status;
 mod up;
+mod vmft_status;
 
 pub use kv::{kv, KvArgs};
 pub use status::{status, StatusArgs};

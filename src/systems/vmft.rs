@@ -8,8 +8,8 @@
 //! a storage replica, a host and a supervisor on every node, as real processes do (`troupe
 //! cluster init --system vmft`).
 //!
-//! `troupe sim vmft`, tests/vmft, examples/vmft.rs and `troupe bench vmft` start it through
-//! [`Vmft`].
+//! `troupe sim vmft`, tests/vmft, examples/vmft.rs, `troupe bench vmft` and real nodes
+//! ([`crate::deploy`]) start it through [`Vmft`].
 
 use super::raft_kv::RaftKv;
 use super::Assembly;
@@ -17,6 +17,7 @@ use crate::Error;
 use std::time::Duration;
 use troupe_actors::client::Outcome;
 use troupe_actors::kv::clerk::Clerk;
+use troupe_actors::kv::server::KvOptions;
 use troupe_actors::vmft::client::VmftClient;
 use troupe_actors::vmft::record::{record_key, FtRecord};
 use troupe_actors::vmft::VmftPlan;
@@ -38,6 +39,9 @@ pub struct Vmft {
     pub plan: VmftPlan,
     /// The nodes that run a failover supervisor (several may).
     pub supervisors: Vec<NodeId>,
+    /// The storage replicas' options (their Raft group is `plan.storage`; None: the defaults).
+    /// A real cluster sets its file's timing here.
+    pub storage_options: Option<KvOptions>,
 }
 
 impl Vmft {
@@ -48,6 +52,7 @@ impl Vmft {
         Vmft {
             plan: VmftPlan::new(STORAGE.to_vec(), hosts),
             supervisors: STORAGE.to_vec(),
+            storage_options: None,
         }
     }
 
@@ -57,6 +62,7 @@ impl Vmft {
         Vmft {
             plan: VmftPlan::new(all.clone(), all.clone()),
             supervisors: all,
+            storage_options: None,
         }
     }
 
@@ -109,7 +115,11 @@ impl Assembly for Vmft {
     fn start(&self, node: &Node) -> crate::Result<()> {
         let id = node.id();
         if self.plan.storage.contains(&id) {
-            RaftKv::on(self.plan.storage.clone()).start(node)?;
+            let storage = match &self.storage_options {
+                Some(options) => RaftKv::with_options(options.clone()),
+                None => RaftKv::on(self.plan.storage.clone()),
+            };
+            storage.start(node)?;
         }
         if self.plan.hosts.contains(&id) {
             Supervisor::start(node, vmft_host(self.plan.clone()))

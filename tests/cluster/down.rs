@@ -31,7 +31,7 @@ fn names_each_node(cluster: &Processes, text: &str, reason: &str) {
 
 #[test]
 fn status_with_every_node_down_exits_1_and_names_each_node() {
-    for system in ["raft-kv", "chain"] {
+    for system in ["raft-kv", "chain", "vmft"] {
         let cluster =
             Processes::init_with(&format!("status-down-{system}"), 3, &["--system", system]);
         let out = run(&cluster, &["status"]);

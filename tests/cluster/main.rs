@@ -1,7 +1,8 @@
 //! Real processes on loopback, with ports chosen by the OS and data on disk: `troupe node`
 //! processes elect, replicate and serve clients over their client ports; SIGKILL of the leader
 //! and damage to a node's log tail lose no acknowledged write; chain replication's processes
-//! survive SIGKILL of the head, the middle and the tail. The cluster commands refuse to
+//! survive SIGKILL of the head, the middle and the tail; VM-FT's processes fail over to the
+//! backup when the primary's process is killed. The cluster commands refuse to
 //! overwrite a cluster or start one twice, and say node by node what failed. No test sleeps to
 //! wait: every wait polls with a deadline.
 
@@ -12,3 +13,4 @@ mod init;
 mod kill_and_corrupt;
 mod support;
 mod up;
+mod vmft;

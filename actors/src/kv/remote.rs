@@ -10,7 +10,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
-use troupe_messages::client::{ChainNodeStatus, ClientRequest, ClientResponse, NodeStatus, Role};
+use troupe_messages::client::{
+    ChainNodeStatus, ClientRequest, ClientResponse, NodeStatus, Role, VmftNodeStatus,
+};
 use troupe_messages::kv::{KvOp, KvReply, KvRequest};
 use troupe_messages::{ClientId, NodeId};
 use troupe_runtime::tcp::clients::ClientConnection;
@@ -160,6 +162,14 @@ impl RemoteClerk {
     pub async fn chain_status(&mut self, node: NodeId) -> Result<ChainNodeStatus> {
         match self.ask_node(node, &ClientRequest::Status).await? {
             ClientResponse::ChainStatus(status) => Ok(status),
+            other => Err(unexpected(node, other)),
+        }
+    }
+
+    /// Asks `node` of a VM-FT cluster for its status.
+    pub async fn vmft_status(&mut self, node: NodeId) -> Result<VmftNodeStatus> {
+        match self.ask_node(node, &ClientRequest::Status).await? {
+            ClientResponse::VmftStatus(status) => Ok(status),
             other => Err(unexpected(node, other)),
         }
     }

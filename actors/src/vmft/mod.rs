@@ -15,6 +15,7 @@
 //! - [`host`]: the actor on every VM host, which is a primary, a backup or a spare.
 //! - [`client`]: a client that retries with request ids, so an output repeated at failover is
 //!   harmless.
+//! - [`gateway`]: how a real node's client port runs a remote client's requests on the guest.
 //!
 //! The failover supervisor that starts a new backup after a failover is in
 //! `troupe_supervisors::failover::vmft`.
@@ -23,6 +24,7 @@ pub mod backup;
 pub mod client;
 pub mod disk;
 pub mod error;
+pub mod gateway;
 pub mod host;
 pub mod log;
 pub mod primary;
