@@ -108,6 +108,7 @@ fn throughput(hosts: u32, window: Duration, seed: u64) -> Result<Throughput> {
             op_deadline: Duration::from_secs(5),
             gets_in_ten: 5,
             puts_only: true,
+            appends_only: false,
             read_only_every: 0,
         };
         run_clients_for(clients, workload, recorder.clone(), window, async {}).await;

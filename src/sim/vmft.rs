@@ -42,6 +42,20 @@ const SETTLE: Duration = Duration::from_secs(5);
 /// The random stream of the run's own crashes.
 const CRASH_STREAM: u64 = 0x766d_6674; // "vmft"
 
+/// Every client writes, and every write is an append to one of 50 keys: a lost write is what
+/// the output rule prevents and what a failover could lose, and with no put to overwrite it,
+/// the final reads find every acknowledged append a failover lost. (Fifty keys keep each value
+/// under the guest's largest, about 4 KB, over a minute of appends.)
+fn workload() -> Workload {
+    Workload {
+        keys: 50,
+        gets_in_ten: 3,
+        appends_only: true,
+        read_only_every: 0,
+        ..Workload::default()
+    }
+}
+
 /// The flags of `troupe sim vmft`.
 #[derive(clap::Args, Debug)]
 pub struct VmftArgs {}
@@ -111,7 +125,7 @@ fn run(system_args: VmftArgs, args: &Common) -> Result<bool> {
             *faults.borrow_mut() = report;
         };
         let d = args.duration + SETTLE;
-        let workload = Workload::default();
+        let workload = workload();
         run_clients_for(
             workload_clients,
             workload.clone(),
@@ -350,9 +364,9 @@ async fn fault_the_pair(
     targets.dedup();
     let end = tokio::time::Instant::now() + args.duration;
     loop {
-        let up = Duration::from_millis(rng.gen_range(1_000..=4_000));
+        let up = Duration::from_millis(rng.gen_range(300..=2_000));
         let down = Duration::from_millis(rng.gen_range(50..=1_000));
-        let cut = Duration::from_millis(rng.gen_range(300..=2_000));
+        let cut = Duration::from_millis(rng.gen_range(300..=1_000));
         let crash = crashes && (!cuts || rng.gen_bool(0.5));
         if tokio::time::Instant::now() + up + down.max(cut) >= end {
             return report;
@@ -372,11 +386,12 @@ async fn fault_the_pair(
             continue;
         }
         if crash {
-            // Half the time one of the pair, which is what failover is for.
-            let victim = if rng.gen_bool(0.5) {
-                pair[rng.gen_range(0..pair.len())]
-            } else {
-                targets[rng.gen_range(0..targets.len())]
+            // Half the time the primary, which is what failover is for; a quarter of the time
+            // the backup; else any node (a spare or a storage replica).
+            let victim = match rng.gen_range(0..4) {
+                0 | 1 => record.primary,
+                2 => pair[1],
+                _ => targets[rng.gen_range(0..targets.len())],
             };
             cluster.net().crash(victim);
             report.crashes += 1;

@@ -27,6 +27,9 @@ pub struct Workload {
     pub gets_in_ten: u32,
     /// Every write is a put (for a system without appends).
     pub puts_only: bool,
+    /// Every write is an append (no put ever overwrites a lost append, so the final reads find
+    /// every write a system lost). Ignored with `puts_only`.
+    pub appends_only: bool,
     /// Every n-th client (numbers n-1, 2n-1, ...) only reads; 0 for none. A reader cut off
     /// with a stale server keeps asking it, where a writer would wait on its first write:
     /// readers are what catch stale reads.
@@ -41,6 +44,7 @@ impl Default for Workload {
             op_deadline: Duration::from_secs(3),
             gets_in_ten: 4,
             puts_only: false,
+            appends_only: false,
             read_only_every: 4,
         }
     }
@@ -129,6 +133,8 @@ pub async fn run_client(
     };
     let appends_end = if workload.puts_only {
         gets
+    } else if workload.appends_only {
+        10
     } else {
         gets + (10 - gets) * 2 / 3
     };

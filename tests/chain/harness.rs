@@ -35,6 +35,7 @@ fn workload(keys: usize) -> Workload {
         keys,
         gets_in_ten: 4,
         puts_only: false,
+        appends_only: false,
         think: ms(1),
         op_deadline: Duration::from_secs(3),
         read_only_every: 0,
