@@ -31,8 +31,8 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::Duration;
+use troupe::systems::topology;
 use troupe::systems::vmft::{Vmft, HOST};
-use troupe::systems::{topology, Assembly};
 use troupe_actors::client::{KvClient, Outcome};
 use troupe_actors::kv::clerk::Clerk;
 use troupe_actors::vmft::record::FtRecord;
@@ -89,9 +89,9 @@ impl Narrator {
         let end = tokio::time::Instant::now() + d;
         while tokio::time::Instant::now() < end {
             let record = system().record(&mut self.storage, ms(500)).await;
-            if record.is_some() && record != self.last {
-                self.tell(record.expect("some")).await;
-                self.last = record;
+            if let Some(now) = record.filter(|r| Some(*r) != self.last) {
+                self.tell(now).await;
+                self.last = Some(now);
             }
             tokio::time::sleep(ms(10)).await;
         }
@@ -163,7 +163,7 @@ fn main() {
                     if client.run(append, ms(3_000)).await == Outcome::Done(None) {
                         acked.borrow_mut().push(value);
                     }
-                    tokio::time::sleep(ms(5)).await;
+                    tokio::time::sleep(ms(10)).await;
                 }
             }));
         }

@@ -126,14 +126,7 @@ fn run(system_args: VmftArgs, args: &Common) -> Result<bool> {
         };
         let d = args.duration + SETTLE;
         let workload = workload();
-        run_clients_for(
-            workload_clients,
-            workload.clone(),
-            recorder.clone(),
-            d,
-            nemesis,
-        )
-        .await;
+        run_clients_for(workload_clients, workload, recorder.clone(), d, nemesis).await;
         watch.timeline.final_phase();
         let checker = cluster.up(last);
         let mut final_clerk =
