@@ -134,6 +134,21 @@ fn the_backup_crashes_and_a_new_backup_joins_under_load() {
 
 #[test]
 fn a_cut_logging_channel_lets_exactly_one_side_go_on() {
+    cut_the_logging_channel();
+}
+
+/// Without the test-and-set both sides of a cut channel go live: the test must catch it.
+#[cfg(feature = "planted-bugs")]
+#[test]
+fn going_live_without_the_test_and_set_is_caught() {
+    use troupe_runtime::plant::{fails_with, Bug};
+    assert!(
+        fails_with(Bug::GoLiveWithoutTestAndSet, cut_the_logging_channel),
+        "both sides went live and the test did not notice"
+    );
+}
+
+fn cut_the_logging_channel() {
     simulate(161, |seed| async move {
         let h = VmftHarness::new(seed, 4);
         let pair = h.wait_for_pair(None, ms(5_000)).await;
