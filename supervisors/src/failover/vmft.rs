@@ -52,6 +52,13 @@ pub enum Decision {
         /// The spare.
         backup: NodeId,
     },
+    /// The record names `on` as the first primary (generation 1) and it runs no VM: the boot
+    /// never reached it. Send it again (a host that booted generation 1 once refuses, so a VM
+    /// that ran and crashed is not replaced by an empty one).
+    BootAgain {
+        /// The host the record names.
+        on: NodeId,
+    },
     /// The record names a primary whose host runs no VM: the VM's memory is gone with it.
     Lost {
         /// The host the record names.
@@ -101,6 +108,9 @@ pub fn decide(
                 generation: record.generation,
                 backup: candidates[turn % candidates.len()],
             }
+        }
+        Some(s) if s.role == VmftRole::Spare && record.generation == 1 => {
+            Decision::BootAgain { on: record.primary }
         }
         Some(s) if s.role == VmftRole::Spare => Decision::Lost {
             primary: record.primary,
@@ -185,6 +195,7 @@ impl VmftFailover {
                 }
             }
             Decision::Boot { on } => self.boot(on, ctx),
+            Decision::BootAgain { on } => self.send_boot(on),
         }
     }
 
@@ -203,7 +214,6 @@ impl VmftFailover {
             expect: String::new(),
             value: first.encode(),
         };
-        let node = self.node.clone();
         let swap = async move {
             let outcome = clerk.run(cas, STORAGE_DEADLINE).await;
             (clerk, outcome)
@@ -211,13 +221,18 @@ impl VmftFailover {
         ctx.spawn(swap.into_actor(self).map(move |(clerk, outcome), act, _| {
             act.clerk = Some(clerk);
             if matches!(&outcome, Outcome::Done(Some(found)) if found.is_empty()) {
-                tracing::info!(%on, "booting the VM");
-                let boot = BootVm { generation: 1 };
-                if let Err(e) = node.send(&ActorPath::new(on, HOST), boot) {
-                    tracing::debug!("boot not sent: {e}");
-                }
+                act.send_boot(on);
             }
         }));
+    }
+
+    /// Tells `on` to boot the VM as the primary of generation 1.
+    fn send_boot(&self, on: NodeId) {
+        tracing::info!(%on, "booting the VM");
+        let boot = BootVm { generation: 1 };
+        if let Err(e) = self.node.send(&ActorPath::new(on, HOST), boot) {
+            tracing::debug!("boot not sent: {e}");
+        }
     }
 }
 
@@ -318,6 +333,18 @@ mod tests {
             (NodeId(3), status(VmftRole::Spare, 0, None)),
         ];
         assert_eq!(decide(record(4, 1, None), &behind, 0), Decision::Wait);
+    }
+
+    #[test]
+    fn a_first_primary_that_never_booted_is_told_again() {
+        let statuses = [
+            (NodeId(1), status(VmftRole::Spare, 0, None)),
+            (NodeId(2), status(VmftRole::Spare, 0, None)),
+        ];
+        assert_eq!(
+            decide(record(1, 1, None), &statuses, 0),
+            Decision::BootAgain { on: NodeId(1) }
+        );
     }
 
     #[test]
