@@ -173,7 +173,7 @@ impl PrimaryCore {
                 break;
             }
             if self.vm.interrupts_enabled() {
-                if let Some(interrupt) = self.pending.pop_front() {
+                if let Some(interrupt) = self.next_deliverable() {
                     let count = self.vm.count();
                     let event = event_of(&interrupt);
                     if let Err(e) = self.vm.deliver(interrupt) {
@@ -190,7 +190,12 @@ impl PrimaryCore {
                     break;
                 }
                 Exit::Idle => {
-                    if self.pending.is_empty() || !self.vm.interrupts_enabled() {
+                    let deliverable = self
+                        .pending
+                        .iter()
+                        .any(|i| !matches!(i, Interrupt::Packet(_)))
+                        || (!self.pending.is_empty() && super::vm::guest::ring_has_room(&self.vm));
+                    if !deliverable || !self.vm.interrupts_enabled() {
                         break;
                     }
                 }
@@ -222,6 +227,17 @@ impl PrimaryCore {
         let now = sources.clock();
         effects.released = self.release(now);
         effects
+    }
+
+    /// The oldest queued event the VM can take now: packets wait while the guest's receive ring
+    /// is full (the virtual device holds them), other interrupts go ahead.
+    fn next_deliverable(&mut self) -> Option<Interrupt> {
+        let room = super::vm::guest::ring_has_room(&self.vm);
+        let at = self
+            .pending
+            .iter()
+            .position(|i| room || !matches!(i, Interrupt::Packet(_)))?;
+        self.pending.remove(at)
     }
 
     /// Answers the pending clock or random read with `value`, recording it first.

@@ -67,6 +67,23 @@ pub(crate) struct DedupTable {
     pub max: u64,
 }
 
+/// Whether the guest's receive ring has room for another packet, as the virtual network
+/// device sees it: the hypervisor holds packets in its bounce buffer while the ring is full,
+/// rather than deliver them to be dropped (a device knows its ring's descriptors). Reading
+/// guest memory changes nothing, so this is deterministic and needs no log entry.
+pub fn ring_has_room(vm: &super::Vm) -> bool {
+    let word = |addr: u64| {
+        vm.read_memory(addr, 8)
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .map(u64::from_le_bytes)
+    };
+    match (word(RING_HEAD), word(RING_TAIL)) {
+        (Some(head), Some(tail)) => tail.wrapping_sub(head) < RING_SLOTS,
+        _ => true,
+    }
+}
+
 /// Emits the packet branch of a handler: queue the receive buffer in the ring (or drop it if
 /// the ring is full), then `Iret`. Uses R1..R6 (the VM restores them).
 pub(crate) fn emit_enqueue(a: &mut Asm) {
