@@ -13,6 +13,7 @@ mod nodes;
 mod raft;
 mod real;
 mod real_chain;
+mod real_vmft;
 mod vmft;
 
 use anyhow::Result;
@@ -34,7 +35,9 @@ pub enum Bench {
     /// model; with --real, CR against CRAQ as real processes at length 3.
     Chain,
     /// VM-FT: the guest's throughput with FT against without (on a simulated CPU), log
-    /// bandwidth, and failover time (detection plus go-live) over several trials.
+    /// bandwidth, and failover time (detection plus go-live) over several trials; with --real,
+    /// throughput with FT against without as two clusters of 3 real processes, rounds
+    /// interleaved.
     Vmft,
 }
 
@@ -52,10 +55,11 @@ pub struct BenchArgs {
     json: bool,
     /// Real node processes on loopback (fsync on). raft-kv: in rounds interleaved with etcd's
     /// (through its gRPC API: needs the `etcd-grpc` feature); fails below the goal. chain: a CR
-    /// and a CRAQ cluster of 3 processes, rounds interleaved.
+    /// and a CRAQ cluster of 3 processes, rounds interleaved. vmft: a cluster with a backup and
+    /// one without, 3 processes each, rounds interleaved.
     #[arg(long)]
     real: bool,
-    /// chain --real: the share of a CPU each node process may use, through a cgroup of its
+    /// chain --real and vmft --real: the share of a CPU each node process may use, through a cgroup of its
     /// own (0: uncapped); emulates separate machines on one.
     #[arg(long, default_value_t = 0.4, value_parser = cpu_share)]
     cpu_per_node: f64,
@@ -81,6 +85,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         Bench::Election => election::run(args.quick, args.json),
         Bench::Chain if args.real => real_chain::run(args.quick, args.json, args.cpu_per_node),
         Bench::Chain => chain::run(args.quick, args.json),
+        Bench::Vmft if args.real => real_vmft::run(args.quick, args.json, args.cpu_per_node),
         Bench::Vmft => vmft::run(args.quick, args.json),
     }
 }

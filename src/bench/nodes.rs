@@ -127,6 +127,17 @@ impl CpuCaps {
         Ok(CpuCaps { groups })
     }
 
+    /// Node `i`'s enforcement periods so far and how many of them hit the cap (from its
+    /// cgroup's cpu.stat), if readable.
+    pub fn throttling(&self, i: usize) -> Option<(u64, u64)> {
+        let stat = std::fs::read_to_string(self.groups[i].join("cpu.stat")).ok()?;
+        let field = |name: &str| {
+            stat.lines()
+                .find_map(|l| l.strip_prefix(name)?.trim().parse::<u64>().ok())
+        };
+        Some((field("nr_periods ")?, field("nr_throttled ")?))
+    }
+
     /// Moves process `pid` (every thread of it) into node `i`'s cgroup.
     pub fn place(&self, i: usize, pid: u32) -> Result<()> {
         let procs = self.groups[i].join("cgroup.procs");
