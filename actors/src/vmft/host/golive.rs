@@ -39,7 +39,7 @@ impl VmftHost {
                     return;
                 }
                 p.swapping = true;
-                tracing::warn!(node = %self.node.id(), backup = %peer, "backup suspected");
+                tracing::info!(node = %self.node.id(), backup = %peer, "backup suspected");
                 if armed(Bug::GoLiveWithoutTestAndSet) {
                     self.go_on_alone_unchecked(ctx);
                     return;
@@ -48,7 +48,7 @@ impl VmftHost {
             }
             Role::Backup(b) if b.primary == peer && !b.going_live => {
                 b.going_live = true;
-                tracing::warn!(node = %self.node.id(), primary = %peer, "primary suspected");
+                tracing::info!(node = %self.node.id(), primary = %peer, "primary suspected");
                 if armed(Bug::GoLiveWithoutTestAndSet) {
                     self.go_live_unchecked(ctx);
                     return;
@@ -162,7 +162,7 @@ impl VmftHost {
         match b.core.go_live(self.plan.buffer, self.plan.hash_every) {
             Ok((core, outstanding)) => {
                 self.stats.went_live += 1;
-                tracing::warn!(node = %self.node.id(), generation, index = core.last_index(), "backup goes live");
+                tracing::info!(node = %self.node.id(), generation, index = core.last_index(), "backup goes live");
                 self.become_primary(core, generation, ctx);
                 for (tag, request) in outstanding {
                     self.issue_disk(tag, request, ctx);

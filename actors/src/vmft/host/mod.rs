@@ -161,7 +161,7 @@ impl VmftHost {
     /// Stops running the VM: the host becomes a spare, and clients still waiting are told.
     fn become_spare(&mut self, why: &str) {
         if !matches!(self.role, Role::Spare) {
-            tracing::warn!(node = %self.node.id(), role = self.role_name().name(), "stopping the VM: {why}");
+            tracing::info!(node = %self.node.id(), role = self.role_name().name(), "stopping the VM: {why}");
         }
         for monitor in self.monitors() {
             self.node.unwatch(monitor);
