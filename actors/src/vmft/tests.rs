@@ -78,6 +78,17 @@ fn counter_primary(buffer: u64) -> PrimaryCore {
     PrimaryCore::new(vm, 0, buffer, 4)
 }
 
+/// A counter primary that has booted: its first disk read issued, completed and delivered.
+fn booted_counter_primary(buffer: u64, sources: &mut Seeded) -> PrimaryCore {
+    let mut primary = counter_primary(buffer);
+    let mut disk = Disk::default();
+    let effects = primary.run(10_000, sources);
+    disk.waiting.extend(effects.disk);
+    disk.complete_all(&mut primary);
+    primary.run(10_000, sources);
+    primary
+}
+
 /// Runs the primary through `steps` random steps (packets, timer ticks, disk completions,
 /// slices of execution), acknowledging everything at once, and returns its log and outputs.
 fn record_run(seed: u64, steps: usize) -> (PrimaryCore, Vec<LogEntry>, Vec<Vec<u8>>) {
@@ -213,13 +224,7 @@ fn a_clock_value_that_differs_from_the_log_is_caught_at_the_next_hash() {
 #[test]
 fn an_output_waits_for_the_ack_of_the_entry_that_produced_it() {
     let mut sources = Seeded::new(1);
-    let mut primary = counter_primary(u64::MAX);
-    let mut disk = Disk::default();
-    // Boot (the disk read) with no backup yet.
-    let effects = primary.run(10_000, &mut sources);
-    disk.waiting.extend(effects.disk);
-    disk.complete_all(&mut primary);
-    primary.run(10_000, &mut sources);
+    let mut primary = booted_counter_primary(u64::MAX, &mut sources);
     primary.start_backup(NodeId(2));
     assert_eq!(primary.backup(), Backup::Syncing(NodeId(2)));
     let start = primary.last_index();
@@ -248,12 +253,7 @@ fn going_live_one_entry_early_can_contradict_a_released_output() {
     // The reply to a read carries a random nonce read just before the send: the random read's
     // entry is the one that produced the output.
     let mut sources = Seeded::new(9);
-    let mut primary = counter_primary(u64::MAX);
-    let mut disk = Disk::default();
-    let effects = primary.run(10_000, &mut sources);
-    disk.waiting.extend(effects.disk);
-    disk.complete_all(&mut primary);
-    primary.run(10_000, &mut sources);
+    let mut primary = booted_counter_primary(u64::MAX, &mut sources);
     let (index, snapshot) = primary.start_backup(NodeId(2));
     primary.on_ack(index, index, 0);
     primary.queue(Interrupt::Packet(counter::encode_request(
@@ -294,12 +294,7 @@ fn going_live_one_entry_early_can_contradict_a_released_output() {
 #[test]
 fn the_primary_stops_when_the_backups_buffer_is_full() {
     let mut sources = Seeded::new(2);
-    let mut primary = counter_primary(8);
-    let mut disk = Disk::default();
-    let effects = primary.run(10_000, &mut sources);
-    disk.waiting.extend(effects.disk);
-    disk.complete_all(&mut primary);
-    primary.run(10_000, &mut sources);
+    let mut primary = booted_counter_primary(8, &mut sources);
     let (index, _) = primary.start_backup(NodeId(2));
     primary.on_ack(index, index, 0);
     for seq in 1..=20 {
@@ -365,12 +360,7 @@ fn a_backup_started_by_state_transfer_follows_a_running_primary() {
 #[test]
 fn a_new_backup_may_take_over_only_once_it_has_what_was_released_without_it() {
     let mut sources = Seeded::new(3);
-    let mut primary = counter_primary(u64::MAX);
-    let mut disk = Disk::default();
-    let effects = primary.run(10_000, &mut sources);
-    disk.waiting.extend(effects.disk);
-    disk.complete_all(&mut primary);
-    primary.run(10_000, &mut sources);
+    let mut primary = booted_counter_primary(u64::MAX, &mut sources);
     let (index, _) = primary.start_backup(NodeId(2));
     // While the state travels, the primary serves on its own: this output leaves at once.
     primary.queue(Interrupt::Packet(counter::encode_request(
