@@ -56,8 +56,7 @@ impl VmftHost {
         ctx: &mut Context<Self>,
     ) -> impl Future<Output = VmftReply> + 'static {
         let waiting = match &mut self.role {
-            Role::Primary(p) if request.packet.len() > MAX_PACKET => {
-                let _ = p;
+            Role::Primary(_) if request.packet.len() > MAX_PACKET => {
                 Err(VmftReply::TooLarge { max: MAX_PACKET })
             }
             Role::Primary(p) => {
