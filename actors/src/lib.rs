@@ -9,6 +9,7 @@
 
 pub mod chain;
 pub mod client;
+pub mod gfs;
 pub mod kv;
 pub mod ping;
 pub mod raft;
