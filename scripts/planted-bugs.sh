@@ -22,6 +22,11 @@ troupe=./target/$profile/troupe
 short=0
 printf '%-26s %-8s %-7s %s\n' bug system caught "first reason"
 while IFS=$'\t' read -r bug system _; do
+    # A bug whose system has no `troupe sim` subcommand yet is caught by unit tests only.
+    if ! "$troupe" sim "$system" --help >/dev/null 2>&1; then
+        printf '%-26s %-8s %-7s %s\n' "$bug" "$system" "-" "no troupe sim $system yet: unit tests only"
+        continue
+    fi
     case "$system" in
         chain) args=(chain --nodes 3) ;;
         *) args=("$system") ;;
