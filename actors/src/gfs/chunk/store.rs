@@ -1,6 +1,11 @@
 //! [`ChunkStore`]: a chunkserver's chunks, each with a version and a CRC32 per 64 KB block
 //! (§5.2), its metadata persisted through [`ChunkFiles`] after every change, and record append
 //! at the chunk level (§3.3).
+//!
+//! A write goes to the data first, then to the metadata (version, length, checksums), which
+//! is replaced atomically. A crash between the two leaves blocks whose bytes do not match
+//! their checksums: reads of them report [`ReadOutcome::Corrupt`] and the replica is repaired
+//! like any corruption, never served.
 
 use super::record::PAD_BYTE;
 use super::{
