@@ -12,6 +12,7 @@
 pub mod chain;
 pub mod client;
 pub mod echo;
+pub mod gfs;
 pub mod ids;
 pub mod kv;
 pub mod ping;

@@ -5,3 +5,8 @@
 //! with padding) and the master's state (namespace, chunk versions, leases, re-replication and
 //! garbage collection, an operation log to recover from). The actors, the client library,
 //! `troupe sim gfs` and real processes build on them.
+//!
+//! - [`chunk`]: the chunkserver's storage core (chunks, versions, block checksums, record
+//!   append and the record format).
+
+pub mod chunk;
