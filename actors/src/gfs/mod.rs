@@ -5,3 +5,8 @@
 //! with padding) and the master's state (namespace, chunk versions, leases, re-replication and
 //! garbage collection, an operation log to recover from). The actors, the client library,
 //! `troupe sim gfs` and real processes build on them.
+//!
+//! - [`master`]: the master's core (namespace, chunk table, leases, re-replication, garbage
+//!   collection, operation log and checkpoints).
+
+pub mod master;
