@@ -43,11 +43,14 @@ pub enum Bug {
     /// VM-FT: a side that suspects the other goes live without the test-and-set on the shared
     /// storage, so in a partition of the logging channel both go on.
     GoLiveWithoutTestAndSet,
+    /// GFS: the master names a new primary for a chunk whose primary is not live, before the
+    /// old primary's lease has expired; behind a partition the old one still serves.
+    NewPrimaryBeforeLeaseExpiry,
 }
 
 impl Bug {
     /// Every bug, in the order `--plant list` prints them.
-    pub const ALL: [Bug; 10] = [
+    pub const ALL: [Bug; 11] = [
         Bug::LeaderReadsLocally,
         Bug::FollowerReadsLocally,
         Bug::AckBeforeMajority,
@@ -58,6 +61,7 @@ impl Bug {
         Bug::OutputRuleSkipsOwnEntry,
         Bug::OutputBeforeAck,
         Bug::GoLiveWithoutTestAndSet,
+        Bug::NewPrimaryBeforeLeaseExpiry,
     ];
 
     /// The bug's name on the command line.
@@ -73,6 +77,7 @@ impl Bug {
             Bug::OutputRuleSkipsOwnEntry => "output-rule-skips-own-entry",
             Bug::OutputBeforeAck => "output-before-ack",
             Bug::GoLiveWithoutTestAndSet => "go-live-without-test-and-set",
+            Bug::NewPrimaryBeforeLeaseExpiry => "new-primary-before-lease-expiry",
         }
     }
 
@@ -87,6 +92,7 @@ impl Bug {
             Bug::OutputRuleSkipsOwnEntry | Bug::OutputBeforeAck | Bug::GoLiveWithoutTestAndSet => {
                 "vmft"
             }
+            Bug::NewPrimaryBeforeLeaseExpiry => "gfs",
         }
     }
 
@@ -109,6 +115,9 @@ impl Bug {
             }
             Bug::OutputBeforeAck => "an output is released before the backup acknowledged it",
             Bug::GoLiveWithoutTestAndSet => "a side goes live without the test-and-set",
+            Bug::NewPrimaryBeforeLeaseExpiry => {
+                "the GFS master names a new primary before the old primary's lease expired"
+            }
         }
     }
 

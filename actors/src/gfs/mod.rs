@@ -8,5 +8,8 @@
 //!
 //! - [`chunk`]: the chunkserver's storage core (chunks, versions, block checksums, record
 //!   append and the record format).
+//! - [`master`]: the master's core (namespace, chunk table, leases, re-replication, garbage
+//!   collection, operation log and checkpoints).
 
 pub mod chunk;
+pub mod master;

@@ -1,0 +1,195 @@
+//! The chunk table's volatile half and what the master does with it: replica locations learnt
+//! from heartbeats (§2.6.2), stale replicas (§4.5), orphaned chunks (§4.4), re-replication
+//! (§4.3) and the replicas a client may read from (§2.7).
+//!
+//! A replica counts only if its server is live and its version is the master's: a lower one is
+//! stale — never given to a client, never a primary, and its server is told to delete it. A
+//! higher one means the master failed after granting a lease (the bump was on the replicas but
+//! not in its log): the master takes the higher version, logging it.
+
+use super::{ChunkHandle, ChunkVersion, Effect, MasterCore, OpRecord, Refusal};
+use std::collections::BTreeMap;
+use troupe_messages::NodeId;
+
+/// What the master knows of a chunk and never persists.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Volatile {
+    /// Servers holding a replica, with the version each reported.
+    pub replicas: BTreeMap<NodeId, ChunkVersion>,
+    /// The current lease's primary and expiry (ns), if one was granted.
+    pub lease: Option<(NodeId, u64)>,
+    /// A replication in flight: the target, the version copied, and when it was asked for.
+    pub replicating: Option<(NodeId, ChunkVersion, u64)>,
+}
+
+impl MasterCore {
+    /// A heartbeat from `server` at `now`, with every chunk it holds: records the server as
+    /// live and its replicas' locations. The effects, in order: records to persist (a higher
+    /// version than the master's), then deletions of stale and orphaned replicas.
+    pub fn heartbeat(
+        &mut self,
+        server: NodeId,
+        report: Vec<(ChunkHandle, ChunkVersion)>,
+        now: u64,
+    ) -> Vec<Effect> {
+        self.servers.insert(server, now);
+        for chunk in self.chunks.values_mut() {
+            chunk.replicas.remove(&server);
+        }
+        let mut effects = Vec::new();
+        for (handle, reported) in report {
+            let Some(known) = self.version(handle) else {
+                effects.push(Effect::Delete { server, handle });
+                continue;
+            };
+            if reported < known {
+                effects.push(Effect::Delete { server, handle });
+                continue;
+            }
+            if reported > known {
+                let record = OpRecord::SetVersion {
+                    handle,
+                    version: reported,
+                };
+                if self.apply(&record).is_ok() {
+                    effects.insert(0, Effect::Persist(record));
+                }
+            }
+            let chunk = self.chunks.entry(handle).or_default();
+            chunk.replicas.insert(server, reported);
+            if chunk.replicating.is_some_and(|(to, _, _)| to == server) {
+                chunk.replicating = None;
+            }
+        }
+        effects
+    }
+
+    /// The live servers holding the chunk at the master's version, in id order.
+    pub fn up_to_date(&self, handle: ChunkHandle, now: u64) -> Vec<NodeId> {
+        let (Some(version), Some(chunk)) = (self.version(handle), self.chunks.get(&handle)) else {
+            return Vec::new();
+        };
+        chunk
+            .replicas
+            .iter()
+            .filter(|&(&server, &v)| v == version && self.is_live(server, now))
+            .map(|(&server, _)| server)
+            .collect()
+    }
+
+    /// Up to `count` live servers not in `except`, fewest replicas (and replications in
+    /// flight) first, ties by id.
+    pub(super) fn emptiest_live(&self, now: u64, except: &[NodeId], count: usize) -> Vec<NodeId> {
+        let mut load: BTreeMap<NodeId, usize> = self
+            .servers
+            .keys()
+            .filter(|&&s| self.is_live(s, now) && !except.contains(&s))
+            .map(|&s| (s, 0))
+            .collect();
+        for chunk in self.chunks.values() {
+            let inflight = chunk.replicating.map(|(to, _, _)| to);
+            for server in chunk.replicas.keys().chain(inflight.iter()) {
+                if let Some(n) = load.get_mut(server) {
+                    *n += 1;
+                }
+            }
+        }
+        let mut by_load: Vec<(usize, NodeId)> = load.into_iter().map(|(s, n)| (n, s)).collect();
+        by_load.sort();
+        by_load.into_iter().take(count).map(|(_, s)| s).collect()
+    }
+
+    /// Re-replication (§4.3): for each chunk with fewer live up-to-date replicas than the
+    /// target, most urgent first, one copy from a live up-to-date replica to the emptiest live
+    /// server without the chunk. At most one per chunk in flight, forgotten after
+    /// `replication_timeout`.
+    pub fn tick(&mut self, now: u64) -> Vec<Effect> {
+        let timeout = self.config.replication_timeout;
+        let mut short: Vec<(usize, ChunkHandle)> = Vec::new();
+        for chunk in self.chunks.values_mut() {
+            if chunk
+                .replicating
+                .is_some_and(|(_, _, since)| now.saturating_sub(since) >= timeout)
+            {
+                chunk.replicating = None;
+            }
+        }
+        for (&handle, chunk) in &self.chunks {
+            let live = self.up_to_date(handle, now).len();
+            if live > 0 && live < self.config.target && chunk.replicating.is_none() {
+                short.push((live, handle));
+            }
+        }
+        short.sort();
+        let mut effects = Vec::new();
+        for (_, handle) in short {
+            let Some(version) = self.version(handle) else {
+                continue;
+            };
+            let sources = self.up_to_date(handle, now);
+            let holders: Vec<NodeId> = self
+                .chunks
+                .get(&handle)
+                .map(|c| c.replicas.keys().copied().collect())
+                .unwrap_or_default();
+            let (Some(&from), Some(&to)) = (
+                sources.first(),
+                self.emptiest_live(now, &holders, 1).first(),
+            ) else {
+                continue;
+            };
+            if let Some(chunk) = self.chunks.get_mut(&handle) {
+                chunk.replicating = Some((to, version, now));
+            }
+            effects.push(Effect::Replicate {
+                handle,
+                version,
+                from,
+                to,
+            });
+        }
+        effects
+    }
+
+    /// The copy of `handle` to `to` is done: `to` holds it at the version copied (if the
+    /// version moved on meanwhile, the copy is stale and not recorded).
+    pub fn replicated(&mut self, handle: ChunkHandle, to: NodeId) {
+        let Some(version) = self.version(handle) else {
+            return;
+        };
+        if let Some(chunk) = self.chunks.get_mut(&handle) {
+            if let Some((target, copied, _)) = chunk.replicating {
+                if target == to {
+                    chunk.replicating = None;
+                    if copied == version {
+                        chunk.replicas.insert(to, version);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Where a client reads chunk `chunk_index` of `path` (§2.7): its handle, version and the
+    /// live servers holding it at that version.
+    pub fn locations(
+        &self,
+        path: &str,
+        chunk_index: usize,
+        now: u64,
+    ) -> Result<(ChunkHandle, ChunkVersion, Vec<NodeId>), Refusal> {
+        let file = match self.state.files.get(path) {
+            Some(file) if file.deleted_at.is_none() => file,
+            _ => return Err(Refusal::NoSuchFile),
+        };
+        let handle = *file
+            .chunks
+            .get(chunk_index)
+            .ok_or(Refusal::NoChunkAt { index: chunk_index })?;
+        let version = self.version(handle).ok_or(Refusal::NoSuchChunk)?;
+        let servers = self.up_to_date(handle, now);
+        if servers.is_empty() {
+            return Err(Refusal::NoLiveReplica);
+        }
+        Ok((handle, version, servers))
+    }
+}

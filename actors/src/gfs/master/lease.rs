@@ -1,0 +1,120 @@
+//! Leases (§3.1 of the paper): the master names one replica of a chunk the primary, which
+//! orders the chunk's mutations, for `lease_length` (60 s). While a lease may still run no
+//! other primary is named — not even when the primary is dead or unreachable, since it may be
+//! alive and serving behind a partition: the master waits for the expiry (no split brain).
+//! A new lease bumps the chunk's version (§4.5), logged before anyone hears of it, and every
+//! up-to-date replica is told the new version, so replicas that miss it show up as stale.
+
+use super::{ChunkHandle, ChunkVersion, Effect, MasterCore, OpRecord, Refusal};
+use troupe_messages::NodeId;
+use troupe_runtime::plant::{armed, Bug};
+
+/// A chunk's lease, as the master tells clients and the primary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    /// The replica that orders mutations.
+    pub primary: NodeId,
+    /// The other live up-to-date replicas, in id order.
+    pub secondaries: Vec<NodeId>,
+    /// The chunk's version under this lease.
+    pub version: ChunkVersion,
+    /// When the lease runs out (ns).
+    pub expiry: u64,
+}
+
+impl MasterCore {
+    /// The chunk's lease at `now`: the current one if it still runs (same primary), else,
+    /// once it has expired, a new one on a live up-to-date replica with a bumped version. The
+    /// effects of a new lease, in order: the record to persist, then the new version to every
+    /// up-to-date replica; none for a lease that still runs.
+    pub fn lease(
+        &mut self,
+        handle: ChunkHandle,
+        now: u64,
+    ) -> Result<(Lease, Vec<Effect>), Refusal> {
+        let version = self.version(handle).ok_or(Refusal::NoSuchChunk)?;
+        let live = self.up_to_date(handle, now);
+        let current = self.chunks.get(&handle).and_then(|c| c.lease);
+        if let Some((primary, expiry)) = current {
+            if now < expiry {
+                if live.contains(&primary) {
+                    let lease = Lease {
+                        primary,
+                        secondaries: live.into_iter().filter(|&s| s != primary).collect(),
+                        version,
+                        expiry,
+                    };
+                    return Ok((lease, Vec::new()));
+                }
+                // The primary may be alive behind a partition, still serving under its lease.
+                if !armed(Bug::NewPrimaryBeforeLeaseExpiry) {
+                    return Err(Refusal::WaitForLease { until: expiry });
+                }
+            }
+        }
+        if now < self.no_lease_before {
+            return Err(Refusal::WaitForLease {
+                until: self.no_lease_before,
+            });
+        }
+        let Some(&primary) = live.first() else {
+            return Err(Refusal::NoLiveReplica);
+        };
+        let new = ChunkVersion(version.0 + 1);
+        let record = OpRecord::SetVersion {
+            handle,
+            version: new,
+        };
+        self.apply(&record).map_err(|_| Refusal::NoSuchChunk)?;
+        let expiry = now + self.config.lease_length;
+        let chunk = self.chunks.entry(handle).or_default();
+        chunk.lease = Some((primary, expiry));
+        let mut effects = vec![Effect::Persist(record)];
+        for &server in &live {
+            chunk.replicas.insert(server, new);
+            effects.push(Effect::SetVersion {
+                server,
+                handle,
+                version: new,
+            });
+        }
+        let lease = Lease {
+            primary,
+            secondaries: live.into_iter().filter(|&s| s != primary).collect(),
+            version: new,
+            expiry,
+        };
+        Ok((lease, effects))
+    }
+
+    /// Renews the lease of `primary` on `handle` for another `lease_length` from `now` (piggy-
+    /// backed on its heartbeats, §3.1). Refused unless it holds a lease that still runs.
+    pub fn extend_lease(
+        &mut self,
+        handle: ChunkHandle,
+        primary: NodeId,
+        now: u64,
+    ) -> Result<Lease, Refusal> {
+        let version = self.version(handle).ok_or(Refusal::NoSuchChunk)?;
+        let secondaries: Vec<NodeId> = self
+            .up_to_date(handle, now)
+            .into_iter()
+            .filter(|&s| s != primary)
+            .collect();
+        let length = self.config.lease_length;
+        let chunk = self.chunks.get_mut(&handle).ok_or(Refusal::NotPrimary)?;
+        match chunk.lease {
+            Some((holder, expiry)) if holder == primary && now < expiry => {
+                let expiry = now + length;
+                chunk.lease = Some((primary, expiry));
+                Ok(Lease {
+                    primary,
+                    secondaries,
+                    version,
+                    expiry,
+                })
+            }
+            _ => Err(Refusal::NotPrimary),
+        }
+    }
+}

@@ -1,0 +1,407 @@
+//! The master core's rules, one test (or a few) each.
+
+use super::*;
+use troupe_messages::NodeId;
+
+const S: u64 = 1_000_000_000;
+
+fn n(i: u32) -> NodeId {
+    NodeId(i)
+}
+
+/// A master with live servers `1..=servers` at time 0 and a file `/f` with one chunk on the
+/// three emptiest.
+fn master_with_chunk(servers: u32) -> (MasterCore, ChunkHandle) {
+    let mut m = MasterCore::new(Config::default());
+    for i in 1..=servers {
+        assert!(m.heartbeat(n(i), vec![], 0).is_empty());
+    }
+    m.create("/f").unwrap();
+    let (h, _) = m.add_chunk("/f", 0).unwrap();
+    (m, h)
+}
+
+/// Every server in `servers` reports what the master thinks it holds, at `now`.
+fn beat(m: &mut MasterCore, servers: &[u32], report: &[(ChunkHandle, ChunkVersion)], now: u64) {
+    for &i in servers {
+        m.heartbeat(n(i), report.to_vec(), now);
+    }
+}
+
+#[test]
+fn paths_are_absolute_and_unique() {
+    let mut m = MasterCore::new(Config::default());
+    for bad in ["", "a", "/", "/a/", "//a", "/a//b"] {
+        assert_eq!(m.create(bad), Err(MasterError::NotAbsolute(bad.into())));
+    }
+    assert_eq!(
+        m.create("/a/b"),
+        Ok(OpRecord::CreateFile {
+            path: "/a/b".into()
+        })
+    );
+    assert_eq!(m.create("/a/b"), Err(MasterError::Exists("/a/b".into())));
+}
+
+#[test]
+fn list_gives_the_files_under_a_prefix_without_deleted_ones() {
+    let mut m = MasterCore::new(Config::default());
+    for p in ["/a/x", "/a/y", "/ab", "/b/z"] {
+        m.create(p).unwrap();
+    }
+    m.delete("/a/y", 5).unwrap();
+    assert_eq!(m.list("/a"), vec!["/a/x".to_string()]);
+    assert_eq!(m.list("/"), vec!["/a/x", "/ab", "/b/z"]);
+}
+
+#[test]
+fn chunks_get_handles_from_a_counter_in_file_order() {
+    let (mut m, h0) = master_with_chunk(3);
+    let (h1, effects) = m.add_chunk("/f", 0).unwrap();
+    assert_eq!((h0, h1), (ChunkHandle(0), ChunkHandle(1)));
+    assert_eq!(m.chunks_of("/f"), Ok(vec![h0, h1]));
+    assert!(matches!(
+        effects[0],
+        Effect::Persist(OpRecord::AddChunk { .. })
+    ));
+    assert_eq!(effects.len(), 4, "persist, then create on three servers");
+    assert_eq!(
+        m.add_chunk("/nope", 0),
+        Err(MasterError::NoSuchFile("/nope".into()))
+    );
+}
+
+#[test]
+fn new_chunks_go_to_the_emptiest_servers() {
+    let (mut m, _) = master_with_chunk(4);
+    let (h, effects) = m.add_chunk("/f", 0).unwrap();
+    let on: Vec<NodeId> = effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Create { server, .. } => Some(*server),
+            _ => None,
+        })
+        .collect();
+    // n1..n3 hold the first chunk: n4 is emptiest, then n1, n2 by id.
+    assert_eq!(on, vec![n(4), n(1), n(2)]);
+    assert_eq!(m.version(h), Some(ChunkVersion(1)));
+}
+
+#[test]
+fn deletion_is_lazy_and_reclaimed_after_the_grace_period() {
+    let (mut m, h) = master_with_chunk(3);
+    let grace = m.config().grace;
+    let record = m.delete("/f", 10).unwrap();
+    let hidden = namespace::hidden_name("/f", 10);
+    assert_eq!(
+        record,
+        OpRecord::DeleteFile {
+            path: "/f".into(),
+            hidden: hidden.clone(),
+            at: 10
+        }
+    );
+    assert!(m.list("/").is_empty());
+    assert_eq!(m.locations("/f", 0, 0), Err(Refusal::NoSuchFile));
+    assert_eq!(
+        m.chunks_of(&hidden),
+        Ok(vec![h]),
+        "kept under its hidden name"
+    );
+    assert!(
+        m.gc(10 + grace - 1).is_empty(),
+        "not before the grace period"
+    );
+    assert_eq!(
+        m.gc(10 + grace),
+        vec![Effect::Persist(OpRecord::Reclaim {
+            hidden: hidden.clone()
+        })]
+    );
+    assert!(m.chunks_of(&hidden).is_err());
+    assert_eq!(m.version(h), None);
+    // Its replicas are orphans now: the next heartbeat deletes them.
+    let effects = m.heartbeat(n(1), vec![(h, ChunkVersion(1))], 10 + grace);
+    assert_eq!(
+        effects,
+        vec![Effect::Delete {
+            server: n(1),
+            handle: h
+        }]
+    );
+}
+
+#[test]
+fn orphaned_chunks_are_deleted() {
+    let mut m = MasterCore::new(Config::default());
+    let effects = m.heartbeat(n(1), vec![(ChunkHandle(42), ChunkVersion(3))], 0);
+    assert_eq!(
+        effects,
+        vec![Effect::Delete {
+            server: n(1),
+            handle: ChunkHandle(42)
+        }]
+    );
+}
+
+#[test]
+fn a_lease_names_a_live_primary_and_bumps_the_version() {
+    let (mut m, h) = master_with_chunk(3);
+    beat(&mut m, &[1, 2, 3], &[(h, ChunkVersion(1))], 0);
+    let (lease, effects) = m.lease(h, S).unwrap();
+    assert_eq!(lease.primary, n(1));
+    assert_eq!(lease.secondaries, vec![n(2), n(3)]);
+    assert_eq!(lease.version, ChunkVersion(2));
+    assert_eq!(lease.expiry, S + 60 * S);
+    assert_eq!(
+        effects[0],
+        Effect::Persist(OpRecord::SetVersion {
+            handle: h,
+            version: ChunkVersion(2)
+        })
+    );
+    for (i, e) in effects[1..].iter().enumerate() {
+        assert_eq!(
+            *e,
+            Effect::SetVersion {
+                server: n(i as u32 + 1),
+                handle: h,
+                version: ChunkVersion(2)
+            }
+        );
+    }
+    // While it runs, the same lease, no new version.
+    let (again, effects) = m.lease(h, 2 * S).unwrap();
+    assert_eq!(again, lease);
+    assert!(effects.is_empty());
+}
+
+#[test]
+fn lease_refusals_are_typed() {
+    let (mut m, h) = master_with_chunk(3);
+    assert_eq!(m.lease(ChunkHandle(99), 0), Err(Refusal::NoSuchChunk));
+    let late = m.config().dead_after;
+    assert_eq!(m.lease(h, late), Err(Refusal::NoLiveReplica));
+}
+
+#[test]
+fn no_second_primary_before_expiry_even_if_the_primary_is_dead() {
+    let (mut m, h) = master_with_chunk(3);
+    let (lease, _) = m.lease(h, 0).unwrap();
+    assert_eq!(lease.primary, n(1));
+    // n1 falls silent; n2 and n3 keep beating.
+    let v2 = [(h, ChunkVersion(2))];
+    beat(&mut m, &[2, 3], &v2, 40 * S);
+    assert!(!m.is_live(n(1), 40 * S));
+    assert_eq!(
+        m.lease(h, 40 * S),
+        Err(Refusal::WaitForLease { until: 60 * S })
+    );
+    beat(&mut m, &[2, 3], &v2, 59 * S);
+    assert_eq!(
+        m.lease(h, 60 * S - 1),
+        Err(Refusal::WaitForLease { until: 60 * S })
+    );
+    // After expiry: a new primary, and a bumped version.
+    let (new, effects) = m.lease(h, 60 * S).unwrap();
+    assert_eq!(new.primary, n(2));
+    assert_eq!(new.secondaries, vec![n(3)]);
+    assert_eq!(new.version, ChunkVersion(3));
+    assert!(matches!(
+        effects[0],
+        Effect::Persist(OpRecord::SetVersion { .. })
+    ));
+    assert_eq!(
+        effects.len(),
+        3,
+        "n2 and n3 told the new version, not dead n1"
+    );
+}
+
+#[cfg(feature = "planted-bugs")]
+#[test]
+fn the_planted_bug_names_a_second_primary_and_the_test_catches_it() {
+    use troupe_runtime::plant::{fails_with, Bug};
+    assert!(fails_with(
+        Bug::NewPrimaryBeforeLeaseExpiry,
+        no_second_primary_before_expiry_even_if_the_primary_is_dead
+    ));
+}
+
+#[test]
+fn extend_lease_renews_only_the_primarys_running_lease() {
+    let (mut m, h) = master_with_chunk(3);
+    let (lease, _) = m.lease(h, 0).unwrap();
+    assert_eq!(m.extend_lease(h, n(2), S), Err(Refusal::NotPrimary));
+    let renewed = m.extend_lease(h, lease.primary, 30 * S).unwrap();
+    assert_eq!(renewed.expiry, 90 * S);
+    assert_eq!(renewed.version, lease.version);
+    assert_eq!(
+        m.extend_lease(h, lease.primary, 90 * S),
+        Err(Refusal::NotPrimary)
+    );
+    assert_eq!(
+        m.extend_lease(ChunkHandle(7), n(1), 0),
+        Err(Refusal::NoSuchChunk)
+    );
+}
+
+#[test]
+fn a_stale_replica_is_never_returned_never_primary_and_told_to_delete() {
+    let (mut m, h) = master_with_chunk(3);
+    beat(&mut m, &[1, 2, 3], &[(h, ChunkVersion(1))], 0);
+    // n3 misses the new lease's version (it was down).
+    m.heartbeat(n(3), vec![], 0);
+    m.lease(h, 0).unwrap();
+    beat(&mut m, &[1, 2], &[(h, ChunkVersion(2))], 61 * S);
+    let effects = m.heartbeat(n(3), vec![(h, ChunkVersion(1))], 61 * S);
+    assert_eq!(
+        effects,
+        vec![Effect::Delete {
+            server: n(3),
+            handle: h
+        }]
+    );
+    let (_, _, servers) = m.locations("/f", 0, 61 * S).unwrap();
+    assert_eq!(servers, vec![n(1), n(2)]);
+    // Only n3 is live now: it holds a stale copy, so it can't be primary.
+    let late = 61 * S + m.config().dead_after;
+    m.heartbeat(n(3), vec![(h, ChunkVersion(1))], late);
+    assert_eq!(m.lease(h, late), Err(Refusal::NoLiveReplica));
+    assert_eq!(m.locations("/f", 0, late), Err(Refusal::NoLiveReplica));
+}
+
+#[test]
+fn a_higher_reported_version_is_taken_and_logged() {
+    let (mut m, h) = master_with_chunk(3);
+    let effects = m.heartbeat(n(1), vec![(h, ChunkVersion(5))], 0);
+    assert_eq!(
+        effects,
+        vec![Effect::Persist(OpRecord::SetVersion {
+            handle: h,
+            version: ChunkVersion(5)
+        })]
+    );
+    assert_eq!(m.version(h), Some(ChunkVersion(5)));
+    let (_, v, servers) = m.locations("/f", 0, 0).unwrap();
+    assert_eq!((v, servers), (ChunkVersion(5), vec![n(1)]));
+}
+
+#[test]
+fn locations_are_only_live_up_to_date_replicas() {
+    let (mut m, h) = master_with_chunk(3);
+    assert_eq!(m.locations("/nope", 0, 0), Err(Refusal::NoSuchFile));
+    assert_eq!(
+        m.locations("/f", 1, 0),
+        Err(Refusal::NoChunkAt { index: 1 })
+    );
+    beat(&mut m, &[1, 2], &[(h, ChunkVersion(1))], 20 * S);
+    let dead_after = m.config().dead_after;
+    let (handle, v, servers) = m.locations("/f", 0, dead_after).unwrap();
+    assert_eq!((handle, v), (h, ChunkVersion(1)));
+    assert_eq!(servers, vec![n(1), n(2)], "n3 is dead");
+}
+
+#[test]
+fn re_replication_restores_the_target_after_a_server_dies() {
+    let (mut m, h) = master_with_chunk(5);
+    let v = [(h, ChunkVersion(1))];
+    beat(&mut m, &[1, 2, 3], &v, 0);
+    beat(&mut m, &[4], &[], 0);
+    beat(&mut m, &[5], &[(ChunkHandle(77), ChunkVersion(1))], 0);
+    assert!(m.tick(0).is_empty(), "three replicas: nothing to do");
+    // n3 dies; n5 holds an orphan, which doesn't count as load once deleted, n4 is emptiest.
+    let t = 40 * S;
+    beat(&mut m, &[1, 2], &v, t);
+    beat(&mut m, &[4, 5], &[], t);
+    let effects = m.tick(t);
+    assert_eq!(
+        effects,
+        vec![Effect::Replicate {
+            handle: h,
+            version: ChunkVersion(1),
+            from: n(1),
+            to: n(4)
+        }]
+    );
+    assert!(m.tick(t + S).is_empty(), "one in flight per chunk");
+    m.replicated(h, n(4));
+    assert_eq!(m.locations("/f", 0, t).unwrap().2, vec![n(1), n(2), n(4)]);
+    assert!(m.tick(t + 2 * S).is_empty());
+}
+
+#[test]
+fn a_replication_in_flight_is_forgotten_after_the_timeout() {
+    let (mut m, h) = master_with_chunk(4);
+    beat(&mut m, &[1, 2], &[(h, ChunkVersion(1))], 0);
+    beat(&mut m, &[3, 4], &[], 0);
+    let first = m.tick(0);
+    assert_eq!(first.len(), 1);
+    let timeout = m.config().replication_timeout;
+    beat(&mut m, &[1, 2], &[(h, ChunkVersion(1))], timeout - 1);
+    beat(&mut m, &[3, 4], &[], timeout - 1);
+    assert!(m.tick(timeout - 1).is_empty());
+    assert_eq!(m.tick(timeout).len(), 1, "asked again after the timeout");
+}
+
+#[test]
+fn a_recovered_master_equals_the_original_in_everything_persisted() {
+    let (mut m, h) = master_with_chunk(3);
+    let checkpoint = m.checkpoint();
+    let mut log = Vec::new();
+    log.push(m.create("/g").unwrap());
+    let (_, effects) = m.add_chunk("/g", 0).unwrap();
+    let (_, lease_effects) = m.lease(h, 0).unwrap();
+    log.push(m.delete("/g", 5).unwrap());
+    let more = m.heartbeat(n(2), vec![(h, ChunkVersion(9))], 1);
+    log.extend(
+        effects
+            .into_iter()
+            .chain(lease_effects)
+            .chain(more)
+            .filter_map(|e| match e {
+                Effect::Persist(r) => Some(r),
+                _ => None,
+            }),
+    );
+    // The log's order is the calls' order: create, add, lease, delete, heartbeat.
+    let ordered = vec![
+        log[0].clone(),
+        log[2].clone(),
+        log[3].clone(),
+        log[1].clone(),
+        log[4].clone(),
+    ];
+    let json = serde_json::to_string(&(checkpoint, ordered)).unwrap();
+    let (checkpoint, ordered): (Checkpoint, Vec<OpRecord>) = serde_json::from_str(&json).unwrap();
+    let r = MasterCore::recover(Config::default(), checkpoint, &ordered, 2).unwrap();
+    assert_eq!(r.persisted(), m.persisted());
+    assert_eq!(r.version(h), Some(ChunkVersion(9)));
+    let again = MasterCore::recover(Config::default(), m.checkpoint(), &[], 2).unwrap();
+    assert_eq!(again.persisted(), m.persisted());
+}
+
+#[test]
+fn a_log_that_does_not_fit_is_refused() {
+    let bad = [OpRecord::SetVersion {
+        handle: ChunkHandle(3),
+        version: ChunkVersion(1),
+    }];
+    assert!(matches!(
+        MasterCore::recover(Config::default(), Checkpoint::default(), &bad, 0),
+        Err(MasterError::BadRecord(_))
+    ));
+}
+
+#[test]
+fn a_recovered_master_grants_no_lease_before_a_lease_length() {
+    let (m, h) = master_with_chunk(3);
+    let mut r = MasterCore::recover(Config::default(), m.checkpoint(), &[], 100 * S).unwrap();
+    beat(&mut r, &[1, 2, 3], &[(h, ChunkVersion(1))], 100 * S);
+    assert_eq!(
+        r.lease(h, 100 * S),
+        Err(Refusal::WaitForLease { until: 160 * S })
+    );
+    beat(&mut r, &[1, 2, 3], &[(h, ChunkVersion(1))], 160 * S);
+    assert_eq!(r.lease(h, 160 * S).unwrap().0.version, ChunkVersion(2));
+}
