@@ -110,10 +110,10 @@ fn run(system_args: VmftArgs, args: &Common) -> Result<bool> {
         ));
         let faults = Rc::new(RefCell::new(NemesisReport::default()));
         let nemesis = async {
-            let pair = watch.pair.clone();
+            let record = watch.record.clone();
             let network = Nemesis::new(args.nemesis, cluster.net())
                 .targets(system.hosts().to_vec())
-                .focus(move || pair.borrow().clone())
+                .focus(move || record.get().map(|r| r.hosts()).unwrap_or_default())
                 .without_crashes()
                 .run(args.duration);
             let crashes = fault_the_pair(&cluster, &system, &watch, args, cluster.up(last));
@@ -195,9 +195,7 @@ fn run(system_args: VmftArgs, args: &Common) -> Result<bool> {
 /// What the watcher learns as the run goes: the pair, its changes, and the hosts' counters.
 #[derive(Clone, Default)]
 struct Watch {
-    /// The recorded primary and backup (the nemesis's focus).
-    pair: Rc<RefCell<Vec<NodeId>>>,
-    /// The record as last read.
+    /// The record as last read (its hosts are the nemesis's focus).
     record: Rc<Cell<Option<FtRecord>>>,
     /// Each host's counters: the sum over its earlier incarnations, and its current one.
     stats: Rc<RefCell<BTreeMap<NodeId, (HostStats, HostStats)>>>,
@@ -209,22 +207,11 @@ impl Watch {
     fn totals(&self) -> HostStats {
         let mut total = HostStats::default();
         for (before, now) in self.stats.borrow().values() {
-            add(&mut total, before);
-            add(&mut total, now);
+            total.absorb(before);
+            total.absorb(now);
         }
         total
     }
-}
-
-/// Adds `more` to `total` (the longest hold is the longer of the two).
-fn add(total: &mut HostStats, more: &HostStats) {
-    total.went_live += more.went_live;
-    total.backups_started += more.backups_started;
-    total.log_entries += more.log_entries;
-    total.log_bytes += more.log_bytes;
-    total.divergences += more.divergences;
-    total.lost_test_and_set += more.lost_test_and_set;
-    total.longest_hold = total.longest_hold.max(more.longest_hold);
 }
 
 /// Every 100 ms while `watching`: reads the record (noting its changes in the timeline) and
@@ -248,10 +235,6 @@ async fn watch_pair(
                 last = Some(record);
             }
             watch.record.set(Some(record));
-            *watch.pair.borrow_mut() = [Some(record.primary), record.backup]
-                .into_iter()
-                .flatten()
-                .collect();
         }
         for &host in system.hosts() {
             let path = ActorPath::new(host, HOST);
@@ -266,7 +249,7 @@ async fn watch_pair(
             if now.incarnation != entry.1.incarnation {
                 // A new incarnation: keep what the last one counted.
                 let old = entry.1;
-                add(&mut entry.0, &old);
+                entry.0.absorb(&old);
             }
             entry.1 = now;
         }
@@ -367,10 +350,10 @@ async fn fault_the_pair(
         tokio::time::sleep(up).await;
         // Whole now, asked afresh: no failover under way and the logging channel up. A second
         // fault inside a failover is more than the design survives (the paper's too).
-        let pair = watch.pair.borrow().clone();
         let Some(record) = watch.record.get() else {
             continue;
         };
+        let pair = record.hosts();
         let net = cluster.net();
         let linked = pair.len() == 2
             && !net.is_blocked(pair[0], pair[1])

@@ -137,20 +137,28 @@ impl VmftClient {
     }
 }
 
+/// The key-value guest's operation for `op`; None for a compare-and-swap, which the guest does
+/// not have.
+pub fn guest_op(op: KvOp) -> Option<KvGuestOp> {
+    match op {
+        KvOp::Get { key } => Some(KvGuestOp::Get { key: key.into() }),
+        KvOp::Put { key, value } => Some(KvGuestOp::Put {
+            key: key.into(),
+            value: value.into(),
+        }),
+        KvOp::Append { key, value } => Some(KvGuestOp::Append {
+            key: key.into(),
+            value: value.into(),
+        }),
+        KvOp::Cas { .. } => None,
+    }
+}
+
 impl KvClient for VmftClient {
     async fn run(&mut self, op: KvOp, deadline: Duration) -> Outcome {
-        let op = match op {
-            KvOp::Get { key } => KvGuestOp::Get { key: key.into() },
-            KvOp::Put { key, value } => KvGuestOp::Put {
-                key: key.into(),
-                value: value.into(),
-            },
-            KvOp::Append { key, value } => KvGuestOp::Append {
-                key: key.into(),
-                value: value.into(),
-            },
-            // The guest has no compare-and-swap: refused before anything is sent.
-            KvOp::Cas { .. } => return Outcome::NotApplied,
+        // The guest has no compare-and-swap: refused before anything is sent.
+        let Some(op) = guest_op(op) else {
+            return Outcome::NotApplied;
         };
         self.execute(op, deadline).await
     }

@@ -4,8 +4,9 @@
 //! and the guest applies its retries once. Status is answered by this node's own VM host and
 //! storage replica; there is no local read, since the VM's state lives in guest memory.
 
-use super::client::VmftClient;
-use super::vm::guest::kv::KvGuestOp;
+use super::client::{guest_op, VmftClient};
+use super::vm::guest::kv::{encode_request, KvGuestOp};
+use super::vm::MAX_PACKET;
 use super::HOST;
 use crate::client::Outcome;
 use crate::kv::gateway::raft_status;
@@ -13,7 +14,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
 use troupe_messages::client::{ClientRequest, ClientResponse, VmftNodeStatus};
-use troupe_messages::kv::{KvOp, KvReply};
+use troupe_messages::kv::KvReply;
 use troupe_messages::vmft::VmftInspect;
 use troupe_messages::{ClientId, NodeId};
 use troupe_runtime::Node;
@@ -47,7 +48,14 @@ impl VmftGateway {
     /// says the guest has none: nothing was started, and the client shows the reason as it is.
     pub async fn answer(&self, request: ClientRequest, timeout: Duration) -> ClientResponse {
         match request {
-            ClientRequest::Kv(request) => match guest_op(&request.op) {
+            ClientRequest::Kv(request) => match guest_op(request.op) {
+                Some(op) if encode_request([0; 16], 0, &op).len() > MAX_PACKET => {
+                    ClientResponse::Unavailable {
+                        reason: format!(
+                            "the request is larger than the VM's key-value guest takes ({MAX_PACKET} bytes with its key and value); nothing was done"
+                        ),
+                    }
+                }
                 Some(op) => {
                     ClientResponse::Kv(self.run(request.client, request.seq, op, timeout).await)
                 }
@@ -102,23 +110,5 @@ impl VmftGateway {
             None
         };
         VmftNodeStatus { id, host, storage }
-    }
-}
-
-/// The guest's form of a key-value operation (None for a compare-and-swap, which it lacks).
-fn guest_op(op: &KvOp) -> Option<KvGuestOp> {
-    match op {
-        KvOp::Get { key } => Some(KvGuestOp::Get {
-            key: key.clone().into(),
-        }),
-        KvOp::Put { key, value } => Some(KvGuestOp::Put {
-            key: key.clone().into(),
-            value: value.clone().into(),
-        }),
-        KvOp::Append { key, value } => Some(KvGuestOp::Append {
-            key: key.clone().into(),
-            value: value.clone().into(),
-        }),
-        KvOp::Cas { .. } => None,
     }
 }

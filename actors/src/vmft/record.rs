@@ -59,6 +59,14 @@ impl FtRecord {
         }))
     }
 
+    /// The hosts it names: the primary, then the backup if any.
+    pub fn hosts(&self) -> Vec<NodeId> {
+        [Some(self.primary), self.backup]
+            .into_iter()
+            .flatten()
+            .collect()
+    }
+
     /// The record after `winner` went live alone.
     pub fn live(&self, winner: NodeId) -> FtRecord {
         FtRecord {

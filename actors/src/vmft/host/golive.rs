@@ -77,7 +77,7 @@ impl VmftHost {
             Read::Found(Some(record)) if record.primary == me => {
                 act.go_on_alone(record.generation);
             }
-            Read::Found(other) => act.lost(other, ctx),
+            Read::Found(other) => act.lost(other),
             Read::Unknown => {
                 let retry = act.plan.timing.heartbeat;
                 ctx.run_later(retry, move |act, ctx| act.resolve_backup_loss(backup, ctx));
@@ -140,7 +140,7 @@ impl VmftHost {
             Read::Found(Some(record)) if record.primary == me => {
                 act.go_live(record.generation, ctx)
             }
-            Read::Found(other) => act.lost(other, ctx),
+            Read::Found(other) => act.lost(other),
             Read::Unknown => {
                 let retry = act.plan.timing.heartbeat;
                 ctx.run_later(retry, |act, ctx| act.try_go_live(ctx));
@@ -191,7 +191,7 @@ impl VmftHost {
     }
 
     /// The test-and-set was lost, or the record names another pair: this host stops.
-    fn lost(&mut self, record: Option<FtRecord>, _ctx: &mut Context<Self>) {
+    fn lost(&mut self, record: Option<FtRecord>) {
         self.record = record;
         self.stats.lost_test_and_set += 1;
         let why = match record {
@@ -239,7 +239,7 @@ impl VmftHost {
                         done(act, won.then_some(next.generation));
                     });
                 }
-                Read::Found(other @ Some(record)) if record.primary != me => act.lost(other, ctx),
+                Read::Found(other @ Some(record)) if record.primary != me => act.lost(other),
                 // Unreadable, or a record this primary did not expect: try on the next ack.
                 _ => done(act, None),
             }

@@ -60,6 +60,17 @@ pub struct HostStats {
 }
 
 impl HostStats {
+    /// Adds another incarnation's counters (the longest hold is the longer of the two).
+    pub fn absorb(&mut self, more: &HostStats) {
+        self.went_live += more.went_live;
+        self.backups_started += more.backups_started;
+        self.log_entries += more.log_entries;
+        self.log_bytes += more.log_bytes;
+        self.divergences += more.divergences;
+        self.lost_test_and_set += more.lost_test_and_set;
+        self.longest_hold = self.longest_hold.max(more.longest_hold);
+    }
+
     /// Adds what a primary's hypervisor counted.
     fn add(&mut self, core: super::primary::PrimaryStats) {
         self.log_entries += core.entries;
