@@ -15,6 +15,7 @@
 //! is started from one.
 
 pub mod chunk;
+pub mod client;
 pub mod master;
 
 use chunk::ChunkConfig;
