@@ -6,12 +6,15 @@
 //! - [`raft_kv`]: the linearizable key-value service on Raft.
 //! - [`chain`]: chain replication and CRAQ, with a configuration manager on Raft and a
 //!   failover supervisor per chain.
+//! - [`gfs`]: the Google File System: a master on Raft, chunkservers, leases, versions and
+//!   record append, each role under a supervisor.
 //! - [`register`]: one durable, supervised register server, not replicated: the system
 //!   docs/adding-a-system.md builds.
 //! - [`vmft`]: a fault-tolerant virtual machine, replicated as primary and backup by
 //!   deterministic replay of a log, with a failover supervisor that starts new backups.
 
 pub mod chain;
+pub mod gfs;
 pub mod raft_kv;
 pub mod register;
 pub mod vmft;

@@ -2,6 +2,7 @@
 //! running on a node.
 
 pub mod chain;
+pub mod gfs;
 pub mod raft;
 pub mod register;
 pub mod vmft;
