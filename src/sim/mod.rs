@@ -3,6 +3,7 @@
 //! flags ([`SimSystem`]), listed once in [`systems!`]; the flags they share are [`Common`].
 
 mod chain;
+mod gfs;
 mod latency;
 mod narrate;
 mod ping;
@@ -72,6 +73,11 @@ systems! {
     /// Chain replication (or CRAQ, with `--craq`) with its configuration manager on Raft and
     /// its failover supervisor; the clients' history is checked for linearizability.
     Chain(chain::ChainArgs),
+    /// GFS: a master replicated on Raft, chunkservers, leases and versions, clients that
+    /// record-append to four files and read them back; judged by the record-append checks
+    /// (no acknowledged record lost or missed by a later read, no lease overlap, every chunk
+    /// at its replica count after healing).
+    Gfs(gfs::GfsArgs),
     /// Every node pings every other node every 100 ms: the runtime's own smoke topology.
     Ping(ping::PingArgs),
     /// One durable, supervised register server (not replicated) whose crashes lose no

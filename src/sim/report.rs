@@ -138,6 +138,19 @@ pub fn finish<S: SimSystem>(
     outcome: RunOutcome,
     wall: std::time::Instant,
 ) -> Result<bool> {
+    finish_judged(system, args, outcome, wall, None)
+}
+
+/// [`finish`] for a system judged by its own model rather than the key-value linearizability
+/// checker: `verdict` (Some) is the model's, the report's `linearizable`, and the system has
+/// written its own history file. With None, the key-value history is checked and written.
+pub fn finish_judged<S: SimSystem>(
+    system: &S,
+    args: &Common,
+    outcome: RunOutcome,
+    wall: std::time::Instant,
+    verdict: Option<Option<bool>>,
+) -> Result<bool> {
     let RunOutcome {
         recorder,
         faults,
@@ -149,7 +162,8 @@ pub fn finish<S: SimSystem>(
         virtual_secs,
         timeline,
     } = outcome;
-    let linearizable = check(&recorder.history).as_option();
+    let own_model = verdict.is_some();
+    let linearizable = verdict.unwrap_or_else(|| check(&recorder.history).as_option());
     let progress = end.succeeded();
     let facts = RunFacts {
         clients: args.clients,
@@ -162,7 +176,7 @@ pub fn finish<S: SimSystem>(
         system_problems: problems,
     };
     let failures = PassRules::default().judge(&facts);
-    if let Some(path) = &args.history {
+    if let Some(path) = args.history.as_ref().filter(|_| !own_model) {
         let file = std::fs::File::create(path)
             .with_context(|| format!("cannot create the history {}", path.display()))?;
         history::write(&recorder.history, std::io::BufWriter::new(file))

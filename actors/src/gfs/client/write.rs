@@ -45,6 +45,12 @@ impl GfsClient {
     /// The id of the next record this client appends: its client id's bits and a number.
     fn next_record_id(&mut self) -> u128 {
         self.record_seq += 1;
+        self.last_record_id()
+    }
+
+    /// The id of the record this client appended (or tried to) last: after a timeout, the
+    /// id a reader may or may not find.
+    pub fn last_record_id(&self) -> u128 {
         (u128::from(self.id.seed_bits()) << 64) | u128::from(self.record_seq)
     }
 

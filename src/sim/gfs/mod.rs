@@ -1,0 +1,309 @@
+//! `troupe sim gfs`: a GFS deployment (the master's Raft group on n1-n3, `--nodes`
+//! chunkservers after them) with clients that record-append to four files and read them back,
+//! and a nemesis over every server node.
+//!
+//! Its checks follow GFS's guarantees for record append (§3.3 of the paper): a record whose
+//! append was acknowledged is in the file, on every replica, at least once. So:
+//! - **stale_reads**: a read of a file that misses a record acknowledged before the read
+//!   began (a stale replica served it, or an acknowledged record was not on every replica);
+//! - **lost_records**: after healing, a fresh client reads every file: an acknowledged record
+//!   it does not find is lost;
+//! - **phantom_records**: a record read that no append had begun to write;
+//! - **lease_overlaps**: two chunkservers acting as primary of one chunk at the same instant
+//!   (from the lease histories every chunkserver keeps), which the master's rule of never
+//!   naming a primary before the last lease has expired forbids;
+//! - **under_replicated_at_end**: chunks still below three live up-to-date replicas some
+//!   seconds after healing.
+//!
+//! The report's `linearizable` is the record-append model's verdict: every read saw every
+//! record acknowledged before it and no phantom. The run passes on that, zeros for the other
+//! counts, and progress (the common pass rules).
+
+mod check;
+mod watch;
+
+use super::narrate::Timeline;
+use super::report::{finish_judged, FinalPhase, RunOutcome};
+use super::{Common, SimSystem};
+use anyhow::Result;
+use check::{GfsHistory, GfsOp};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::{Duration, Instant as WallInstant};
+use troupe::systems::gfs::Gfs;
+use troupe::systems::{topology, Assembly};
+use troupe::testkit::client_id;
+use troupe::testkit::workload::Recorder;
+use troupe_actors::gfs::client::read::FileRecords;
+use troupe_actors::gfs::client::{GfsClient, GfsError};
+use troupe_runtime::nemesis::{Nemesis, NemesisReport};
+use troupe_runtime::sim::{block_on, derive_seed};
+use troupe_runtime::testkit::Cluster;
+use watch::Watch;
+
+/// The files the clients append to.
+const FILES: usize = 4;
+
+/// After healing: how long before the final checks (re-replication catches up).
+const SETTLE: Duration = Duration::from_secs(5);
+
+/// How long a client keeps trying one operation.
+const OP_DEADLINE: Duration = Duration::from_secs(5);
+
+/// How long the final client may take for each file.
+const FINAL_DEADLINE: Duration = Duration::from_secs(20);
+
+/// One append in this many is a read of a whole file instead.
+const READ_EVERY: u32 = 8;
+
+/// The flags of `troupe sim gfs`.
+#[derive(clap::Args, Debug)]
+pub struct GfsArgs {}
+
+impl SimSystem for GfsArgs {
+    const NAME: &'static str = "gfs";
+
+    fn run(self, args: &Common) -> Result<bool> {
+        run(self, args)
+    }
+}
+
+/// The path of file `i`.
+fn file(i: usize) -> String {
+    format!("/log/{i}")
+}
+
+fn run(system_args: GfsArgs, args: &Common) -> Result<bool> {
+    let wall = WallInstant::now();
+    let events = args.events_file()?;
+    let (servers, clients, seed) = (args.nodes.max(3), args.clients, args.seed);
+    let links = args.links();
+    let system = Gfs::managed(servers);
+    let first_client = system.last_node() + 1;
+    let last = first_client + clients;
+    let history_file = args.history.clone();
+    let (outcome, verdict) = block_on(async move {
+        let cluster = Cluster::builder(seed)
+            .nodes(last)
+            .baseline(links)
+            .topology(topology(system.clone()))
+            .build();
+        if let Some(file) = events {
+            cluster
+                .net()
+                .log()
+                .write_to(Box::new(std::io::BufWriter::new(file)));
+        }
+        let start = tokio::time::Instant::now();
+        let timeline = Timeline::default();
+        let checker = cluster.up(last);
+        let mut setup = system.client(checker.clone(), client_id(seed, 1 << 41));
+        let created = create_files(&mut setup).await;
+        timeline.note(format!("{created} of {FILES} files created"));
+        let history = Rc::new(RefCell::new(GfsHistory::default()));
+        let watch = Watch::new(system.clone(), cluster.up(last));
+        let watching = actix_rt::spawn(watch.clone().run());
+        let faults = Rc::new(RefCell::new(NemesisReport::default()));
+        let mut targets = system.masters().to_vec();
+        targets.extend(system.chunkservers());
+        let nemesis = async {
+            let report = Nemesis::new(args.nemesis, cluster.net())
+                .targets(targets.clone())
+                .run(args.duration)
+                .await;
+            *faults.borrow_mut() = report;
+        };
+        let workers = (0..clients).map(|c| {
+            let node = cluster.up(first_client + c);
+            let client = system.client(node.clone(), client_id(seed, u64::from(c) + 1));
+            let rng = ChaCha8Rng::seed_from_u64(derive_seed(seed, 1_000 + u64::from(c)));
+            work(u64::from(c), client, rng, history.clone(), args.duration)
+        });
+        tokio::join!(nemesis, futures_util::future::join_all(workers));
+        timeline.final_phase();
+        tokio::time::sleep(SETTLE).await;
+        let mut fresh = system.client(checker.clone(), client_id(seed, (1 << 41) + 1));
+        let end = final_phase(&mut fresh, &checker, u64::from(clients), &history).await;
+        let under_replicated = watch.under_replicated_at_end(Duration::from_secs(10)).await;
+        watch.stop();
+        let _ = watching.await;
+        if let Err(e) = cluster.net().log().flush() {
+            tracing::warn!("event log flush failed: {e}");
+        }
+        let history = std::mem::take(&mut *history.borrow_mut());
+        let found = history.check(&end.final_reads);
+        let leases = watch.lease_overlaps();
+        let mut problems = found.problems.clone();
+        if leases.overlaps > 0 {
+            problems.push(format!(
+                "{} lease overlap(s): two primaries of one chunk at once ({})",
+                leases.overlaps, leases.example
+            ));
+        }
+        match under_replicated {
+            Some(0) => {}
+            Some(n) => problems.push(format!(
+                "{n} chunk(s) below the target replica count after healing"
+            )),
+            None => problems.push("no master answered after healing".to_string()),
+        }
+        let stats = watch.chunkserver_totals();
+        let own = serde_json::Map::from_iter([
+            ("appends_acked".to_string(), found.appends_acked.into()),
+            ("records_found".to_string(), found.records_found.into()),
+            ("duplicate_records".to_string(), found.duplicates.into()),
+            ("lost_records".to_string(), found.lost.into()),
+            ("stale_reads".to_string(), found.stale_reads.into()),
+            ("phantom_records".to_string(), found.phantoms.into()),
+            (
+                "under_replicated_at_end".to_string(),
+                under_replicated.map_or(serde_json::Value::Null, Into::into),
+            ),
+            ("lease_overlaps".to_string(), leases.overlaps.into()),
+            ("leases_granted".to_string(), leases.leases.into()),
+            ("reads".to_string(), found.reads.into()),
+            ("corrupt_blocks_repaired".to_string(), stats.repaired.into()),
+            ("chunks_cloned".to_string(), stats.cloned.into()),
+        ]);
+        if let Some(path) = &history_file {
+            if let Err(e) = history.write(path) {
+                problems.push(format!("cannot write the history: {e}"));
+            }
+        }
+        let recorder = Recorder {
+            history: Vec::new(),
+            ok: found.ops_ok,
+            failed: found.ops_failed,
+            unknown: found.ops_unknown,
+        };
+        let outcome = RunOutcome {
+            recorder,
+            faults: std::mem::take(&mut *faults.borrow_mut()),
+            net: cluster.stats(),
+            leader_changes: watch.master_changes(),
+            own,
+            problems,
+            end: FinalPhase {
+                wrote: end.wrote,
+                problems: end.problems,
+            },
+            virtual_secs: start.elapsed().as_secs_f64(),
+            timeline,
+        };
+        (outcome, found.model_holds())
+    });
+    finish_judged(&system_args, args, outcome, wall, Some(verdict))
+}
+
+/// Creates the files; how many exist afterwards.
+async fn create_files(client: &mut GfsClient) -> usize {
+    let mut made = 0;
+    for i in 0..FILES {
+        match client.create(&file(i), Duration::from_secs(20)).await {
+            Ok(()) => made += 1,
+            Err(e) => tracing::warn!("cannot create {}: {e}", file(i)),
+        }
+    }
+    made
+}
+
+/// One client: until `duration` is over, appends a record of 50-400 bytes to a random file,
+/// or (one time in [`READ_EVERY`]) reads a whole file's records, recording each operation.
+async fn work(
+    client: u64,
+    mut gfs: GfsClient,
+    mut rng: ChaCha8Rng,
+    history: Rc<RefCell<GfsHistory>>,
+    duration: Duration,
+) {
+    let end = tokio::time::Instant::now() + duration;
+    let node = gfs.node().clone();
+    let mut n = 0u64;
+    while tokio::time::Instant::now() < end {
+        let f = rng.gen_range(0..FILES);
+        let call = node.now_ns();
+        if rng.gen_range(0..READ_EVERY) == 0 {
+            let result = gfs.records(&file(f), OP_DEADLINE).await;
+            let ret = node.now_ns();
+            let op = match result {
+                Ok(found) => GfsOp::read(client, f, call, ret, &found),
+                Err(e) => {
+                    tracing::debug!(client, "read of {} failed: {e}", file(f));
+                    continue;
+                }
+            };
+            history.borrow_mut().push(op);
+        } else {
+            n += 1;
+            let len = rng.gen_range(50..=400);
+            let mut payload = format!("c{client}-{n};").into_bytes();
+            payload.resize(len.max(payload.len()), b'.');
+            let result = gfs.record_append(&file(f), &payload, OP_DEADLINE).await;
+            let ret = node.now_ns();
+            let op = match result {
+                Ok(appended) => GfsOp::append(client, f, appended.id, call, Some(ret)),
+                Err(GfsError::Timeout {
+                    maybe_applied: false,
+                }) => GfsOp::failed_append(client, f, call),
+                Err(GfsError::Refused(refusal)) => {
+                    tracing::debug!(client, "append refused: {refusal}");
+                    GfsOp::failed_append(client, f, call)
+                }
+                Err(_) => GfsOp::append(client, f, gfs.last_record_id(), call, None),
+            };
+            history.borrow_mut().push(op);
+        }
+    }
+}
+
+/// What the fresh client found after healing.
+struct FinalReads {
+    /// It appended one record to every file.
+    wrote: bool,
+    /// Files it could not read.
+    problems: Vec<String>,
+    /// Each file's records as read, by the file's index (None: unreadable).
+    final_reads: Vec<Option<FileRecords>>,
+}
+
+/// After healing, a fresh client appends one record to every file (progress), then reads
+/// every file whole.
+async fn final_phase(
+    client: &mut GfsClient,
+    node: &troupe_runtime::Node,
+    number: u64,
+    history: &Rc<RefCell<GfsHistory>>,
+) -> FinalReads {
+    let mut wrote = true;
+    let mut problems = Vec::new();
+    for f in 0..FILES {
+        let call = node.now_ns();
+        match client.record_append(&file(f), b"end;", FINAL_DEADLINE).await {
+            Ok(appended) => {
+                let op = GfsOp::append(number, f, appended.id, call, Some(node.now_ns()));
+                history.borrow_mut().push(op);
+            }
+            Err(e) => {
+                wrote = false;
+                problems.push(format!("the final append to {} failed: {e}", file(f)));
+            }
+        }
+    }
+    let mut final_reads = Vec::new();
+    for f in 0..FILES {
+        match client.records(&file(f), FINAL_DEADLINE).await {
+            Ok(found) => final_reads.push(Some(found)),
+            Err(e) => {
+                problems.push(format!("the final read of {} failed: {e}", file(f)));
+                final_reads.push(None);
+            }
+        }
+    }
+    FinalReads {
+        wrote,
+        problems,
+        final_reads,
+    }
+}
