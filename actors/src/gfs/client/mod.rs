@@ -109,6 +109,8 @@ pub struct GfsClient {
     locations: BTreeMap<(String, u64), Cached<ChunkLocation>>,
     /// Chunk → its lease's primary and secondaries (dropped at the first refusal).
     leases: BTreeMap<ChunkHandle, LeaseInfo>,
+    /// Each file's last chunk index, as this client last appended to it.
+    last_chunk: BTreeMap<String, u64>,
     /// Which replica to read first: rotated so that readers spread over replicas.
     read_turn: usize,
 }
@@ -130,6 +132,7 @@ impl GfsClient {
             timing: ClientTiming::for_plan(plan),
             locations: BTreeMap::new(),
             leases: BTreeMap::new(),
+            last_chunk: BTreeMap::new(),
         }
     }
 
@@ -172,6 +175,7 @@ impl GfsClient {
             path: path.to_string(),
         };
         self.locations.retain(|(p, _), _| p != path);
+        self.last_chunk.remove(path);
         match self.master(op, deadline).await {
             Ok((MasterReply::Done, _)) => Ok(()),
             Err((MasterRefusal::NoSuchFile(_), true)) => Ok(()),
@@ -245,9 +249,7 @@ impl GfsClient {
                 Ok(location)
             }
             Err((refusal, _)) => Err(GfsError::Refused(refusal)),
-            Ok(_) => Err(GfsError::Timeout {
-                maybe_applied: add,
-            }),
+            Ok(_) => Err(GfsError::Timeout { maybe_applied: add }),
         }
     }
 
@@ -285,16 +287,14 @@ impl GfsClient {
                         _ => self.leader += 1,
                     }
                 }
-                Ok(MasterReply::Refused(refusal)) => {
-                    match refusal {
-                        MasterRefusal::Unavailable => maybe = true,
-                        MasterRefusal::NotReady | MasterRefusal::NoLiveReplica => {}
-                        MasterRefusal::WaitForLease { ms } => {
-                            wait = Some(Duration::from_millis(ms.clamp(1, 1_000)));
-                        }
-                        other => return Err((other, maybe)),
+                Ok(MasterReply::Refused(refusal)) => match refusal {
+                    MasterRefusal::Unavailable => maybe = true,
+                    MasterRefusal::NotReady | MasterRefusal::NoLiveReplica => {}
+                    MasterRefusal::WaitForLease { ms } => {
+                        wait = Some(Duration::from_millis(ms.clamp(1, 1_000)));
                     }
-                }
+                    other => return Err((other, maybe)),
+                },
                 Ok(reply) => return Ok((reply, maybe)),
                 Err(e) => {
                     maybe = true;

@@ -74,7 +74,11 @@ impl GfsClient {
                     len,
                 };
                 let to = ActorPath::new(server, CHUNKSERVER);
-                match self.node.call(&to, request, self.timing.call.min(left)).await {
+                match self
+                    .node
+                    .call(&to, request, self.timing.call.min(left))
+                    .await
+                {
                     Ok(ReadReply::Data { version, bytes }) if version >= location.version => {
                         return Ok(bytes);
                     }

@@ -14,8 +14,8 @@ use crate::gfs::CHUNKSERVER;
 use std::time::Duration;
 use tokio::time::Instant;
 use troupe_messages::gfs::{
-    ChunkHandle, ChunkRefusal, DataId, LeaseInfo, MasterOp, MasterRefusal, MasterReply, Mutate, MutateReply, MutationKind,
-    PushData, PushReply,
+    ChunkHandle, ChunkRefusal, DataId, LeaseInfo, MasterOp, MasterRefusal, MasterReply, Mutate,
+    MutateReply, MutationKind, PushData, PushReply,
 };
 use troupe_messages::ActorPath;
 
@@ -72,23 +72,40 @@ impl GfsClient {
                 max,
             });
         }
-        let chunks = self.chunks(path, deadline).await?;
-        let mut index = chunks.saturating_sub(1);
+        // The file's last chunk as this client last saw it; a chunk filled since then answers
+        // `ChunkFull` and the append moves on.
+        let mut index = match self.last_chunk.get(path) {
+            Some(&index) => index,
+            None => self.chunks(path, deadline).await?.saturating_sub(1),
+        };
         let mut maybe = false;
+        let mut asked = false;
         loop {
             let left = end.saturating_duration_since(Instant::now());
-            match self
+            let outcome = self
                 .mutate(path, index, &record, MutationKind::Append, left, &mut maybe)
-                .await?
-            {
-                Mutated::Done(offset) => {
+                .await;
+            match outcome {
+                Ok(Mutated::Done(offset)) => {
+                    self.last_chunk.insert(path.to_string(), index);
                     return Ok(Appended {
                         id,
                         chunk: index,
                         offset: offset.unwrap_or_default(),
-                    })
+                    });
                 }
-                Mutated::ChunkFull => index += 1,
+                Ok(Mutated::ChunkFull) => {
+                    index += 1;
+                    self.last_chunk.insert(path.to_string(), index);
+                }
+                // The file is not as this client remembered it (deleted and made again by
+                // another client): ask the master once how many chunks it has.
+                Err(GfsError::Refused(MasterRefusal::NoChunkAt { .. })) if !asked => {
+                    asked = true;
+                    self.last_chunk.remove(path);
+                    index = self.chunks(path, left).await?.saturating_sub(1);
+                }
+                Err(e) => return Err(e),
             }
         }
     }
@@ -183,7 +200,10 @@ impl GfsClient {
             match self.attempt(&lease, data, kind, end).await {
                 Attempt::Done(outcome) => return Ok(outcome),
                 Attempt::TooLarge { len, max } => return Err(GfsError::TooLarge { len, max }),
-                Attempt::Retry { maybe_applied, stale } => {
+                Attempt::Retry {
+                    maybe_applied,
+                    stale,
+                } => {
                     *maybe |= maybe_applied;
                     if stale {
                         self.leases.remove(&lease.handle);
