@@ -8,7 +8,11 @@
 //!   of every chain). A `[chain]` table sets `craq` and `chains`;
 //! - `vmft`: `storage` (a replica of the shared storage that keeps the VM's record and disk,
 //!   troupe's Raft key-value service), `host` (a VM host: the VM's primary, its backup or a
-//!   spare) and `supervisor` (a VM-FT failover supervisor).
+//!   spare) and `supervisor` (a VM-FT failover supervisor);
+//! - `gfs`: `master` (a replica of the GFS master, its operation log on Raft) and
+//!   `chunkserver` (chunks as files under `<data_dir>/<node>/chunks`). `cluster init` makes
+//!   every node a chunkserver and the first three also master replicas. A `[gfs]` table sets
+//!   the chunk size, replicas per chunk, the lease and when a silent chunkserver is dead.
 //!
 //! ```toml
 //! cluster = "troupe-local"
@@ -56,11 +60,15 @@ pub struct NodeEntry {
 pub const CONFIG_FILE: &str = "cluster.toml";
 
 /// The systems a cluster file may name, and each one's roles.
-pub const SYSTEMS: [(&str, &[&str]); 3] = [
+pub const SYSTEMS: [(&str, &[&str]); 4] = [
     ("raft-kv", &["replica"]),
     ("chain", &["manager", "chain", "supervisor"]),
     ("vmft", &["storage", "host", "supervisor"]),
+    ("gfs", &["master", "chunkserver"]),
 ];
+
+/// How many nodes of a GFS cluster `cluster init` makes master replicas (the first ones).
+pub const GFS_MASTERS: usize = 3;
 
 /// A chain cluster's settings (the `[chain]` table).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -75,6 +83,70 @@ pub struct ChainSettings {
 
 fn one() -> u32 {
     1
+}
+
+/// A GFS cluster's settings (the `[gfs]` table). The rest of its timing is the paper's
+/// ([`GfsTiming::paper`](troupe_actors::gfs::GfsTiming::paper): a heartbeat a second), and the
+/// master's Raft timing is the file's `[timeouts]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GfsSettings {
+    /// The chunk size in MB (64 in the paper).
+    #[serde(default = "gfs_chunk_mb")]
+    pub chunk_mb: u64,
+    /// How many replicas each chunk gets (3 in the paper; fewer if there are fewer nodes).
+    #[serde(default = "gfs_replicas")]
+    pub replicas: usize,
+    /// A lease's length in milliseconds: 60 s in the paper; 5 s here, so that a dead primary's
+    /// chunk takes new appends within seconds on a local cluster.
+    #[serde(default = "gfs_lease_ms")]
+    pub lease_ms: u64,
+    /// A chunkserver silent this long (ms) is dead to the master, and one whose heartbeats go
+    /// unanswered this long serves no read: 3 s, three missed heartbeats.
+    #[serde(default = "gfs_dead_after_ms")]
+    pub dead_after_ms: u64,
+}
+
+impl Default for GfsSettings {
+    fn default() -> Self {
+        GfsSettings {
+            chunk_mb: gfs_chunk_mb(),
+            replicas: gfs_replicas(),
+            lease_ms: gfs_lease_ms(),
+            dead_after_ms: gfs_dead_after_ms(),
+        }
+    }
+}
+
+fn gfs_chunk_mb() -> u64 {
+    64
+}
+
+fn gfs_replicas() -> usize {
+    3
+}
+
+fn gfs_lease_ms() -> u64 {
+    5_000
+}
+
+fn gfs_dead_after_ms() -> u64 {
+    3_000
+}
+
+impl GfsSettings {
+    /// Refuses settings no cluster can run with.
+    pub fn check(&self) -> Result<()> {
+        if self.chunk_mb == 0 || self.chunk_mb > 1024 {
+            bail!("chunk_mb must be 1 to 1024, not {}", self.chunk_mb);
+        }
+        if self.replicas == 0 {
+            bail!("replicas must be at least 1");
+        }
+        if self.lease_ms == 0 || self.dead_after_ms == 0 {
+            bail!("lease_ms and dead_after_ms must be more than 0");
+        }
+        Ok(())
+    }
 }
 
 /// TLS files (PEM), relative to the configuration file: the cluster's CA, and the certificate
@@ -139,6 +211,9 @@ pub struct ClusterConfig {
     /// The chain settings, for `system = "chain"`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub chain: Option<ChainSettings>,
+    /// The GFS settings, for `system = "gfs"` (absent: the defaults).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gfs: Option<GfsSettings>,
     /// The nodes.
     pub nodes: Vec<NodeEntry>,
     /// The file's own directory, for relative paths.
@@ -202,12 +277,17 @@ impl ClusterConfig {
         if config.system == "chain" && config.chain.as_ref().is_some_and(|c| c.chains == 0) {
             bail!("{}: [chain] chains must be at least 1", path.display());
         }
+        if let Some(gfs) = &config.gfs {
+            gfs.check()
+                .with_context(|| format!("{}: bad [gfs] table", path.display()))?;
+        }
         config.secret_bytes()?;
         Ok(config)
     }
 
-    /// A cluster of `nodes` nodes (n1..nN) of `system`, each running every role of it, on
-    /// free loopback ports, with a fresh random secret and data in `data/` next to the file.
+    /// A cluster of `nodes` nodes (n1..nN) of `system`, each running every role of it (for
+    /// GFS: every node a chunkserver, the first three also master replicas), on free loopback
+    /// ports, with a fresh random secret and data in `data/` next to the file.
     pub fn local(system: &str, nodes: u32) -> Result<ClusterConfig> {
         let Some(roles) = roles_of(system) else {
             bail!(
@@ -228,11 +308,14 @@ impl ClusterConfig {
         };
         let nodes = (1..=nodes)
             .map(|i| {
+                let roles = roles
+                    .iter()
+                    .filter(|r| system != "gfs" || **r != "master" || i as usize <= GFS_MASTERS);
                 Ok(NodeEntry {
                     id: format!("n{i}"),
                     peer_addr: port()?,
                     client_addr: port()?,
-                    roles: roles.iter().map(|r| r.to_string()).collect(),
+                    roles: roles.map(|r| r.to_string()).collect(),
                 })
             })
             .collect::<Result<_>>()?;
@@ -249,6 +332,7 @@ impl ClusterConfig {
                 craq: false,
                 chains: 1,
             }),
+            gfs: (system == "gfs").then(GfsSettings::default),
             nodes,
             base: PathBuf::new(),
         })

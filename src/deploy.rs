@@ -2,11 +2,13 @@
 //! persister in the node's data directory, the roles the cluster file gives the node (through
 //! its system's assembly in [`crate::systems`]), and the client port with its system's gateway:
 //! a key-value replica forwards operations to the leader; a chain node runs them on the chain;
-//! a VM-FT node runs them on the VM's key-value guest, wherever its primary is.
+//! a VM-FT node runs them on the VM's key-value guest, wherever its primary is; a GFS node runs
+//! each file operation with a GFS client of its own.
 //! `troupe node` runs one per process; tests start them in-process on ports the OS chose.
 
 use crate::config::ClusterConfig;
 use crate::systems::chain::Chain;
+use crate::systems::gfs::{ChunkPlace, Gfs};
 use crate::systems::raft_kv::RaftKv;
 use crate::systems::vmft::Vmft;
 use crate::systems::Assembly;
@@ -15,6 +17,10 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use troupe_actors::chain::gateway::ChainGateway;
+use troupe_actors::gfs::chunk::ChunkConfig;
+use troupe_actors::gfs::gateway::GfsGateway;
+use troupe_actors::gfs::master::server::MasterOptions;
+use troupe_actors::gfs::{GfsPlan, GfsTiming};
 use troupe_actors::kv::gateway;
 use troupe_actors::kv::remote::RemoteClerk;
 use troupe_actors::kv::server::KvOptions;
@@ -32,6 +38,15 @@ use troupe_runtime::{FilePersister, Node, NodeConfig, NodeId, Recovery};
 /// How long the gateway waits for the actor it asks (the key-value server waits up to 1 s for
 /// a commit; forwarding adds a hop).
 const GATEWAY_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How long a GFS node's gateway works on one file operation: a put of 12 MB moves twelve
+/// 1 MB pieces along three replicas, and an append whose primary died waits for its lease to
+/// run out (5 s by default) before another replica may take it.
+pub const GFS_GATEWAY_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Where a GFS cluster's chunkservers keep their chunks, inside its data directory: node nX's
+/// under `<data_dir>/chunks/nX/`, beside the nodes' own directories.
+pub const GFS_CHUNKS_DIR: &str = "chunks";
 
 /// A node that is up.
 pub struct RunningNode {
@@ -89,6 +104,40 @@ pub fn vmft(config: &ClusterConfig) -> Result<Vmft> {
         plan: VmftPlan::new(storage.clone(), hosts),
         supervisors: config.nodes_with_role("supervisor")?,
         storage_options: Some(kv_options(config, storage)),
+    })
+}
+
+/// The GFS deployment `config` describes (`system = "gfs"`): master replicas (on Raft, with
+/// the file's Raft timing) and chunkservers on the nodes with those roles, chunks as files in
+/// the data directory, the paper's timing with the `[gfs]` table's lease and failure detection.
+pub fn gfs(config: &ClusterConfig) -> Result<Gfs> {
+    let masters = config.nodes_with_role("master")?;
+    let chunkservers = config.nodes_with_role("chunkserver")?;
+    if masters.is_empty() || chunkservers.is_empty() {
+        anyhow::bail!(
+            "a gfs cluster needs at least one node with `master` and one with `chunkserver`"
+        );
+    }
+    let settings = config.gfs.clone().unwrap_or_default();
+    settings.check()?;
+    let timing = GfsTiming {
+        lease: Duration::from_millis(settings.lease_ms),
+        dead_after: Duration::from_millis(settings.dead_after_ms),
+        ..GfsTiming::paper()
+    };
+    let plan = GfsPlan {
+        replicas: settings.replicas.min(chunkservers.len()),
+        masters: masters.clone(),
+        chunkservers,
+        timing,
+        chunk: ChunkConfig::new(settings.chunk_mb << 20),
+    };
+    let mut master_options = MasterOptions::new(plan.clone());
+    master_options.raft = kv_options(config, masters).raft;
+    Ok(Gfs {
+        plan,
+        place: ChunkPlace::Dir(config.base.join(&config.data_dir).join(GFS_CHUNKS_DIR)),
+        master_options: Some(master_options),
     })
 }
 
@@ -168,6 +217,23 @@ pub fn start(
             actix_rt::spawn(serve_clients(clients, port, move |request| {
                 let gateway = gateway.clone();
                 async move { gateway.answer(request, GATEWAY_TIMEOUT).await }
+            }));
+        }
+        "gfs" => {
+            let system = gfs(config)?;
+            system.start(&node)?;
+            // The gateway's clients name their data after this id: a fresh one per start, so
+            // that no chunkserver mistakes data pushed before a restart for data pushed after.
+            let mut base = [0u8; 16];
+            rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut base);
+            let gateway = GfsGateway::new(
+                node.clone(),
+                system.plan.clone(),
+                ClientId::from_random_bytes(base),
+            );
+            actix_rt::spawn(serve_clients(clients, port, move |request| {
+                let gateway = gateway.clone();
+                async move { gateway.answer(request, GFS_GATEWAY_TIMEOUT).await }
             }));
         }
         _ => {

@@ -6,6 +6,7 @@
 //! troupe check history.jsonl
 //! troupe cluster init --nodes 3 --dir /tmp/c && troupe cluster up --config /tmp/c/cluster.toml
 //! troupe kv --config /tmp/c/cluster.toml put k v
+//! troupe gfs --config /tmp/g/cluster.toml put ./notes.txt /docs/notes.txt
 //! troupe status --config /tmp/c/cluster.toml --json
 //! ```
 
@@ -50,8 +51,10 @@ enum Command {
     Node(cluster::NodeArgs),
     /// A key-value client of a real cluster: get, put or append.
     Kv(cluster::KvArgs),
+    /// A file client of a real GFS cluster: put, get, cat, ls, rm, append, records.
+    Gfs(cluster::GfsArgs),
     /// Every node's role, term, commit index and reachability; exit 1 if no node can serve
-    /// (no leader, no chain node in a chain, or no VM primary).
+    /// (no leader, no chain node in a chain, no VM primary, or no GFS master serving).
     Status(cluster::StatusArgs),
 }
 
@@ -102,7 +105,7 @@ fn foreign_flag_tip(error: &clap::Error) -> Option<String> {
 }
 
 /// Exit codes: 0 success, 1 a negative verdict (`check`: not linearizable; `sim`: the run's own
-/// check failed; `kv`: the operation failed; `status`: no node can serve), 2 an error, 3 no
+/// check failed; `kv`, `gfs`: the operation failed; `status`: no node can serve), 2 an error, 3 no
 /// verdict (`check`: the search budget ran out).
 fn main() -> ExitCode {
     match run() {
@@ -146,6 +149,7 @@ fn run() -> Result<ExitCode> {
         Command::Cluster(command) => cluster::run(command)?,
         Command::Node(args) => cluster::node(args)?,
         Command::Kv(args) => return cluster::kv(args),
+        Command::Gfs(args) => return cluster::gfs(args),
         Command::Status(args) => return cluster::status(args),
         Command::Check(args) => return check::run(args),
     }

@@ -1,15 +1,18 @@
 //! A real cluster of processes from one config file: `troupe cluster init` writes the file,
 //! `troupe node` runs one node, `troupe cluster up` runs them all as child processes, `troupe
-//! kv` and `troupe status` are clients.
+//! kv`, `troupe gfs` and `troupe status` are clients.
 
 mod chain_status;
 mod client;
+mod gfs;
+mod gfs_status;
 mod init;
 mod kv;
 mod status;
 mod up;
 mod vmft_status;
 
+pub use gfs::{gfs, GfsArgs};
 pub use kv::{kv, KvArgs};
 pub use status::{status, StatusArgs};
 

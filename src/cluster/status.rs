@@ -1,7 +1,7 @@
 //! `troupe status`: every node's role and reachability, by the id the configuration gives it,
 //! with the reason a node could not be reached. It exits 1 when the cluster cannot serve: no
-//! reachable node leads (raft-kv), none has a place in a chain that serves (chain), or none
-//! runs the VM's primary (vmft).
+//! reachable node leads (raft-kv), none has a place in a chain that serves (chain), none
+//! runs the VM's primary (vmft), or no master replica serves (gfs).
 
 use super::client::{clerk, describe, nodes, runtime};
 use anyhow::Result;
@@ -26,7 +26,8 @@ pub struct StatusArgs {
 
 /// Prints every node's role and reachability: for a key-value cluster its Raft role, term and
 /// commit index; for a chain cluster its place in each chain, the epoch, and its manager role;
-/// for a VM-FT cluster its VM host's role, generation and log, and its storage replica's role.
+/// for a VM-FT cluster its VM host's role, generation and log, and its storage replica's role;
+/// for a GFS cluster its roles, its master replica's and chunkserver's state.
 /// Exit 0 if the cluster can serve, 1 if no reachable node can.
 pub fn status(args: StatusArgs) -> Result<ExitCode> {
     let config = ClusterConfig::load(&args.config)?;
@@ -37,6 +38,8 @@ pub fn status(args: StatusArgs) -> Result<ExitCode> {
         super::chain_status::show(clerk, &nodes, args.json)?
     } else if config.system == "vmft" {
         super::vmft_status::show(clerk, &nodes, args.json)?
+    } else if config.system == "gfs" {
+        super::gfs_status::show(&config, clerk, &nodes, args.json)?
     } else {
         let statuses = runtime()?.block_on(async {
             let mut statuses = Vec::new();
@@ -81,6 +84,8 @@ pub fn status(args: StatusArgs) -> Result<ExitCode> {
         "no reachable node serves in a chain"
     } else if config.system == "vmft" {
         "no reachable node runs the VM's primary"
+    } else if config.system == "gfs" {
+        "no reachable master replica serves"
     } else {
         "no reachable node leads"
     };

@@ -68,6 +68,9 @@ impl ChainGateway {
                     },
                 }
             }
+            ClientRequest::Gfs(_) => ClientResponse::Unavailable {
+                reason: "this cluster runs chain replication, not GFS".into(),
+            },
         }
     }
 

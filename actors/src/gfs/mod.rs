@@ -8,6 +8,8 @@
 //!
 //! - [`chunk`]: the chunkserver's storage core (chunks, versions, block checksums, record
 //!   append and the record format).
+//! - [`client`]: the client library; [`gateway`]: a real node's client port, which runs each
+//!   remote file operation with a client of its own.
 //! - [`master`]: the master's core (namespace, chunk table, leases, re-replication, garbage
 //!   collection, operation log and checkpoints).
 //!
@@ -16,6 +18,7 @@
 
 pub mod chunk;
 pub mod client;
+pub mod gateway;
 pub mod master;
 
 use chunk::ChunkConfig;

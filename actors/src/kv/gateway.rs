@@ -25,6 +25,9 @@ pub async fn answer(node: Node, request: ClientRequest, timeout: Duration) -> Cl
                 Err(e) => unavailable(e),
             }
         }
+        ClientRequest::Gfs(_) => ClientResponse::Unavailable {
+            reason: "this cluster runs the Raft key-value service, not GFS".into(),
+        },
     }
 }
 

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 use troupe_messages::client::{
-    ChainNodeStatus, ClientRequest, ClientResponse, NodeStatus, Role, VmftNodeStatus,
+    ChainNodeStatus, ClientRequest, ClientResponse, GfsNodeStatus, NodeStatus, Role, VmftNodeStatus,
 };
 use troupe_messages::kv::{KvOp, KvReply, KvRequest};
 use troupe_messages::{ClientId, NodeId};
@@ -170,6 +170,14 @@ impl RemoteClerk {
     pub async fn vmft_status(&mut self, node: NodeId) -> Result<VmftNodeStatus> {
         match self.ask_node(node, &ClientRequest::Status).await? {
             ClientResponse::VmftStatus(status) => Ok(status),
+            other => Err(unexpected(node, other)),
+        }
+    }
+
+    /// Asks `node` of a GFS cluster for its status.
+    pub async fn gfs_status(&mut self, node: NodeId) -> Result<GfsNodeStatus> {
+        match self.ask_node(node, &ClientRequest::Status).await? {
+            ClientResponse::GfsStatus(status) => Ok(status),
             other => Err(unexpected(node, other)),
         }
     }

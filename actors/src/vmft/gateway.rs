@@ -69,6 +69,9 @@ impl VmftGateway {
                          read through the primary"
                     .into(),
             },
+            ClientRequest::Gfs(_) => ClientResponse::Unavailable {
+                reason: "this cluster runs VM-FT, not GFS".into(),
+            },
         }
     }
 

@@ -9,7 +9,9 @@
 //! - [`write`]: data pushed along a chain of the chunk's replicas (§3.2), then the mutation
 //!   sent to the primary (§3.1); record append retried until it succeeds (§3.3: at least once,
 //!   so the record may appear more than once, and readers drop duplicates by record id).
+//! - [`lease`]: who holds the lease of a file's last chunk (for inspection and tests).
 
+pub mod lease;
 pub mod read;
 pub mod write;
 

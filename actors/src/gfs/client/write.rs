@@ -17,7 +17,7 @@ use troupe_messages::gfs::{
     ChunkHandle, ChunkRefusal, DataId, LeaseInfo, MasterOp, MasterRefusal, MasterReply, Mutate,
     MutateReply, MutationKind, PushData, PushReply,
 };
-use troupe_messages::ActorPath;
+use troupe_messages::{ActorPath, ClientId};
 
 /// The most bytes one write pushes (a whole chunk is written in pieces).
 pub const WRITE_PIECE: u64 = 1 << 20;
@@ -48,10 +48,16 @@ impl GfsClient {
         self.last_record_id()
     }
 
+    /// The id of record number `seq` of the client `client`, as that client's own
+    /// [`GfsClient::record_append`] names it.
+    pub fn record_id(client: ClientId, seq: u64) -> u128 {
+        (u128::from(client.seed_bits()) << 64) | u128::from(seq)
+    }
+
     /// The id of the record this client appended (or tried to) last: after a timeout, the
     /// id a reader may or may not find.
     pub fn last_record_id(&self) -> u128 {
-        (u128::from(self.id.seed_bits()) << 64) | u128::from(self.record_seq)
+        Self::record_id(self.id, self.record_seq)
     }
 
     /// Appends `payload` to `path` as one record (§3.3), at least once: retried until it is on
@@ -62,8 +68,21 @@ impl GfsClient {
         payload: &[u8],
         deadline: Duration,
     ) -> Result<Appended, GfsError> {
-        let end = Instant::now() + deadline;
         let id = self.next_record_id();
+        self.record_append_as(path, payload, id, deadline).await
+    }
+
+    /// [`GfsClient::record_append`] of a record whose id the caller chose: a gateway appends
+    /// for a remote client under that client's id, so that the remote client's retries
+    /// (through any node) carry one id and a reader keeps the record once.
+    pub async fn record_append_as(
+        &mut self,
+        path: &str,
+        payload: &[u8],
+        id: u128,
+        deadline: Duration,
+    ) -> Result<Appended, GfsError> {
+        let end = Instant::now() + deadline;
         let record = encode_record(id, payload);
         let max = self.chunk_size / 4;
         if record.len() as u64 > max {
