@@ -25,6 +25,7 @@ pub fn one_node_config(
         max_raft_state_bytes: 1 << 20,
         tls: None,
         chain: None,
+        gfs: None,
         nodes: vec![troupe::config::NodeEntry {
             id: "n1".into(),
             peer_addr,
