@@ -495,3 +495,38 @@ fn decode_hex(s: &str) -> Result<Vec<u8>> {
         .map(|i| u8::from_str_radix(&s[i..i + 2], 16).with_context(|| format!("bad hex at {i}")))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_local_gfs_cluster_has_a_chunkserver_on_every_node_and_three_masters() {
+        let config = ClusterConfig::local("gfs", 5).unwrap();
+        let masters = config.nodes_with_role("master").unwrap();
+        let servers = config.nodes_with_role("chunkserver").unwrap();
+        assert_eq!(masters, vec![NodeId(1), NodeId(2), NodeId(3)]);
+        assert_eq!(servers.len(), 5);
+        assert!(config.gfs.is_some());
+        let small = ClusterConfig::local("gfs", 2).unwrap();
+        assert_eq!(small.nodes_with_role("master").unwrap().len(), 2);
+    }
+
+    #[test]
+    fn the_gfs_table_takes_defaults_and_refuses_what_cannot_run() {
+        let settings: GfsSettings = toml::from_str("replicas = 2").unwrap();
+        assert_eq!(settings.replicas, 2);
+        assert_eq!(settings.chunk_mb, 64);
+        assert_eq!(settings.lease_ms, 5_000);
+        assert!(settings.check().is_ok());
+        for bad in [
+            "chunk_mb = 0",
+            "replicas = 0",
+            "lease_ms = 0",
+            "chunk_mb = 4096",
+        ] {
+            let settings: GfsSettings = toml::from_str(bad).unwrap();
+            assert!(settings.check().is_err(), "{bad}");
+        }
+    }
+}

@@ -4,7 +4,8 @@
 //! append records to one file through the nodes' client ports while the process of the
 //! primary of the file's last chunk is killed with SIGKILL and later restarted: the appends go
 //! on, and at the end `troupe gfs records` prints every acknowledged record exactly once, and
-//! the file's raw bytes hold each at least once.
+//! the file's raw bytes hold each at least once. `troupe gfs` refuses more data than a request
+//! carries, says node by node why it got no answer, and refuses another system's cluster.
 
 use super::support::{runtime, troupe, Processes};
 use std::cell::{Cell, RefCell};
@@ -298,4 +299,41 @@ fn gfs_processes_store_files_and_keep_every_acknowledged_record_through_a_primar
         (victim, recovery)
     });
     assert!(recovery < APPEND_WITHIN, "{victim}: {recovery:?}");
+}
+
+#[test]
+fn troupe_gfs_refuses_what_it_cannot_carry_and_says_why_each_node_failed() {
+    let cluster = Processes::init_with("gfs-refusals", 2, &["--system", "gfs"]);
+    // Over 12 MB: refused before any node is asked.
+    let big = cluster.dir.join("big.in");
+    std::fs::write(&big, vec![1u8; 13 << 20]).expect("write the local file");
+    let out = gfs(&cluster, &["put", big.to_str().expect("UTF-8"), "/big"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("over the 12582912 bytes"), "{stderr}");
+
+    // No node runs: each node's reason, and exit 1.
+    let out = troupe()
+        .args(["gfs", "--timeout", "1s", "--config"])
+        .arg(&cluster.config_path)
+        .args(["ls"])
+        .output()
+        .expect("troupe gfs runs");
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("n1 (") && stderr.contains("n2 ("),
+        "{stderr}"
+    );
+
+    // Another system's cluster is not a GFS cluster.
+    let kv = Processes::init("gfs-not-gfs", 1);
+    let out = troupe()
+        .args(["gfs", "--config"])
+        .arg(&kv.config_path)
+        .args(["ls"])
+        .output()
+        .expect("troupe gfs runs");
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("raft-kv cluster"));
 }
