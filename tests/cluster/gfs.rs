@@ -94,13 +94,14 @@ async fn ask_until_answered(
 }
 
 /// Client `c` appends distinct records to [`LOG`] until `stop`, each retried (through the
-/// next node, with the same id) until acknowledged, recording each acknowledged payload.
+/// next node, with the same id) until acknowledged, recording each acknowledged payload with
+/// when it was first sent and when it was acknowledged.
 async fn append_until(
     c: u64,
     clerk: &mut RemoteClerk,
     nodes: &[NodeId],
     stop: &Cell<bool>,
-    acked: &RefCell<Vec<(String, Instant)>>,
+    acked: &RefCell<Vec<Acked>>,
     progress: &Notify,
 ) {
     let client = ClientId::from(1_000 + c);
@@ -115,9 +116,14 @@ async fn append_until(
             seq,
         });
         let first = (c as usize + seq as usize) % nodes.len();
+        let sent = Instant::now();
         match ask_until_answered(clerk, nodes, first, &request, APPEND_WITHIN).await {
             GfsClientReply::Appended { .. } => {
-                acked.borrow_mut().push((payload, Instant::now()));
+                acked.borrow_mut().push(Acked {
+                    payload,
+                    sent,
+                    acked: Instant::now(),
+                });
                 progress.notify_waiters();
             }
             other => panic!("append {payload}: {other:?}"),
@@ -125,8 +131,17 @@ async fn append_until(
     }
 }
 
+/// An acknowledged append.
+struct Acked {
+    payload: String,
+    /// When it was first sent.
+    sent: Instant,
+    /// When a node acknowledged it.
+    acked: Instant,
+}
+
 /// Waits until `acked` holds at least `count` appends.
-async fn acked_at_least(acked: &RefCell<Vec<(String, Instant)>>, progress: &Notify, count: usize) {
+async fn acked_at_least(acked: &RefCell<Vec<Acked>>, progress: &Notify, count: usize) {
     let within = Duration::from_secs(120);
     let start = Instant::now();
     while acked.borrow().len() < count {
@@ -235,7 +250,13 @@ fn gfs_processes_store_files_and_keep_every_acknowledged_record_through_a_primar
             let killed_at = Instant::now();
             let at_kill = acked.borrow().len();
             acked_at_least(&acked, &progress, at_kill + APPENDS_PER_PHASE).await;
-            let recovery = acked.borrow()[at_kill].1.duration_since(killed_at);
+            // Recovery: from the kill to the first acknowledgement of an append sent after it.
+            let recovery = acked.borrow()[at_kill..]
+                .iter()
+                .filter(|a| a.sent >= killed_at)
+                .map(|a| a.acked.duration_since(killed_at))
+                .min()
+                .unwrap_or_default();
             cluster.borrow_mut().start(victim);
             let at_restart = acked.borrow().len();
             acked_at_least(&acked, &progress, at_restart + APPENDS_PER_PHASE).await;
@@ -250,10 +271,10 @@ fn gfs_processes_store_files_and_keep_every_acknowledged_record_through_a_primar
         );
         cluster.borrow_mut().assert_running();
         let cluster = cluster.into_inner();
-        let acked: Vec<String> = acked.into_inner().into_iter().map(|(p, _)| p).collect();
+        let acked: Vec<String> = acked.into_inner().into_iter().map(|a| a.payload).collect();
         eprintln!(
-            "gfs: killed the primary {victim}; the first append acknowledged after the kill \
-             came {recovery:?} after it; {} appends acknowledged in all",
+            "gfs: killed the primary {victim}; the first append sent after the kill was \
+             acknowledged {recovery:?} after it; {} appends acknowledged in all",
             acked.len()
         );
 
