@@ -1,9 +1,13 @@
 //! The clients of a cluster whose every node is down say so, node by node: `troupe status`
 //! names each node by its id with the reason it is unreachable and exits 1; `troupe kv` lists
 //! each node's last error and says that the operation did not take effect (or read nothing).
+//! A client that was connected to a node when its process died learns it at its next call,
+//! without waiting out the call's timeout.
 
-use super::support::{troupe, Processes};
+use super::support::{runtime, troupe, Processes};
 use std::process::Output;
+use std::time::{Duration, Instant};
+use troupe_messages::NodeId;
 
 fn run(cluster: &Processes, args: &[&str]) -> Output {
     let (command, rest) = args.split_first().expect("a command");
@@ -71,4 +75,38 @@ fn kv_with_every_node_down_lists_each_nodes_error() {
     assert!(stderr.contains("the get read nothing"), "{stderr}");
     names_each_node(&cluster, &stderr, "refused");
     assert!(out.stdout.is_empty(), "a failed get prints no value");
+}
+
+#[test]
+fn a_call_on_a_connection_to_a_killed_node_fails_at_once() {
+    let mut cluster = Processes::init("down-connected", 1);
+    cluster.start(NodeId(1));
+    runtime().block_on(async {
+        let mut clerk = cluster.clerk(7);
+        clerk.attempt_timeout = Duration::from_secs(1);
+        let start = Instant::now();
+        while clerk.status(NodeId(1)).await.is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "n1 never answered"
+            );
+        }
+        cluster.kill(NodeId(1));
+        // The connection the clerk keeps to n1 is dead now; a write may still go into its
+        // socket, but the call must not wait for an answer that cannot come.
+        clerk.attempt_timeout = Duration::from_secs(30);
+        let asked = Instant::now();
+        // Let the connection's reader see the end of the stream first: the runtime polls its
+        // sockets between turns of its tasks.
+        for _ in 0..1_000 {
+            tokio::task::yield_now().await;
+        }
+        let answer = clerk.status(NodeId(1)).await;
+        assert!(answer.is_err(), "{answer:?}");
+        assert!(
+            asked.elapsed() < Duration::from_secs(5),
+            "the call waited {:?}: {answer:?}",
+            asked.elapsed()
+        );
+    });
 }

@@ -21,7 +21,7 @@ use serde::Serialize;
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
@@ -148,6 +148,8 @@ pub struct ClientConnection<Req, Resp> {
     addr: SocketAddr,
     outgoing: mpsc::UnboundedSender<Vec<u8>>,
     waiting: Waiting<Resp>,
+    /// Set once the node's side is gone (the answers stopped): no call waits on it then.
+    closed: Arc<AtomicBool>,
     next_id: AtomicU64,
     _request: std::marker::PhantomData<fn(Req)>,
 }
@@ -193,6 +195,8 @@ where
         });
         let waiting: Waiting<Resp> = Arc::default();
         let dispatch = waiting.clone();
+        let closed = Arc::new(AtomicBool::new(false));
+        let reader_closed = closed.clone();
         tokio::spawn(async move {
             while let Some(Ok(frame)) = frames.next().await {
                 let Ok((id, response)) = decode::<(u64, Resp)>(&frame) else {
@@ -204,7 +208,10 @@ where
                     let _ = waiter.send(response);
                 }
             }
-            // Whoever still waits learns that the connection is gone.
+            // Whoever still waits learns that the connection is gone, and no later call waits:
+            // `closed` is set before the waiters are dropped, and a call checks it after it
+            // has put its waiter in.
+            reader_closed.store(true, Ordering::SeqCst);
             if let Ok(mut waiting) = dispatch.lock() {
                 waiting.clear();
             }
@@ -213,6 +220,7 @@ where
             addr,
             outgoing,
             waiting,
+            closed,
             next_id: AtomicU64::new(1),
             _request: std::marker::PhantomData,
         })
@@ -223,9 +231,10 @@ where
         self.addr
     }
 
-    /// Whether the connection is still open.
+    /// Whether the connection is still open: the node's side has not closed it (a node that
+    /// died leaves a socket a write may still go into, but no answer comes back on it).
     pub fn is_open(&self) -> bool {
-        !self.outgoing.is_closed()
+        !self.outgoing.is_closed() && !self.closed.load(Ordering::SeqCst)
     }
 
     /// Sends `request` and waits up to `timeout` for its answer.
@@ -242,7 +251,7 @@ where
                 waiting.remove(&id);
             }
         };
-        if self.outgoing.send(frame).is_err() {
+        if self.closed.load(Ordering::SeqCst) || self.outgoing.send(frame).is_err() {
             forget();
             return Err(Error::Unreachable {
                 target: target(),
