@@ -86,8 +86,10 @@ fn one() -> u32 {
 }
 
 /// A GFS cluster's settings (the `[gfs]` table). The rest of its timing is the paper's
-/// ([`GfsTiming::paper`](troupe_actors::gfs::GfsTiming::paper): a heartbeat a second), and the
-/// master's Raft timing is the file's `[timeouts]`.
+/// ([`GfsTiming::paper`](troupe_actors::gfs::GfsTiming::paper): a heartbeat a second, 3 days
+/// before a deleted file's chunks are reclaimed) but for clones, given 15 s rather than a
+/// minute; the master's Raft timing is the file's `[timeouts]`. A newly elected master grants
+/// no lease for one lease length, so the first write after a cluster starts waits that long.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct GfsSettings {
     /// The chunk size in MB (64 in the paper).

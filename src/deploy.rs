@@ -44,6 +44,10 @@ const GATEWAY_TIMEOUT: Duration = Duration::from_secs(2);
 /// run out (5 s by default) before another replica may take it.
 pub const GFS_GATEWAY_TIMEOUT: Duration = Duration::from_secs(20);
 
+/// How long a GFS cluster's master waits for a clone (re-replication) before it may try
+/// another.
+pub const GFS_REPLICATION_TIMEOUT: Duration = Duration::from_secs(15);
+
 /// Where a GFS cluster's chunkservers keep their chunks, inside its data directory: node nX's
 /// under `<data_dir>/chunks/nX/`, beside the nodes' own directories.
 pub const GFS_CHUNKS_DIR: &str = "chunks";
@@ -123,6 +127,10 @@ pub fn gfs(config: &ClusterConfig) -> Result<Gfs> {
     let timing = GfsTiming {
         lease: Duration::from_millis(settings.lease_ms),
         dead_after: Duration::from_millis(settings.dead_after_ms),
+        // A chunk being cloned takes no new lease (and so no append) until the clone is done
+        // or this has passed: the paper's minute is long for a local cluster, where a clone of
+        // a whole 64 MB chunk over loopback takes a second or two.
+        replication_timeout: GFS_REPLICATION_TIMEOUT,
         ..GfsTiming::paper()
     };
     let plan = GfsPlan {

@@ -189,7 +189,9 @@ fn gfs_processes_store_files_and_keep_every_acknowledged_record_through_a_primar
     let local = cluster.dir.join("blob.in");
     std::fs::write(&local, &data).expect("write the local file");
     let local = local.to_str().expect("a UTF-8 path");
+    let started = Instant::now();
     gfs_ok(&cluster, &["put", local, "/files/blob"]);
+    let put = started.elapsed();
     let back = cluster.dir.join("blob.out");
     gfs_ok(
         &cluster,
@@ -201,6 +203,8 @@ fn gfs_processes_store_files_and_keep_every_acknowledged_record_through_a_primar
             back.to_str().expect("UTF-8"),
         ],
     );
+    let get = started.elapsed() - put;
+    eprintln!("gfs: a 3 MB put took {put:?}, its get {get:?} (each a whole `troupe gfs` run)");
     let read = std::fs::read(&back).expect("the file got");
     assert!(
         read == data,
@@ -258,8 +262,13 @@ fn gfs_processes_store_files_and_keep_every_acknowledged_record_through_a_primar
                 .min()
                 .unwrap_or_default();
             cluster.borrow_mut().start(victim);
+            let restarted_at = Instant::now();
             let at_restart = acked.borrow().len();
             acked_at_least(&acked, &progress, at_restart + APPENDS_PER_PHASE).await;
+            eprintln!(
+                "gfs: {APPENDS_PER_PHASE} appends after {victim}'s restart took {:?}",
+                restarted_at.elapsed()
+            );
             stop.set(true);
             (victim, recovery)
         };
