@@ -15,6 +15,7 @@
 //! is started from one.
 
 pub mod chunk;
+pub mod chunkserver;
 pub mod master;
 
 use chunk::ChunkConfig;
