@@ -1,274 +1,18 @@
-//! The chunkserver in virtual time: three chunkservers (n2, n3, n4) and a fake master on n1
-//! that answers heartbeats as the test says and records them. The tests call the
-//! chunkservers from n1, as the master and a client would.
+//! The chunkserver in virtual time, against a fake master (see `harness`): data push and
+//! record append across three replicas, leases, versions, read confirmation, corruption and
+//! repair, clones, and chunks surviving a crash.
 
-use super::{Chunkserver, ChunkserverFiles, InjectCorruption};
-use crate::gfs::chunk::record::encode_record;
-use crate::gfs::{GfsPlan, CHUNKSERVER, MASTER};
-use actix::{Actor, Addr, Context, Handler};
-use std::cell::RefCell;
-use std::collections::BTreeMap;
-use std::rc::Rc;
+mod harness;
+
+use super::{ChunkserverFiles, InjectCorruption};
+use harness::{data_id, gfs, gfs_over, leader, record, Book, H, V1, V2};
 use std::time::Duration;
 use troupe_messages::gfs::{
-    AppliedAt, ApplyMutation, ChunkAck, ChunkHandle, ChunkRefusal, ChunkVersion, ChunkserverStatus,
-    CloneChunk, CreateChunk, DataId, Heartbeat, HeartbeatReply, InspectChunkserver, Mutate,
-    MutateReply, MutationKind, NewVersion, PushData, PushReply, ReadChunk, ReadReply, RepairFrom,
-    ReportCorrupt,
+    AppliedAt, ApplyMutation, ChunkAck, ChunkRefusal, ChunkVersion, CloneChunk, CreateChunk,
+    MutateReply, NewVersion, ReadReply,
 };
-use troupe_messages::{ClientId, NodeId};
-use troupe_runtime::testkit::{simulate, Cluster};
-use troupe_runtime::{ActorPath, Node, Wire};
-
-const H: ChunkHandle = ChunkHandle(1);
-const V1: ChunkVersion = ChunkVersion(1);
-const V2: ChunkVersion = ChunkVersion(2);
-
-/// What the fake master does and saw.
-struct Book {
-    /// Answer heartbeats as the leader (else NotLeader).
-    leader: bool,
-    /// Extend (and start) the leases asked for.
-    extend: bool,
-    /// Replicas to delete, in every answer.
-    delete: Vec<ChunkHandle>,
-    /// The chunks' current versions, for repairs.
-    versions: BTreeMap<ChunkHandle, ChunkVersion>,
-    heartbeats: Vec<Heartbeat>,
-    corrupt: Vec<ReportCorrupt>,
-}
-
-type Shared = Rc<RefCell<Book>>;
-
-struct FakeMaster {
-    book: Shared,
-}
-
-impl Actor for FakeMaster {
-    type Context = Context<Self>;
-}
-
-impl Handler<Heartbeat> for FakeMaster {
-    type Result = HeartbeatReply;
-    fn handle(&mut self, msg: Heartbeat, _: &mut Context<Self>) -> HeartbeatReply {
-        let mut book = self.book.borrow_mut();
-        let extended = if book.extend {
-            msg.extend.clone()
-        } else {
-            Vec::new()
-        };
-        book.heartbeats.push(msg);
-        if !book.leader {
-            return HeartbeatReply::NotLeader;
-        }
-        HeartbeatReply::Ack {
-            delete: book.delete.clone(),
-            extended,
-            lease_ms: 2_000,
-            serve_ms: 600,
-        }
-    }
-}
-
-impl Handler<ReportCorrupt> for FakeMaster {
-    type Result = RepairFrom;
-    fn handle(&mut self, msg: ReportCorrupt, _: &mut Context<Self>) -> RepairFrom {
-        let mut book = self.book.borrow_mut();
-        let reply = match book.versions.get(&msg.handle) {
-            Some(version) => RepairFrom::Replicas {
-                version: *version,
-                replicas: [2, 3, 4]
-                    .map(NodeId)
-                    .into_iter()
-                    .filter(|n| *n != msg.server)
-                    .collect(),
-            },
-            None => RepairFrom::Unknown,
-        };
-        book.corrupt.push(msg);
-        reply
-    }
-}
-
-/// The cluster, the fake master's book, and each chunkserver's address (updated at restarts).
-struct Gfs {
-    cluster: Cluster,
-    book: Shared,
-    servers: Rc<RefCell<BTreeMap<NodeId, Addr<Chunkserver>>>>,
-}
-
-fn gfs(seed: u64, book: Book) -> Gfs {
-    let book = Rc::new(RefCell::new(book));
-    let servers: Rc<RefCell<BTreeMap<NodeId, Addr<Chunkserver>>>> = Rc::default();
-    let plan = GfsPlan::new(vec![NodeId(1)], vec![NodeId(2), NodeId(3), NodeId(4)]);
-    let (b, s) = (book.clone(), servers.clone());
-    let cluster = Cluster::builder(seed)
-        .nodes(4)
-        .topology(move |node: &Node| {
-            if node.id() == NodeId(1) {
-                node.spawn_named(MASTER, FakeMaster { book: b.clone() })
-                    .expect("the master's name is free")
-                    .accept::<Heartbeat>()
-                    .accept::<ReportCorrupt>();
-            } else {
-                let spawned = Chunkserver::start(node, plan.clone(), ChunkserverFiles::Persisted)
-                    .expect("the chunkserver starts");
-                s.borrow_mut().insert(node.id(), spawned.addr().clone());
-            }
-        })
-        .build();
-    Gfs {
-        cluster,
-        book,
-        servers,
-    }
-}
-
-fn leader() -> Book {
-    Book {
-        leader: true,
-        extend: true,
-        delete: Vec::new(),
-        versions: BTreeMap::new(),
-        heartbeats: Vec::new(),
-        corrupt: Vec::new(),
-    }
-}
-
-impl Gfs {
-    /// Calls chunkserver `n` from n1.
-    async fn call<M>(&self, n: u32, msg: M) -> M::Result
-    where
-        M: Wire,
-        M::Result: serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
-    {
-        let path = ActorPath::new(NodeId(n), CHUNKSERVER);
-        self.cluster
-            .up(1)
-            .call(&path, msg, Duration::from_secs(3))
-            .await
-            .unwrap_or_else(|e| panic!("chunkserver n{n} did not answer: {e}"))
-    }
-
-    async fn status(&self, n: u32) -> ChunkserverStatus {
-        self.call(n, InspectChunkserver).await
-    }
-
-    /// Creates the chunk at v1 on `replicas`, then makes v2 with `primary` as primary of the
-    /// others, and waits for its lease to start if the master extends leases.
-    async fn chunk(&self, primary: u32, replicas: &[u32]) {
-        for &n in replicas {
-            let created = self
-                .call(
-                    n,
-                    CreateChunk {
-                        handle: H,
-                        version: V1,
-                    },
-                )
-                .await;
-            assert_eq!(created, ChunkAck::Done);
-        }
-        self.book.borrow_mut().versions.insert(H, V2);
-        let secondaries: Vec<NodeId> = replicas
-            .iter()
-            .filter(|n| **n != primary)
-            .map(|n| NodeId(*n))
-            .collect();
-        for &n in replicas {
-            let primary_of = (n == primary).then(|| secondaries.clone());
-            let bumped = NewVersion {
-                handle: H,
-                version: V2,
-                primary_of,
-            };
-            assert_eq!(self.call(n, bumped).await, ChunkAck::Done);
-        }
-        if self.book.borrow().extend {
-            self.wait_for(primary, "the lease to start", |s| !s.leases.is_empty())
-                .await;
-        }
-    }
-
-    async fn wait_for(&self, n: u32, what: &str, pred: impl Fn(&ChunkserverStatus) -> bool) {
-        let pred = &pred;
-        self.cluster
-            .wait_for(
-                what,
-                Duration::from_secs(5),
-                Duration::from_millis(10),
-                || async move { pred(&self.status(n).await) },
-            )
-            .await
-            .unwrap_or_else(|e| panic!("n{n}: {e}"));
-    }
-
-    /// Waits until chunkserver `n` serves reads.
-    async fn wait_confirmed(&self, n: u32) {
-        self.cluster
-            .wait_for(
-                "reads confirmed",
-                Duration::from_secs(5),
-                Duration::from_millis(10),
-                || async move {
-                    !matches!(
-                        self.read(n, 0, 0).await,
-                        ReadReply::Failed(ChunkRefusal::Unconfirmed)
-                    )
-                },
-            )
-            .await
-            .unwrap_or_else(|e| panic!("n{n}: {e}"));
-    }
-
-    async fn push(&self, seq: u64, data: &[u8], chain: &[u32]) {
-        let push = PushData {
-            id: data_id(seq),
-            data: data.to_vec(),
-            forward: chain[1..].iter().map(|n| NodeId(*n)).collect(),
-        };
-        assert_eq!(self.call(chain[0], push).await, PushReply::Stored);
-    }
-
-    async fn append(&self, primary: u32, seq: u64) -> MutateReply {
-        let mutate = Mutate {
-            handle: H,
-            version: V2,
-            data: data_id(seq),
-            kind: MutationKind::Append,
-        };
-        self.call(primary, mutate).await
-    }
-
-    async fn read(&self, n: u32, offset: u64, len: u64) -> ReadReply {
-        let read = ReadChunk {
-            handle: H,
-            version: V2,
-            offset,
-            len,
-        };
-        self.call(n, read).await
-    }
-
-    async fn read_all(&self, n: u32) -> Vec<u8> {
-        match self.read(n, 0, 1 << 20).await {
-            ReadReply::Data { bytes, .. } => bytes,
-            other => panic!("n{n} refused a read: {other:?}"),
-        }
-    }
-}
-
-fn data_id(seq: u64) -> DataId {
-    DataId {
-        client: ClientId::from(7u64),
-        seq,
-    }
-}
-
-fn record(id: u128, len: usize) -> Vec<u8> {
-    encode_record(id, &vec![id as u8; len])
-}
-
+use troupe_messages::NodeId;
+use troupe_runtime::testkit::simulate;
 #[test]
 fn a_record_append_lands_at_the_same_offset_on_every_replica() {
     simulate(1, |seed| async move {
@@ -542,23 +286,38 @@ fn clone_copies_a_chunk() {
     });
 }
 
+/// A chunk written before n3 crashes is there, whole, after it restarts.
+async fn survives_a_crash(g: harness::Gfs) {
+    g.chunk(2, &[2, 3, 4]).await;
+    g.push(1, &record(1, 40_000), &[2, 3, 4]).await;
+    assert_eq!(g.append(2, 1).await, MutateReply::Appended { offset: 0 });
+    let good = g.read_all(2).await;
+    g.cluster.crash(3);
+    g.cluster.run_for(Duration::from_millis(100)).await;
+    g.cluster.restart(3).expect("n3 restarts");
+    g.wait_confirmed(3).await;
+    let status = g.status(3).await;
+    assert_eq!(status.incarnation, 1);
+    assert_eq!(status.chunks, vec![(H, V2, good.len() as u64)]);
+    assert_eq!(g.read_all(3).await, good);
+}
+
 #[test]
 fn a_chunk_survives_a_crash_and_restart() {
     simulate(8, |seed| async move {
-        let g = gfs(seed, leader());
-        g.chunk(2, &[2, 3, 4]).await;
-        g.push(1, &record(1, 40_000), &[2, 3, 4]).await;
-        assert_eq!(g.append(2, 1).await, MutateReply::Appended { offset: 0 });
-        let good = g.read_all(2).await;
-        g.cluster.crash(3);
-        g.cluster.run_for(Duration::from_millis(100)).await;
-        g.cluster.restart(3).expect("n3 restarts");
-        g.wait_confirmed(3).await;
-        let status = g.status(3).await;
-        assert_eq!(status.incarnation, 1);
-        assert_eq!(status.chunks, vec![(H, V2, good.len() as u64)]);
-        assert_eq!(g.read_all(3).await, good);
+        survives_a_crash(gfs(seed, leader())).await
     });
+}
+
+#[test]
+fn a_chunk_in_a_directory_survives_a_crash_and_restart() {
+    let base = std::env::temp_dir().join(format!("troupe-gfs-cs-{}", std::process::id()));
+    let dirs = base.clone();
+    simulate(8, |seed| async move {
+        let files = move |n: NodeId| ChunkserverFiles::Dir(dirs.join(n.to_string()));
+        survives_a_crash(gfs_over(seed, leader(), files)).await
+    });
+    let _ = std::fs::remove_dir_all(base);
 }
 
 #[test]
@@ -577,4 +336,19 @@ fn the_master_deletes_stale_replicas_through_the_heartbeat() {
             .any(|h| h.server == NodeId(4) && h.chunks == vec![(H, V2)]);
         assert!(reported);
     });
+}
+
+/// Each planted bug of the chunkserver fails a test above.
+#[cfg(feature = "planted-bugs")]
+#[test]
+fn the_planted_bugs_are_caught() {
+    use troupe_runtime::plant::{fails_with, Bug};
+    assert!(fails_with(
+        Bug::StaleReplicaServed,
+        an_unconfirmed_server_refuses_reads
+    ));
+    assert!(fails_with(
+        Bug::AckBeforeReplicas,
+        a_secondary_at_another_version_refuses
+    ));
 }
