@@ -94,16 +94,19 @@ impl Chunkserver {
         }
     }
 
-    /// A mutation of `handle` waits for its pending lease to start: a heartbeat goes at once,
-    /// and the answer is sent when a heartbeat's answer starts the lease (or drops it).
+    /// A mutation of `handle` waits for its pending lease to start: a heartbeat goes at once
+    /// (unless another mutation already asked), and the answer is sent when a heartbeat's answer starts the lease (or drops it).
     pub(super) fn wait_for_lease(
         &mut self,
         handle: ChunkHandle,
         ctx: &mut Context<Self>,
     ) -> oneshot::Receiver<()> {
         let (tx, rx) = oneshot::channel();
+        let asked = self.lease_waiters.iter().any(|(h, _)| *h == handle);
         self.lease_waiters.push((handle, tx));
-        self.heartbeat(ctx);
+        if !asked {
+            self.heartbeat(ctx);
+        }
         rx
     }
 

@@ -72,7 +72,7 @@ impl Leases {
 
     /// The master named this server the chunk's primary at `version`, with `secondaries`:
     /// the lease is pending until a heartbeat's answer starts it. Naming it again at the
-    /// version of a lease it holds changes nothing.
+    /// version of a lease that still runs (or is pending) changes only the secondaries.
     pub fn named_primary(
         &mut self,
         handle: ChunkHandle,
@@ -81,7 +81,8 @@ impl Leases {
         now: u64,
     ) {
         if let Some(lease) = self.leases.get_mut(&handle) {
-            if lease.version == version {
+            let running = lease.until.is_none_or(|until| now < until);
+            if lease.version == version && running {
                 lease.secondaries = secondaries;
                 return;
             }
@@ -309,6 +310,10 @@ mod tests {
         );
         l.named_primary(H, ChunkVersion(2), vec![], 4 * MS);
         assert!(l.is_pending(H));
+        l.answered(4 * MS, &[H], 2_000 * MS, 600 * MS, 5 * MS);
+        // Named again at the same version once that lease ran out: pending again.
+        l.named_primary(H, ChunkVersion(2), vec![], 2_100 * MS);
+        assert_eq!(l.primary(H, 2_100 * MS), PrimaryState::Pending);
         l.forget(H);
         assert_eq!(l.primary(H, 5 * MS), PrimaryState::No);
     }
