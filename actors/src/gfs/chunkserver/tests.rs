@@ -9,7 +9,7 @@ use harness::{data_id, gfs, gfs_over, leader, record, Book, H, V1, V2};
 use std::time::Duration;
 use troupe_messages::gfs::{
     AppliedAt, ApplyMutation, ChunkAck, ChunkRefusal, ChunkVersion, CloneChunk, CreateChunk,
-    MutateReply, NewVersion, ReadReply,
+    Mutate, MutateReply, MutationKind, NewVersion, PushData, PushReply, ReadReply,
 };
 use troupe_messages::NodeId;
 use troupe_runtime::testkit::simulate;
@@ -57,6 +57,105 @@ fn a_record_append_lands_at_the_same_offset_on_every_replica() {
         assert_eq!(status.leases.len(), 1);
         assert_eq!((status.leases[0].handle, status.leases[0].version), (H, V2));
         assert!(status.reads >= 1);
+    });
+}
+
+#[test]
+fn a_mutation_waits_for_a_pending_lease_and_checks_its_data() {
+    simulate(10, |seed| async move {
+        let g = gfs(seed, leader());
+        g.push(1, &record(1, 100), &[2, 3, 4]).await;
+        for n in [2, 3, 4] {
+            let created = g
+                .call(
+                    n,
+                    CreateChunk {
+                        handle: H,
+                        version: V1,
+                    },
+                )
+                .await;
+            assert_eq!(created, ChunkAck::Done);
+        }
+        for n in [3, 4] {
+            let bumped = NewVersion {
+                handle: H,
+                version: V2,
+                primary_of: None,
+            };
+            assert_eq!(g.call(n, bumped).await, ChunkAck::Done);
+        }
+        let secondaries = Some(vec![NodeId(3), NodeId(4)]);
+        let named = NewVersion {
+            handle: H,
+            version: V2,
+            primary_of: secondaries,
+        };
+        assert_eq!(g.call(2, named).await, ChunkAck::Done);
+        // At once: the primary asks for its lease and waits for it.
+        assert_eq!(g.append(2, 1).await, MutateReply::Appended { offset: 0 });
+        assert_eq!(
+            g.append(2, 99).await,
+            MutateReply::Failed(ChunkRefusal::NoData)
+        );
+        let (max, big) = (256 * 1024, record(2, 256 * 1024));
+        g.push(2, &big, &[2, 3, 4]).await;
+        let too_large = ChunkRefusal::TooLarge {
+            len: big.len() as u64,
+            max,
+        };
+        assert_eq!(g.append(2, 2).await, MutateReply::Failed(too_large));
+        // A write at an offset the client chose.
+        g.push(3, b"written", &[4, 2, 3]).await;
+        let write = Mutate {
+            handle: H,
+            version: V2,
+            data: data_id(3),
+            kind: MutationKind::Write { offset: 10 },
+        };
+        assert_eq!(g.call(2, write.clone()).await, MutateReply::Written);
+        let past_end = Mutate {
+            kind: MutationKind::Write {
+                offset: (1 << 20) - 3,
+            },
+            ..write
+        };
+        assert_eq!(
+            g.call(2, past_end).await,
+            MutateReply::Failed(ChunkRefusal::OutOfChunk)
+        );
+        let wrong = Mutate {
+            version: V1,
+            ..write
+        };
+        let refused = ChunkRefusal::WrongVersion { have: V2, want: V1 };
+        assert_eq!(g.call(2, wrong).await, MutateReply::Failed(refused));
+        let whole = g.read_all(2).await;
+        assert_eq!(&whole[10..17], b"written");
+        for n in [3, 4] {
+            g.wait_confirmed(n).await;
+            assert_eq!(g.read_all(n).await, whole, "n{n}");
+        }
+    });
+}
+
+#[test]
+fn a_push_to_a_down_replica_fails_at_it() {
+    simulate(11, |seed| async move {
+        let g = gfs(seed, leader());
+        g.cluster.crash(4);
+        let push = PushData {
+            id: data_id(1),
+            data: vec![1; 100],
+            forward: vec![NodeId(3), NodeId(4)],
+        };
+        let failed = PushReply::Failed { at: NodeId(4) };
+        assert_eq!(g.call(2, push.clone()).await, failed);
+        let to_itself = PushData {
+            forward: vec![NodeId(3)],
+            ..push
+        };
+        assert_eq!(g.call(2, to_itself).await, PushReply::Stored);
     });
 }
 
