@@ -8,6 +8,9 @@
 //!
 //! - [`chunk`]: the chunkserver's storage core (chunks, versions, block checksums, record
 //!   append and the record format).
+//! - [`chunkserver`]: the chunkserver actor: heartbeats and leases, data pushed along a chain,
+//!   mutations ordered at the primary, verified reads, repair and clones.
+//! - [`client`]: the client library: reads, writes and record append.
 //! - [`master`]: the master's core (namespace, chunk table, leases, re-replication, garbage
 //!   collection, operation log and checkpoints).
 //!
@@ -15,6 +18,7 @@
 //! is started from one.
 
 pub mod chunk;
+pub mod chunkserver;
 pub mod client;
 pub mod master;
 
