@@ -51,7 +51,8 @@ fn len_key(handle: ChunkHandle) -> String {
     format!("{}len", chunk_dir(handle))
 }
 
-fn page_key(handle: ChunkHandle, page: u64) -> String {
+/// The persister key of page `page` of the chunk's data (what a disk fault would damage).
+pub fn page_key(handle: ChunkHandle, page: u64) -> String {
     format!("{}p{page}", chunk_dir(handle))
 }
 
