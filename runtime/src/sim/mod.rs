@@ -7,6 +7,11 @@
 //! message's fate when it is sent (lost, delayed by how much, duplicated) from its own seeded
 //! random stream, and queues it by (delivery instant, sequence number): one driver task delivers
 //! the queue in that order, which makes delivery order a pure function of the seed.
+//!
+//! Nodes may be given network cards and put on switches joined by an uplink
+//! ([`SimNet::set_nic`], [`SimNet::set_uplink`]; the `bandwidth` module): a message they limit
+//! is queued again at each stage it crosses, due when it may cross it. Without them, nothing
+//! changes.
 
 mod bandwidth;
 mod faults;
