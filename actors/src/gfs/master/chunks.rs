@@ -102,7 +102,7 @@ impl MasterCore {
     /// Re-replication (§4.3): for each chunk with fewer live up-to-date replicas than the
     /// target, most urgent first, one copy from a live up-to-date replica to the emptiest live
     /// server without the chunk. At most one per chunk in flight, forgotten after
-    /// `replication_timeout`.
+    /// `replication_timeout`; none for a chunk whose lease still runs.
     pub fn tick(&mut self, now: u64) -> Vec<Effect> {
         let timeout = self.config.replication_timeout;
         let mut short: Vec<(usize, ChunkHandle)> = Vec::new();
@@ -115,8 +115,12 @@ impl MasterCore {
             }
         }
         for (&handle, chunk) in &self.chunks {
+            // A clone copied while a primary appends would miss later appends yet carry the
+            // current version: no clone while a lease runs (extensions are refused meanwhile,
+            // see `extend_lease`, so it runs out).
+            let leased = chunk.lease.is_some_and(|(_, expiry)| now < expiry);
             let live = self.up_to_date(handle, now).len();
-            if live > 0 && live < self.config.target && chunk.replicating.is_none() {
+            if live > 0 && live < self.config.target && chunk.replicating.is_none() && !leased {
                 short.push((live, handle));
             }
         }
@@ -149,6 +153,20 @@ impl MasterCore {
             });
         }
         effects
+    }
+
+    /// Whether the chunk is below the target and a clone could start: a live server holds no
+    /// replica of it.
+    pub fn could_clone(&self, handle: ChunkHandle, now: u64) -> bool {
+        if self.up_to_date(handle, now).len() >= self.config.target {
+            return false;
+        }
+        let holders: Vec<NodeId> = self
+            .chunks
+            .get(&handle)
+            .map(|c| c.replicas.keys().copied().collect())
+            .unwrap_or_default();
+        !self.emptiest_live(now, &holders, 1).is_empty()
     }
 
     /// The copy of `handle` to `to` is done: `to` holds it at the version copied (if the

@@ -405,3 +405,103 @@ fn a_recovered_master_grants_no_lease_before_a_lease_length() {
     beat(&mut r, &[1, 2, 3], &[(h, ChunkVersion(1))], 160 * S);
     assert_eq!(r.lease(h, 160 * S).unwrap().0.version, ChunkVersion(2));
 }
+
+/// Four live servers, `/f`'s chunk on n1..n3 at v1, n3 falls silent: below the target, with n4
+/// free to take a clone.
+fn master_short_of_a_replica() -> (MasterCore, ChunkHandle, u64) {
+    let (mut m, h) = master_with_chunk(4);
+    let v = [(h, ChunkVersion(1))];
+    beat(&mut m, &[1, 2, 3], &v, 0);
+    beat(&mut m, &[4], &[], 0);
+    let t = 40 * S;
+    beat(&mut m, &[1, 2], &v, t);
+    beat(&mut m, &[4], &[], t);
+    (m, h, t)
+}
+
+#[test]
+fn no_clone_starts_while_a_lease_runs() {
+    let (mut m, h, t) = master_short_of_a_replica();
+    let (lease, _) = m.lease(h, t).unwrap();
+    let v2 = [(h, ChunkVersion(2))];
+    beat(&mut m, &[1, 2], &v2, t + S);
+    beat(&mut m, &[4], &[], t + S);
+    assert!(m.tick(t + S).is_empty(), "the lease runs");
+    let after = lease.expiry;
+    beat(&mut m, &[1, 2], &v2, after);
+    beat(&mut m, &[4], &[], after);
+    assert_eq!(
+        m.tick(after),
+        vec![Effect::Replicate {
+            handle: h,
+            version: ChunkVersion(2),
+            from: n(1),
+            to: n(4)
+        }]
+    );
+}
+
+#[test]
+fn no_lease_while_a_clone_is_in_flight() {
+    let (mut m, h, t) = master_short_of_a_replica();
+    assert_eq!(m.tick(t).len(), 1);
+    let timeout = m.config().replication_timeout;
+    assert_eq!(
+        m.lease(h, t + S),
+        Err(Refusal::WaitForLease { until: t + timeout })
+    );
+    m.replicated(h, n(4));
+    let (lease, _) = m.lease(h, t + S).unwrap();
+    assert_eq!(lease.secondaries, vec![n(2), n(4)]);
+}
+
+#[test]
+fn a_lease_below_the_target_is_not_extended_while_a_clone_could_start() {
+    let (mut m, h, t) = master_short_of_a_replica();
+    let (lease, _) = m.lease(h, t).unwrap();
+    assert!(m.could_clone(h, t));
+    assert_eq!(
+        m.extend_lease(h, lease.primary, t + S),
+        Err(Refusal::NotPrimary)
+    );
+    // Once n4 is gone too, no clone could start: the lease is extended.
+    let v2 = [(h, ChunkVersion(2))];
+    let later = t + m.config().dead_after;
+    beat(&mut m, &[1, 2], &v2, later);
+    assert!(!m.could_clone(h, later));
+    assert!(m.extend_lease(h, lease.primary, later).is_ok());
+}
+
+#[test]
+fn a_new_leader_grants_no_lease_before_a_lease_length() {
+    let (mut m, h) = master_with_chunk(3);
+    beat(&mut m, &[1, 2, 3], &[(h, ChunkVersion(1))], 10 * S);
+    let mut r = m.rebuilt(10 * S);
+    assert_eq!(r.persisted(), m.persisted());
+    assert_eq!(r.config(), m.config());
+    assert!(r.live_servers(10 * S).is_empty(), "no volatile state");
+    beat(&mut r, &[1, 2, 3], &[(h, ChunkVersion(1))], 10 * S);
+    assert_eq!(
+        r.lease(h, 10 * S),
+        Err(Refusal::WaitForLease { until: 70 * S })
+    );
+    m.became_leader(20 * S);
+    assert_eq!(
+        m.lease(h, 79 * S),
+        Err(Refusal::WaitForLease { until: 80 * S })
+    );
+    beat(&mut r, &[1, 2, 3], &[(h, ChunkVersion(1))], 70 * S);
+    assert!(r.lease(h, 70 * S).is_ok());
+}
+
+#[test]
+fn counts_for_inspection() {
+    let (mut m, _) = master_with_chunk(3);
+    m.create("/g").unwrap();
+    m.delete("/g", 1).unwrap();
+    assert_eq!((m.file_count(), m.chunk_count()), (1, 1));
+    assert_eq!(m.live_servers(0), vec![n(1), n(2), n(3)]);
+    assert_eq!(m.last_heard(n(2)), Some(0));
+    assert_eq!(m.under_replicated(0), 0);
+    assert_eq!(m.under_replicated(m.config().dead_after), 1);
+}
