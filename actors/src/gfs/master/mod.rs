@@ -15,6 +15,7 @@ pub mod ids;
 pub mod lease;
 pub mod namespace;
 pub mod oplog;
+pub mod server;
 #[cfg(test)]
 mod tests;
 

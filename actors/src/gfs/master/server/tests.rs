@@ -1,0 +1,1 @@
+//! The master actor in virtual time.
