@@ -20,6 +20,9 @@ pub struct Volatile {
     pub lease: Option<(NodeId, u64)>,
     /// A replication in flight: the target, the version copied, and when it was asked for.
     pub replicating: Option<(NodeId, ChunkVersion, u64)>,
+    /// Servers the master told to hold the chunk at its current version (created, new
+    /// version, cloned), and when: a heartbeat sent before the order arrived may still come.
+    pub told: BTreeMap<NodeId, u64>,
 }
 
 impl MasterCore {
@@ -33,8 +36,17 @@ impl MasterCore {
         now: u64,
     ) -> Vec<Effect> {
         self.servers.insert(server, now);
+        // What the master told the server lately stands until a report could reflect it.
+        let dead_after = self.config.dead_after;
+        let recent = move |told: &BTreeMap<NodeId, u64>| {
+            told.get(&server)
+                .is_some_and(|&at| now.saturating_sub(at) < dead_after)
+        };
         for chunk in self.chunks.values_mut() {
-            chunk.replicas.remove(&server);
+            if !recent(&chunk.told) {
+                chunk.told.remove(&server);
+                chunk.replicas.remove(&server);
+            }
         }
         let mut effects = Vec::new();
         for (handle, reported) in report {
@@ -43,7 +55,11 @@ impl MasterCore {
                 continue;
             };
             if reported < known {
-                effects.push(Effect::Delete { server, handle });
+                // Sent before the server heard of the new version: not stale yet.
+                let told = self.chunks.get(&handle).is_some_and(|c| recent(&c.told));
+                if !told {
+                    effects.push(Effect::Delete { server, handle });
+                }
                 continue;
             }
             if reported > known {
@@ -171,7 +187,7 @@ impl MasterCore {
 
     /// The copy of `handle` to `to` is done: `to` holds it at the version copied (if the
     /// version moved on meanwhile, the copy is stale and not recorded).
-    pub fn replicated(&mut self, handle: ChunkHandle, to: NodeId) {
+    pub fn replicated(&mut self, handle: ChunkHandle, to: NodeId, now: u64) {
         let Some(version) = self.version(handle) else {
             return;
         };
@@ -181,6 +197,7 @@ impl MasterCore {
                     chunk.replicating = None;
                     if copied == version {
                         chunk.replicas.insert(to, version);
+                        chunk.told.insert(to, now);
                     }
                 }
             }

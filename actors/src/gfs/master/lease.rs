@@ -83,6 +83,7 @@ impl MasterCore {
         let mut effects = vec![Effect::Persist(record)];
         for &server in &live {
             chunk.replicas.insert(server, new);
+            chunk.told.insert(server, now);
             effects.push(Effect::SetVersion {
                 server,
                 handle,

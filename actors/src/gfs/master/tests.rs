@@ -325,7 +325,7 @@ fn re_replication_restores_the_target_after_a_server_dies() {
         }]
     );
     assert!(m.tick(t + S).is_empty(), "one in flight per chunk");
-    m.replicated(h, n(4));
+    m.replicated(h, n(4), t);
     assert_eq!(m.locations("/f", 0, t).unwrap().2, vec![n(1), n(2), n(4)]);
     assert!(m.tick(t + 2 * S).is_empty());
 }
@@ -333,11 +333,13 @@ fn re_replication_restores_the_target_after_a_server_dies() {
 #[test]
 fn a_replication_in_flight_is_forgotten_after_the_timeout() {
     let (mut m, h) = master_with_chunk(4);
-    beat(&mut m, &[1, 2], &[(h, ChunkVersion(1))], 0);
-    beat(&mut m, &[3, 4], &[], 0);
-    let first = m.tick(0);
+    // Past the time a heartbeat could predate the creation: n3 lost its replica.
+    let t = m.config().dead_after;
+    beat(&mut m, &[1, 2], &[(h, ChunkVersion(1))], t);
+    beat(&mut m, &[3, 4], &[], t);
+    let first = m.tick(t);
     assert_eq!(first.len(), 1);
-    let timeout = m.config().replication_timeout;
+    let timeout = t + m.config().replication_timeout;
     beat(&mut m, &[1, 2], &[(h, ChunkVersion(1))], timeout - 1);
     beat(&mut m, &[3, 4], &[], timeout - 1);
     assert!(m.tick(timeout - 1).is_empty());
@@ -450,7 +452,7 @@ fn no_lease_while_a_clone_is_in_flight() {
         m.lease(h, t + S),
         Err(Refusal::WaitForLease { until: t + timeout })
     );
-    m.replicated(h, n(4));
+    m.replicated(h, n(4), t);
     let (lease, _) = m.lease(h, t + S).unwrap();
     assert_eq!(lease.secondaries, vec![n(2), n(4)]);
 }
@@ -504,4 +506,30 @@ fn counts_for_inspection() {
     assert_eq!(m.last_heard(n(2)), Some(0));
     assert_eq!(m.under_replicated(0), 0);
     assert_eq!(m.under_replicated(m.config().dead_after), 1);
+}
+
+#[test]
+fn a_heartbeat_sent_before_an_order_arrived_does_not_undo_it() {
+    let (mut m, h) = master_with_chunk(3);
+    let v1 = [(h, ChunkVersion(1))];
+    beat(&mut m, &[1, 2, 3], &v1, S);
+    let (lease, _) = m.lease(h, S).unwrap();
+    // n2's heartbeat, sent before it heard of v2, arrives after the grant: not stale yet.
+    assert!(m.heartbeat(n(2), v1.to_vec(), S + 1).is_empty());
+    assert_eq!(m.up_to_date(h, S + 1), vec![n(1), n(2), n(3)]);
+    // Still at v1 a while later, it missed the new version: stale.
+    let late = S + m.config().dead_after;
+    assert_eq!(
+        m.heartbeat(n(2), v1.to_vec(), late),
+        vec![Effect::Delete {
+            server: n(2),
+            handle: h
+        }]
+    );
+    assert_eq!(lease.version, ChunkVersion(2));
+    // A heartbeat from before a chunk was created keeps the chosen replica too.
+    beat(&mut m, &[1, 3], &[(h, ChunkVersion(2))], late);
+    let (h2, _) = m.add_chunk("/f", late).unwrap();
+    m.heartbeat(n(1), vec![], late + 1);
+    assert!(m.up_to_date(h2, late + 1).contains(&n(1)));
 }

@@ -312,8 +312,9 @@ impl MasterServer {
             };
             let call = async move { order_all(&node, vec![(to, order)], timeout).await };
             ctx.spawn(call.into_actor(self).map(move |done, act, _| {
+                let now = act.node.now_ns();
                 if let (false, Some(core)) = (done.is_empty(), act.core_of(term)) {
-                    core.replicated(handle, to);
+                    core.replicated(handle, to, now);
                 }
             }));
         }
