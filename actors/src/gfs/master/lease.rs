@@ -56,9 +56,9 @@ impl MasterCore {
         // A clone in flight copies the chunk as it is now: a primary's later appends would be
         // missing from it although it carries the current version.
         let cloning = self.chunks.get(&handle).and_then(|c| c.replicating);
-        if let Some((_, _, since)) = cloning.filter(|&(_, _, since)| {
-            now < since.saturating_add(self.config.replication_timeout)
-        }) {
+        if let Some((_, _, since)) = cloning
+            .filter(|&(_, _, since)| now < since.saturating_add(self.config.replication_timeout))
+        {
             return Err(Refusal::WaitForLease {
                 until: since + self.config.replication_timeout,
             });

@@ -72,7 +72,9 @@ mod tests {
         let futures: Vec<Pin<Box<dyn Future<Output = u32>>>> = (0..4u32)
             .map(|i| Box::pin(async move { i * 10 }) as Pin<Box<dyn Future<Output = u32>>>)
             .collect();
-        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
         assert_eq!(rt.block_on(join_all(futures)), vec![0, 10, 20, 30]);
     }
 }

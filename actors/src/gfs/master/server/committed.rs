@@ -125,11 +125,17 @@ mod tests {
     fn entries_apply_and_snapshots_restore_the_same_state() {
         let mut c = Committed::new(Config::default());
         let create = OpRecord::CreateFile { path: "/a".into() };
-        assert_eq!(c.apply(1, 1, &ops(vec![create.clone()])), Applied::Ops(vec![create]));
+        assert_eq!(
+            c.apply(1, 1, &ops(vec![create.clone()])),
+            Applied::Ops(vec![create])
+        );
         assert_eq!(c.snapshot_due(2), None);
         let barrier = encode(&MasterCommand::Barrier { term: 2 }).unwrap();
         assert_eq!(c.apply(3, 2, &barrier), Applied::Barrier { term: 2 });
-        assert_eq!((c.term_at(1), c.term_at(3), c.term_at(2)), (Some(1), Some(2), None));
+        assert_eq!(
+            (c.term_at(1), c.term_at(3), c.term_at(2)),
+            (Some(1), Some(2), None)
+        );
         let (index, data) = c.snapshot_due(2).unwrap();
         assert_eq!(index, 3);
         assert_eq!(c.snapshot_due(2), None, "counted again from the snapshot");

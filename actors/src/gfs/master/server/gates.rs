@@ -24,8 +24,7 @@ pub struct LeaseGates {
 impl LeaseGates {
     /// A new lease on `handle` (ending at `expiry`) is being announced to its replicas.
     pub fn starting(&mut self, handle: ChunkHandle, expiry: u64) {
-        self.gates
-            .insert(handle, Gate::Starting { until: expiry });
+        self.gates.insert(handle, Gate::Starting { until: expiry });
     }
 
     /// Every replica acknowledged: the lease may be used.

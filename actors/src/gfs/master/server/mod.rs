@@ -25,9 +25,9 @@ pub mod command;
 pub mod committed;
 pub mod gates;
 mod requests;
-pub mod waiters;
 #[cfg(test)]
 mod tests;
+pub mod waiters;
 
 pub use command::MasterCommand;
 
@@ -187,8 +187,7 @@ impl MasterServer {
             tracing::info!(node = %self.node.id(), ?leader, "gfs master stops leading");
         }
         self.role = Role::Follower;
-        self.waiters
-            .refuse_all(MasterRefusal::NotLeader { leader });
+        self.waiters.refuse_all(MasterRefusal::NotLeader { leader });
         self.gates.clear();
     }
 
@@ -203,9 +202,7 @@ impl MasterServer {
             return;
         }
         match self.role {
-            Role::CatchingUp { term } | Role::Serving { term, .. } if term == status.term => {
-                return
-            }
+            Role::CatchingUp { term } | Role::Serving { term, .. } if term == status.term => return,
             _ => {}
         }
         self.step_down(Some(self.node.id()));
@@ -282,7 +279,10 @@ impl MasterServer {
         if records.is_empty() {
             return (Box::pin(fut::ready(Ok(()))), rest);
         }
-        (self.commit(term, command::MasterCommand::Ops(records)), rest)
+        (
+            self.commit(term, command::MasterCommand::Ops(records)),
+            rest,
+        )
     }
 
     /// Re-replication and garbage collection, on the serving leader.
@@ -406,8 +406,7 @@ impl Handler<RaftApplied> for MasterServer {
                     tracing::error!(node = %self.node.id(), "undecodable snapshot ignored: {e}");
                     return;
                 }
-                self.waiters
-                    .refuse_up_to(index, MasterRefusal::Unavailable);
+                self.waiters.refuse_up_to(index, MasterRefusal::Unavailable);
                 if !matches!(self.role, Role::Follower) {
                     self.step_down(self.leader);
                 }

@@ -226,8 +226,7 @@ impl MasterServer {
                     handle,
                     version,
                 } => {
-                    let primary_of =
-                        (server == lease.primary).then(|| lease.secondaries.clone());
+                    let primary_of = (server == lease.primary).then(|| lease.secondaries.clone());
                     Some((
                         server,
                         NewVersion {

@@ -79,12 +79,18 @@ mod tests {
         let mut b = w.wait(5, 2);
         let mut c = w.wait(6, 2);
         w.applied(4, 2);
-        assert_eq!(now(&mut a), Some(Err(MasterRefusal::NotLeader { leader: None })));
+        assert_eq!(
+            now(&mut a),
+            Some(Err(MasterRefusal::NotLeader { leader: None }))
+        );
         assert_eq!(now(&mut b), None);
         w.applied(5, 2);
         assert_eq!(now(&mut b), Some(Ok(())));
         w.applied(6, 3);
-        assert_eq!(now(&mut c), Some(Err(MasterRefusal::NotLeader { leader: None })));
+        assert_eq!(
+            now(&mut c),
+            Some(Err(MasterRefusal::NotLeader { leader: None }))
+        );
     }
 
     #[test]
