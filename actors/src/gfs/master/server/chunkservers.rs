@@ -1,13 +1,15 @@
-//! What chunkservers tell the master: heartbeats, from which the serving leader learns where
+//! The master and its chunkservers: heartbeats, from which the serving leader learns where
 //! replicas are, which are stale or orphaned (deleted through the answer), and which leases to
-//! extend (§2.6.2, §3.1, §4.4, §4.5); corrupt blocks (§5.2). And what a master replica says of
-//! itself when inspected.
+//! extend (§2.6.2, §3.1, §4.4, §4.5); corrupt blocks (§5.2); the periodic scan that clones
+//! under-replicated chunks (§4.3) and reclaims deleted files (§4.4). And what a master replica
+//! says of itself when inspected.
 
+use super::calls::order_all;
 use super::{ms, ns, MasterServer, Role};
 use crate::gfs::master::Effect;
-use actix::{fut, ActorFutureExt, Context, Handler, ResponseActFuture};
+use actix::{fut, ActorFutureExt, AsyncContext, Context, Handler, ResponseActFuture, WrapFuture};
 use troupe_messages::gfs::{
-    Heartbeat, HeartbeatReply, InspectMaster, MasterStatus, RepairFrom, ReportCorrupt,
+    CloneChunk, Heartbeat, HeartbeatReply, InspectMaster, MasterStatus, RepairFrom, ReportCorrupt,
 };
 use troupe_messages::NodeId;
 
@@ -103,5 +105,48 @@ impl Handler<InspectMaster> for MasterServer {
                 }
             }
         }
+    }
+}
+
+impl MasterServer {
+    /// Re-replication and garbage collection, on the serving leader.
+    pub(super) fn scan(&mut self, ctx: &mut Context<Self>) {
+        let now = self.node.now_ns();
+        let Ok((term, core)) = self.serving() else {
+            return;
+        };
+        let clones = core.tick(now);
+        let reclaimed = core.gc(now);
+        let timeout = self.options.plan.timing.replication_timeout;
+        for effect in clones {
+            let Effect::Replicate {
+                handle,
+                version,
+                from,
+                to,
+            } = effect
+            else {
+                continue;
+            };
+            let node = self.node.clone();
+            let order = CloneChunk {
+                handle,
+                version,
+                from,
+            };
+            let call = async move { order_all(&node, vec![(to, order)], timeout).await };
+            ctx.spawn(call.into_actor(self).map(move |done, act, _| {
+                let now = act.node.now_ns();
+                if let (false, Some(core)) = (done.is_empty(), act.core_of(term)) {
+                    core.replicated(handle, to, now);
+                }
+            }));
+        }
+        let (commit, _) = self.commit_effects(term, reclaimed);
+        ctx.spawn(commit.map(|outcome, act, _| {
+            if let Err(e) = outcome {
+                tracing::debug!(node = %act.node.id(), "reclaimed files not committed: {e}");
+            }
+        }));
     }
 }

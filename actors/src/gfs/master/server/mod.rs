@@ -24,6 +24,8 @@ mod chunkservers;
 pub mod command;
 pub mod committed;
 pub mod gates;
+#[cfg(test)]
+mod harness;
 mod requests;
 #[cfg(test)]
 mod tests;
@@ -39,13 +41,10 @@ use actix::{
     fut, Actor, ActorFutureExt, Addr, AsyncContext, Context, Handler, Message, ResponseActFuture,
     WrapFuture,
 };
-use calls::order_all;
 use committed::{Applied, Committed};
 use gates::LeaseGates;
 use std::time::Duration;
-use troupe_messages::gfs::{
-    CloneChunk, Heartbeat, InspectMaster, MasterRefusal, MasterRequest, ReportCorrupt,
-};
+use troupe_messages::gfs::{Heartbeat, InspectMaster, MasterRefusal, MasterRequest, ReportCorrupt};
 use troupe_messages::raft::{GetStatus, RaftStatus, Start, Term};
 use troupe_messages::NodeId;
 use troupe_runtime::timer::run_interval;
@@ -283,47 +282,6 @@ impl MasterServer {
             self.commit(term, command::MasterCommand::Ops(records)),
             rest,
         )
-    }
-
-    /// Re-replication and garbage collection, on the serving leader.
-    fn scan(&mut self, ctx: &mut Context<Self>) {
-        let now = self.node.now_ns();
-        let Ok((term, core)) = self.serving() else {
-            return;
-        };
-        let clones = core.tick(now);
-        let reclaimed = core.gc(now);
-        let timeout = self.options.plan.timing.replication_timeout;
-        for effect in clones {
-            let Effect::Replicate {
-                handle,
-                version,
-                from,
-                to,
-            } = effect
-            else {
-                continue;
-            };
-            let node = self.node.clone();
-            let order = CloneChunk {
-                handle,
-                version,
-                from,
-            };
-            let call = async move { order_all(&node, vec![(to, order)], timeout).await };
-            ctx.spawn(call.into_actor(self).map(move |done, act, _| {
-                let now = act.node.now_ns();
-                if let (false, Some(core)) = (done.is_empty(), act.core_of(term)) {
-                    core.replicated(handle, to, now);
-                }
-            }));
-        }
-        let (commit, _) = self.commit_effects(term, reclaimed);
-        ctx.spawn(commit.map(|outcome, act, _| {
-            if let Err(e) = outcome {
-                tracing::debug!(node = %act.node.id(), "reclaimed files not committed: {e}");
-            }
-        }));
     }
 }
 
