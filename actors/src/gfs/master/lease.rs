@@ -27,7 +27,7 @@ impl MasterCore {
     /// once it has expired, a new one on a live up-to-date replica with a bumped version. The
     /// effects of a new lease, in order: the record to persist, then the new version to every
     /// up-to-date replica; none for a lease that still runs. No new lease while a clone of the
-    /// chunk is in flight.
+    /// chunk is in flight, nor while one could start (re-replication goes first).
     pub fn lease(
         &mut self,
         handle: ChunkHandle,
@@ -71,6 +71,10 @@ impl MasterCore {
         let Some(&primary) = live.first() else {
             return Err(Refusal::NoLiveReplica);
         };
+        // Such a lease would never be extended, and would hold the clone back while it runs.
+        if self.could_clone(handle, now) {
+            return Err(Refusal::BelowTarget);
+        }
         let new = ChunkVersion(version.0 + 1);
         let record = OpRecord::SetVersion {
             handle,

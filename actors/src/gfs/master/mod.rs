@@ -126,6 +126,10 @@ pub enum Refusal {
         /// When the current lease expires.
         until: u64,
     },
+    /// The chunk is below its replication target and a clone could start: re-replication
+    /// goes first (the next scan starts it), then a lease may be granted.
+    #[error("below the replication target, a clone goes first")]
+    BelowTarget,
     /// The server asking to extend the lease does not hold a valid one.
     #[error("not the primary of a valid lease")]
     NotPrimary,

@@ -408,30 +408,30 @@ fn a_recovered_master_grants_no_lease_before_a_lease_length() {
     assert_eq!(r.lease(h, 160 * S).unwrap().0.version, ChunkVersion(2));
 }
 
-/// Four live servers, `/f`'s chunk on n1..n3 at v1, n3 falls silent: below the target, with n4
-/// free to take a clone.
-fn master_short_of_a_replica() -> (MasterCore, ChunkHandle, u64) {
+/// Four live servers at time 0, `/f`'s chunk on n1..n3 at v1, n4 free to take a clone.
+fn master_with_a_spare() -> (MasterCore, ChunkHandle) {
     let (mut m, h) = master_with_chunk(4);
-    let v = [(h, ChunkVersion(1))];
-    beat(&mut m, &[1, 2, 3], &v, 0);
+    beat(&mut m, &[1, 2, 3], &[(h, ChunkVersion(1))], 0);
     beat(&mut m, &[4], &[], 0);
-    let t = 40 * S;
-    beat(&mut m, &[1, 2], &v, t);
-    beat(&mut m, &[4], &[], t);
-    (m, h, t)
+    (m, h)
+}
+
+/// n3 fell silent: at `t` the others report the chunk at `v`.
+fn lose_n3(m: &mut MasterCore, h: ChunkHandle, v: ChunkVersion, t: u64) {
+    beat(m, &[1, 2], &[(h, v)], t);
+    beat(m, &[4], &[], t);
 }
 
 #[test]
 fn no_clone_starts_while_a_lease_runs() {
-    let (mut m, h, t) = master_short_of_a_replica();
-    let (lease, _) = m.lease(h, t).unwrap();
-    let v2 = [(h, ChunkVersion(2))];
-    beat(&mut m, &[1, 2], &v2, t + S);
-    beat(&mut m, &[4], &[], t + S);
-    assert!(m.tick(t + S).is_empty(), "the lease runs");
+    let (mut m, h) = master_with_a_spare();
+    let (lease, _) = m.lease(h, 0).unwrap();
+    let t = 40 * S;
+    lose_n3(&mut m, h, ChunkVersion(2), t);
+    assert!(m.could_clone(h, t));
+    assert!(m.tick(t).is_empty(), "the lease runs");
     let after = lease.expiry;
-    beat(&mut m, &[1, 2], &v2, after);
-    beat(&mut m, &[4], &[], after);
+    lose_n3(&mut m, h, ChunkVersion(2), after);
     assert_eq!(
         m.tick(after),
         vec![Effect::Replicate {
@@ -444,34 +444,38 @@ fn no_clone_starts_while_a_lease_runs() {
 }
 
 #[test]
-fn no_lease_while_a_clone_is_in_flight() {
-    let (mut m, h, t) = master_short_of_a_replica();
+fn no_lease_while_a_clone_could_start_or_is_in_flight() {
+    let (mut m, h) = master_with_a_spare();
+    let t = 40 * S;
+    lose_n3(&mut m, h, ChunkVersion(1), t);
+    assert_eq!(m.lease(h, t), Err(Refusal::BelowTarget));
     assert_eq!(m.tick(t).len(), 1);
     let timeout = m.config().replication_timeout;
     assert_eq!(
         m.lease(h, t + S),
         Err(Refusal::WaitForLease { until: t + timeout })
     );
-    m.replicated(h, n(4), t);
+    m.replicated(h, n(4), t + S);
     let (lease, _) = m.lease(h, t + S).unwrap();
     assert_eq!(lease.secondaries, vec![n(2), n(4)]);
 }
 
 #[test]
 fn a_lease_below_the_target_is_not_extended_while_a_clone_could_start() {
-    let (mut m, h, t) = master_short_of_a_replica();
-    let (lease, _) = m.lease(h, t).unwrap();
-    assert!(m.could_clone(h, t));
+    let (mut m, h) = master_with_a_spare();
+    let (lease, _) = m.lease(h, 0).unwrap();
+    // n3 and n4 fell silent: below the target, but no server could take a clone.
+    let t = 31 * S;
+    beat(&mut m, &[1, 2], &[(h, ChunkVersion(2))], t);
+    assert!(!m.could_clone(h, t));
+    assert!(m.extend_lease(h, lease.primary, t).is_ok());
+    // n4 is back: a clone could start, so the lease is left to run out.
+    beat(&mut m, &[4], &[], t + S);
+    assert!(m.could_clone(h, t + S));
     assert_eq!(
         m.extend_lease(h, lease.primary, t + S),
         Err(Refusal::NotPrimary)
     );
-    // Once n4 is gone too, no clone could start: the lease is extended.
-    let v2 = [(h, ChunkVersion(2))];
-    let later = t + m.config().dead_after;
-    beat(&mut m, &[1, 2], &v2, later);
-    assert!(!m.could_clone(h, later));
-    assert!(m.extend_lease(h, lease.primary, later).is_ok());
 }
 
 #[test]

@@ -10,9 +10,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 use std::time::Duration;
 use troupe_messages::gfs::{
-    ChunkAck, ChunkHandle, ChunkLocation, ChunkVersion, CloneChunk, CreateChunk, DeleteChunks,
-    Heartbeat, HeartbeatReply, InspectMaster, LeaseInfo, MasterOp, MasterRefusal, MasterReply,
-    MasterRequest, MasterStatus, NewVersion,
+    ChunkAck, ChunkHandle, ChunkLocation, ChunkRefusal, ChunkVersion, CloneChunk, CreateChunk,
+    DeleteChunks, Heartbeat, HeartbeatReply, InspectMaster, LeaseInfo, MasterOp, MasterRefusal,
+    MasterReply, MasterRequest, MasterStatus, NewVersion,
 };
 use troupe_messages::{ActorPath, NodeId};
 use troupe_runtime::testkit::Cluster;
@@ -38,6 +38,10 @@ pub(super) struct Disk {
     pub primary: BTreeSet<ChunkHandle>,
     /// Leases started or extended: the chunk and when the heartbeat that got it was sent.
     pub extended: Vec<(ChunkHandle, u64)>,
+    /// When the answers that started or extended a lease arrived.
+    pub extended_at: Vec<(ChunkHandle, u64)>,
+    /// Refuses every new version (its storage fails).
+    pub refuse_versions: bool,
 }
 
 pub(super) type Disks = Rc<BTreeMap<u32, Rc<RefCell<Disk>>>>;
@@ -74,6 +78,7 @@ impl FakeChunkserver {
                     delete, extended, ..
                 }) = reply
                 {
+                    let now = act.node.now_ns();
                     let mut disk = act.disk.borrow_mut();
                     for handle in delete {
                         disk.chunks.remove(&handle);
@@ -82,6 +87,7 @@ impl FakeChunkserver {
                     }
                     for handle in extended {
                         disk.extended.push((handle, sent));
+                        disk.extended_at.push((handle, now));
                     }
                 }
             }));
@@ -110,6 +116,9 @@ impl Handler<NewVersion> for FakeChunkserver {
     type Result = ChunkAck;
     fn handle(&mut self, msg: NewVersion, _: &mut Context<Self>) -> ChunkAck {
         let mut disk = self.disk.borrow_mut();
+        if disk.refuse_versions {
+            return ChunkAck::Failed(ChunkRefusal::Storage);
+        }
         disk.chunks.insert(msg.handle, msg.version);
         if msg.primary_of.is_some() {
             disk.primary.insert(msg.handle);

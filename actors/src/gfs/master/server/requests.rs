@@ -41,8 +41,8 @@ fn wait_for(until: u64, now: u64) -> MasterRefusal {
     MasterRefusal::WaitForLease { ms }
 }
 
-/// A chunk refusal as the client hears it.
-fn from_refusal(r: Refusal, path: &str, handle: ChunkHandle, now: u64) -> MasterRefusal {
+/// A chunk refusal as the client hears it (`scan`: how often re-replication starts, ns).
+fn from_refusal(r: Refusal, path: &str, handle: ChunkHandle, now: u64, scan: u64) -> MasterRefusal {
     match r {
         Refusal::NoSuchFile => MasterRefusal::NoSuchFile(path.to_string()),
         Refusal::NoChunkAt { index } => MasterRefusal::NoChunkAt {
@@ -51,6 +51,7 @@ fn from_refusal(r: Refusal, path: &str, handle: ChunkHandle, now: u64) -> Master
         Refusal::NoSuchChunk => MasterRefusal::NoSuchChunk(handle),
         Refusal::NoLiveReplica | Refusal::NotPrimary => MasterRefusal::NoLiveReplica,
         Refusal::WaitForLease { until } => wait_for(until, now),
+        Refusal::BelowTarget => wait_for(now.saturating_add(scan), now),
     }
 }
 
@@ -74,7 +75,7 @@ fn locate(core: &MasterCore, path: &str, index: u64, now: u64) -> MasterReply {
             version,
             replicas,
         }),
-        Err(r) => MasterReply::Refused(from_refusal(r, path, ChunkHandle(0), now)),
+        Err(r) => MasterReply::Refused(from_refusal(r, path, ChunkHandle(0), now, 0)),
     }
 }
 
@@ -207,7 +208,7 @@ impl MasterServer {
         };
         let (lease, effects) = match core.lease(handle, now) {
             Ok(granted) => granted,
-            Err(r) => return refused(from_refusal(r, "", handle, now)),
+            Err(r) => return refused(from_refusal(r, "", handle, now, ns(timing.scan))),
         };
         let info = LeaseInfo {
             handle,

@@ -142,6 +142,61 @@ fn a_new_lease_bumps_the_version_tells_every_replica_and_the_primary_extend_star
 }
 
 #[test]
+fn a_replica_that_misses_the_new_version_holds_the_lease_back_until_it_stops_serving() {
+    simulate(1407, |seed| async move {
+        let gfs = start(seed, 1000);
+        gfs.serving(&SERVERS).await;
+        let chunk = gfs.file_with_chunk("/m").await;
+        // A new leader names no primary for a lease length: let that pass.
+        gfs.cluster.run_for(gfs.plan.timing.lease).await;
+        let missing = chunk.replicas[1];
+        gfs.disks[&missing.0].borrow_mut().refuse_versions = true;
+        let asked = gfs.now();
+        let wait = match gfs
+            .ask(MasterOp::Lease {
+                handle: chunk.handle,
+            })
+            .await
+        {
+            MasterReply::Refused(MasterRefusal::WaitForLease { ms }) => ms,
+            other => panic!("a lease one replica missed: {other:?}"),
+        };
+        gfs.disks[&missing.0].borrow_mut().refuse_versions = false;
+        let dead_after = gfs.plan.timing.dead_after.as_millis() as u64;
+        assert!(wait > 0 && wait <= dead_after, "waits {wait} ms");
+        // Still at the old version, the replica is stale and told to delete it.
+        let disks = gfs.disks.clone();
+        gfs.cluster
+            .wait_until("the stale replica goes", Duration::from_secs(3), || {
+                disks[&missing.0].borrow().deleted.contains(&chunk.handle)
+            })
+            .await
+            .expect("the stale replica deleted");
+        // Below the target, the lease is not extended but runs out; a clone restores the
+        // target, and the next lease starts.
+        let lease = loop {
+            let (lease, _) = gfs.lease(chunk.handle).await;
+            if lease.version > ChunkVersion(2) {
+                break lease;
+            }
+            gfs.cluster.run_for(ms(100)).await;
+        };
+        assert_eq!(lease.secondaries.len(), 2);
+        gfs.started(lease.primary, chunk.handle).await;
+        let started: Vec<u64> = SERVERS
+            .iter()
+            .flat_map(|&s| gfs.disk(NodeId(s)).extended_at.clone())
+            .map(|(_, at)| at)
+            .collect();
+        let due = asked + (wait - 1) * 1_000_000;
+        assert!(
+            started.iter().all(|&at| at >= due),
+            "a lease started before the stale replica stopped serving"
+        );
+    });
+}
+
+#[test]
 fn after_the_leader_crashes_another_serves_the_same_state_and_waits_a_lease_length() {
     simulate(1403, |seed| async move {
         let gfs = start(seed, 1000);
