@@ -6,7 +6,8 @@
 //! it proposes a barrier, and once the barrier is applied it serves from a core rebuilt from
 //! the committed state, with no replica location, live server or lease (heartbeats refill
 //! them) and no lease granted before a full lease length (one its predecessor granted may
-//! still run). Until then it answers `NotReady`; non-leaders answer `NotLeader`.
+//! still run) plus [`MasterOptions::deposed_within`]. Until then it answers `NotReady`;
+//! non-leaders answer `NotLeader`.
 //!
 //! The serving core changes at once (speculatively); each call's records are proposed as one
 //! entry, and the reply and the orders to chunkservers wait until it is applied ([`waiters`]).
@@ -78,6 +79,16 @@ impl MasterOptions {
             commit_timeout: Duration::from_secs(1),
             snapshot_every: 1000,
         }
+    }
+
+    /// How long a leader that lost its majority may go on serving before it notices: Raft's
+    /// check-quorum steps it down within two election timeouts, and this replica polls its
+    /// peer every tick. A new leader grants no lease before this long plus a lease length:
+    /// one its predecessor extended meanwhile may still run. (Without check-quorum in the
+    /// Raft config there is no such bound.)
+    pub fn deposed_within(&self) -> Duration {
+        let ticks = 2 * (self.raft.config.election_ticks_max + 1);
+        self.raft.tick * ticks
     }
 }
 
@@ -341,7 +352,9 @@ impl Handler<RaftApplied> for MasterServer {
                     Applied::Barrier { term: barrier } => {
                         if matches!(self.role, Role::CatchingUp { term: mine } if mine == barrier && term == mine)
                         {
-                            let core = self.committed.core().rebuilt(self.node.now_ns());
+                            // A deposed leader may still extend leases until it notices.
+                            let from = self.node.now_ns() + ns(self.options.deposed_within());
+                            let core = self.committed.core().rebuilt(from);
                             tracing::info!(node = %self.node.id(), term, "gfs master serves");
                             self.role = Role::Serving {
                                 term,

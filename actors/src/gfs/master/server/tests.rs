@@ -1,6 +1,7 @@
 //! The master actor in virtual time, on the deployment of [`super::harness`].
 
 use super::harness::{ms, sorted, start, CLIENT, MASTERS, SERVERS};
+use super::MasterOptions;
 use crate::gfs::MASTER;
 use crate::raft::peer::NAME as RAFT;
 use std::time::Duration;
@@ -147,8 +148,9 @@ fn a_replica_that_misses_the_new_version_holds_the_lease_back_until_it_stops_ser
         let gfs = start(seed, 1000);
         gfs.serving(&SERVERS).await;
         let chunk = gfs.file_with_chunk("/m").await;
-        // A new leader names no primary for a lease length: let that pass.
-        gfs.cluster.run_for(gfs.plan.timing.lease).await;
+        // A new leader names no primary for a lease length and then some: let that pass.
+        let deposed = MasterOptions::new(gfs.plan.clone()).deposed_within();
+        gfs.cluster.run_for(gfs.plan.timing.lease + deposed).await;
         let missing = chunk.replicas[1];
         gfs.disks[&missing.0].borrow_mut().refuse_versions = true;
         let asked = gfs.now();
