@@ -403,3 +403,46 @@ fn the_planted_bug_moves_a_lease_early_and_the_test_catches_it() {
         a_lease_whose_primary_stops_heartbeating_is_not_moved_before_it_expires
     ));
 }
+
+#[test]
+fn a_leader_cut_off_from_its_group_refuses_its_pending_calls_and_their_changes_are_lost() {
+    simulate(1408, |seed| async move {
+        let gfs = start(seed, 1000);
+        let old = gfs.serving(&SERVERS).await;
+        let others: Vec<u32> = MASTERS.iter().copied().filter(|&m| m != old).collect();
+        gfs.cluster.cut_off(old, &others);
+        let path = ActorPath::new(NodeId(old), MASTER);
+        let create = MasterRequest {
+            op: MasterOp::Create {
+                path: "/lost".into(),
+            },
+        };
+        let client = gfs.cluster.up(CLIENT);
+        let reply = client.call(&path, create, Duration::from_secs(3)).await;
+        assert!(
+            matches!(
+                reply,
+                Ok(MasterReply::Refused(MasterRefusal::NotLeader { .. }))
+            ),
+            "{reply:?}"
+        );
+        let status = gfs.inspect(old).await.unwrap();
+        assert!(!status.serving);
+        let new = gfs.serving(&SERVERS).await;
+        assert_ne!(new, old);
+        assert_eq!(
+            gfs.ask(MasterOp::Create {
+                path: "/kept".into()
+            })
+            .await,
+            MasterReply::Done
+        );
+        gfs.cluster.heal();
+        gfs.cluster.run_for(Duration::from_secs(1)).await;
+        let listed = gfs.ask(MasterOp::List { dir: "/".into() }).await;
+        assert_eq!(listed, MasterReply::Listed(vec!["/kept".into()]));
+        // The old leader, a follower again, applied the new leader's entries, not its own.
+        let status = gfs.inspect(old).await.unwrap();
+        assert_eq!((status.serving, status.files), (false, 1));
+    });
+}
