@@ -364,6 +364,13 @@ fn a_lease_whose_primary_stops_heartbeating_is_not_moved_before_it_expires() {
         let gfs = start(seed, 1000);
         gfs.serving(&SERVERS).await;
         let chunk = gfs.file_with_chunk("/p").await;
+        // With no server to clone to, nothing but the lease's expiry holds a new primary back.
+        let spare = SERVERS
+            .iter()
+            .copied()
+            .find(|&s| !chunk.replicas.contains(&NodeId(s)))
+            .unwrap();
+        gfs.cluster.crash(spare);
         let (lease, _) = gfs.lease(chunk.handle).await;
         gfs.started(lease.primary, chunk.handle).await;
         // The primary is cut off from the masters, alive and acting on its lease.
