@@ -185,6 +185,16 @@ impl MasterCore {
         !self.emptiest_live(now, &holders, 1).is_empty()
     }
 
+    /// `server` did not acknowledge the master's order on `handle` (create it, or take a new
+    /// version): its replica no longer counts, and a report of a lower version from it is stale
+    /// at once.
+    pub fn not_told(&mut self, handle: ChunkHandle, server: NodeId) {
+        if let Some(chunk) = self.chunks.get_mut(&handle) {
+            chunk.told.remove(&server);
+            chunk.replicas.remove(&server);
+        }
+    }
+
     /// The copy of `handle` to `to` is done: `to` holds it at the version copied (if the
     /// version moved on meanwhile, the copy is stale and not recorded).
     pub fn replicated(&mut self, handle: ChunkHandle, to: NodeId, now: u64) {

@@ -537,3 +537,21 @@ fn a_heartbeat_sent_before_an_order_arrived_does_not_undo_it() {
     m.heartbeat(n(1), vec![], late + 1);
     assert!(m.up_to_date(h2, late + 1).contains(&n(1)));
 }
+
+#[test]
+fn a_server_that_did_not_take_an_order_no_longer_counts() {
+    let (mut m, h) = master_with_chunk(3);
+    let v1 = [(h, ChunkVersion(1))];
+    beat(&mut m, &[1, 2, 3], &v1, S);
+    m.lease(h, S).unwrap();
+    m.not_told(h, n(3));
+    assert_eq!(m.up_to_date(h, S), vec![n(1), n(2)]);
+    assert_eq!(
+        m.heartbeat(n(3), v1.to_vec(), S + 1),
+        vec![Effect::Delete {
+            server: n(3),
+            handle: h
+        }],
+        "stale at once"
+    );
+}

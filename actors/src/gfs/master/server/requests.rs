@@ -183,17 +183,31 @@ impl MasterServer {
                 _ => None,
             })
             .collect();
+        let chosen: Vec<NodeId> = orders.iter().map(|(server, _)| *server).collect();
         let created = self.commit_and_order(term, effects, orders);
-        Box::pin(created.map(move |result, _, _| match result {
-            Err(r) => MasterReply::Refused(r),
-            Ok(acked) if acked.is_empty() => MasterReply::Refused(MasterRefusal::NoLiveReplica),
-            Ok(replicas) => MasterReply::Located(ChunkLocation {
-                index,
-                handle,
-                version,
-                replicas,
-            }),
-        }))
+        Box::pin(
+            created
+                .map(move |result, act, _| {
+                    if let (Ok(acked), Some(core)) = (&result, act.core_of(term)) {
+                        for &server in chosen.iter().filter(|s| !acked.contains(s)) {
+                            core.not_told(handle, server);
+                        }
+                    }
+                    result
+                })
+                .map(move |result, _, _| match result {
+                    Err(r) => MasterReply::Refused(r),
+                    Ok(acked) if acked.is_empty() => {
+                        MasterReply::Refused(MasterRefusal::NoLiveReplica)
+                    }
+                    Ok(replicas) => MasterReply::Located(ChunkLocation {
+                        index,
+                        handle,
+                        version,
+                        replicas,
+                    }),
+                }),
+        )
     }
 
     /// The chunk's lease: the running one, or a new one announced to every up-to-date replica
@@ -259,6 +273,9 @@ impl MasterServer {
                 }
             };
             let missed: Vec<NodeId> = told.into_iter().filter(|s| !acked.contains(s)).collect();
+            for &server in &missed {
+                core.not_told(handle, server);
+            }
             if missed.is_empty() {
                 act.gates.open(handle);
                 return MasterReply::Lease(info);
