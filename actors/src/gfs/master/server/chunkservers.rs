@@ -145,7 +145,7 @@ impl MasterServer {
         let (commit, _) = self.commit_effects(term, reclaimed);
         ctx.spawn(commit.map(|outcome, act, _| {
             if let Err(e) = outcome {
-                tracing::debug!(node = %act.node.id(), "reclaimed files not committed: {e}");
+                tracing::debug!(node = %act.node.id(), "reclaimed files not committed: {}", e.refusal);
             }
         }));
     }

@@ -50,7 +50,7 @@ use troupe_messages::raft::{GetStatus, RaftStatus, Start, Term};
 use troupe_messages::NodeId;
 use troupe_runtime::timer::run_interval;
 use troupe_runtime::{encode, ActorHandle, ExitReason, Node};
-use waiters::{Outcome, Waiters};
+use waiters::{NotCommitted, Waiters};
 
 /// How to run a master replica.
 #[derive(Debug, Clone)]
@@ -233,9 +233,10 @@ impl MasterServer {
         &mut self,
         term: Term,
         command: command::MasterCommand,
-    ) -> ResponseActFuture<Self, Outcome> {
+    ) -> ResponseActFuture<Self, Result<(), NotCommitted>> {
+        let refused = |refusal, proposed| Err(NotCommitted { refusal, proposed });
         let (Some(raft), Ok(bytes)) = (self.raft.clone(), encode(&command)) else {
-            return Box::pin(fut::ready(Err(MasterRefusal::Unavailable)));
+            return Box::pin(fut::ready(refused(MasterRefusal::Unavailable, false)));
         };
         let start = async move { raft.send(Start { command: bytes }).await };
         Box::pin(start.into_actor(self).then(move |started, act, _| {
@@ -246,22 +247,26 @@ impl MasterServer {
                         Err(if act.committed.term_at(s.index) == Some(term) {
                             Ok(())
                         } else {
-                            Err(MasterRefusal::NotLeader { leader: None })
+                            refused(MasterRefusal::NotLeader { leader: None }, true)
                         })
                     } else {
                         Ok(act.waiters.wait(s.index, term))
                     }
                 }
-                Ok(s) => Err(Err(MasterRefusal::NotLeader { leader: s.leader })),
-                Err(_) => Err(Err(MasterRefusal::Unavailable)),
+                Ok(s) => Err(refused(
+                    MasterRefusal::NotLeader { leader: s.leader },
+                    false,
+                )),
+                Err(_) => Err(refused(MasterRefusal::Unavailable, false)),
             };
             let timeout = act.options.commit_timeout;
             async move {
                 match waiting {
                     Err(outcome) => outcome,
                     Ok(answer) => match tokio::time::timeout(timeout, answer).await {
-                        Ok(Ok(outcome)) => outcome,
-                        _ => Err(MasterRefusal::Unavailable),
+                        Ok(Ok(Ok(()))) => Ok(()),
+                        Ok(Ok(Err(refusal))) => refused(refusal, true),
+                        _ => refused(MasterRefusal::Unavailable, true),
                     },
                 }
             }
@@ -275,7 +280,10 @@ impl MasterServer {
         &mut self,
         term: Term,
         effects: Vec<Effect>,
-    ) -> (ResponseActFuture<Self, Outcome>, Vec<Effect>) {
+    ) -> (
+        ResponseActFuture<Self, Result<(), NotCommitted>>,
+        Vec<Effect>,
+    ) {
         let (records, rest): (Vec<Effect>, Vec<Effect>) = effects
             .into_iter()
             .partition(|e| matches!(e, Effect::Persist(_)));

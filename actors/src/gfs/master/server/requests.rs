@@ -122,7 +122,7 @@ impl MasterServer {
         let (commit, _) = self.commit_effects(term, effects);
         Box::pin(commit.map(|outcome, _, _| match outcome {
             Ok(()) => MasterReply::Done,
-            Err(r) => MasterReply::Refused(r),
+            Err(e) => MasterReply::Refused(e.refusal),
         }))
     }
 
@@ -142,8 +142,17 @@ impl MasterServer {
         Box::pin(commit.then(move |outcome, act, _| {
             let node = act.node.clone();
             async move {
-                outcome?;
-                Ok(order_all(&node, orders, timeout).await)
+                if let Err(e) = &outcome {
+                    if !e.proposed {
+                        return Err(e.refusal.clone());
+                    }
+                }
+                // Sent even when the commit is in doubt: the record may still commit, and the
+                // replicas must not be left behind it (stale, or a chunk nobody created). A
+                // version that never commits comes back in the replicas' reports, and a chunk
+                // that never commits is an orphan, deleted at its server's next heartbeat.
+                let acked = order_all(&node, orders, timeout).await;
+                outcome.map(|()| acked).map_err(|e| e.refusal)
             }
             .into_actor(act)
         }))

@@ -10,6 +10,16 @@ use troupe_messages::raft::{Index, Term};
 /// A commit's outcome.
 pub type Outcome = Result<(), MasterRefusal>;
 
+/// Why a proposal is not known to be committed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotCommitted {
+    /// What the caller is told.
+    pub refusal: MasterRefusal,
+    /// Whether it went into the log: then it may still commit (under this leader, or the
+    /// next), and what must follow a commit had better be done anyway.
+    pub proposed: bool,
+}
+
 /// The calls waiting, by index.
 #[derive(Debug, Default)]
 pub struct Waiters {
