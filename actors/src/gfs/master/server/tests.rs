@@ -96,6 +96,20 @@ fn create_add_chunk_and_locate_through_whoever_leads() {
         assert_eq!(listed, MasterReply::Listed(vec![]));
         let status = gfs.inspect(leader).await.unwrap();
         assert_eq!((status.files, status.chunks), (0, 1), "reclaimed later");
+        // After the grace period the file is reclaimed, and its chunk's replicas deleted.
+        let disks = gfs.disks.clone();
+        let replicas = chunk.replicas.clone();
+        let grace = gfs.plan.timing.grace;
+        gfs.cluster
+            .wait_until("the replicas are deleted", grace * 2, || {
+                replicas
+                    .iter()
+                    .all(|s| disks[&s.0].borrow().deleted.contains(&chunk.handle))
+            })
+            .await
+            .expect("the orphaned replicas deleted");
+        let status = gfs.inspect(leader).await.unwrap();
+        assert_eq!(status.chunks, 0);
     });
 }
 
