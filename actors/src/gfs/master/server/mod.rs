@@ -17,6 +17,7 @@
 //! - [`requests`]: clients' calls (namespace, chunk locations, new chunks, leases).
 //! - [`chunkservers`]: heartbeats (locations, stale replicas, lease extensions) and
 //!   corruption reports; inspection.
+//! - [`fence`]: reads wait until the writes applied before them are committed.
 //! - [`gates`]: a new lease stays unusable until every replica has its new version.
 //! - [`calls`]: orders to several chunkservers at once.
 
@@ -24,6 +25,7 @@ pub mod calls;
 mod chunkservers;
 pub mod command;
 pub mod committed;
+pub mod fence;
 pub mod gates;
 #[cfg(test)]
 mod harness;
@@ -43,6 +45,7 @@ use actix::{
     WrapFuture,
 };
 use committed::{Applied, Committed};
+use fence::Fence;
 use gates::LeaseGates;
 use std::time::Duration;
 use troupe_messages::gfs::{Heartbeat, InspectMaster, MasterRefusal, MasterRequest, ReportCorrupt};
@@ -112,6 +115,7 @@ pub struct MasterServer {
     /// The leader, as the Raft peer last said.
     leader: Option<NodeId>,
     waiters: Waiters,
+    fence: Fence,
     gates: LeaseGates,
 }
 
@@ -142,6 +146,7 @@ impl MasterServer {
             role: Role::Follower,
             leader: None,
             waiters: Waiters::default(),
+            fence: Fence::default(),
             gates: LeaseGates::default(),
         };
         let server = node
@@ -198,6 +203,7 @@ impl MasterServer {
         }
         self.role = Role::Follower;
         self.waiters.refuse_all(MasterRefusal::NotLeader { leader });
+        self.fence.clear(MasterRefusal::NotLeader { leader });
         self.gates.clear();
     }
 
@@ -297,10 +303,13 @@ impl MasterServer {
         if records.is_empty() {
             return (Box::pin(fut::ready(Ok(()))), rest);
         }
-        (
-            self.commit(term, command::MasterCommand::Ops(records)),
-            rest,
-        )
+        let write = self.fence.begin_write();
+        let commit = self.commit(term, command::MasterCommand::Ops(records));
+        let fenced = commit.map(move |outcome, act, _| {
+            act.fence.end_write(write, outcome.is_ok());
+            outcome
+        });
+        (Box::pin(fenced), rest)
     }
 }
 

@@ -97,14 +97,23 @@ impl Handler<MasterRequest> for MasterServer {
                 Ok(record) => self.committed_then(term, vec![Effect::Persist(record)]),
                 Err(e) => refused(from_error(e)),
             },
-            MasterOp::List { dir } => answer(MasterReply::Listed(core.list(&dir))),
-            MasterOp::Stat { path } => match visible_chunks(core, &path) {
-                Ok(chunks) => answer(MasterReply::Stat {
-                    chunks: chunks.len() as u64,
-                }),
-                Err(r) => refused(r),
-            },
-            MasterOp::Locate { path, index } => answer(locate(core, &path, index, now)),
+            MasterOp::List { dir } => {
+                let listed = MasterReply::Listed(core.list(&dir));
+                self.after_writes(listed)
+            }
+            MasterOp::Stat { path } => {
+                let stat = match visible_chunks(core, &path) {
+                    Ok(chunks) => MasterReply::Stat {
+                        chunks: chunks.len() as u64,
+                    },
+                    Err(r) => MasterReply::Refused(r),
+                };
+                self.after_writes(stat)
+            }
+            MasterOp::Locate { path, index } => {
+                let located = locate(core, &path, index, now);
+                self.after_writes(located)
+            }
             MasterOp::AddChunk { path, index } => self.add_chunk(term, path, index, now),
             MasterOp::Lease { handle } => self.lease(term, handle, now),
         }
@@ -115,6 +124,22 @@ impl MasterServer {
     /// How long an order to chunkservers may take: three heartbeats.
     fn order_timeout(&self) -> std::time::Duration {
         self.options.plan.timing.heartbeat * 3
+    }
+
+    /// `reply`, read from the serving core, once the writes applied before it are committed.
+    fn after_writes(&mut self, reply: MasterReply) -> Reply {
+        let Some(wait) = self.fence.read() else {
+            return answer(reply);
+        };
+        let timeout = self.options.commit_timeout;
+        let read = async move {
+            match tokio::time::timeout(timeout, wait).await {
+                Ok(Ok(Ok(()))) => reply,
+                Ok(Ok(Err(refusal))) => MasterReply::Refused(refusal),
+                _ => MasterReply::Refused(MasterRefusal::Unavailable),
+            }
+        };
+        Box::pin(read.into_actor(self))
     }
 
     /// `Done` once the records among `effects` are committed.
@@ -168,7 +193,8 @@ impl MasterServer {
             Err(r) => return refused(r),
         };
         if have > index {
-            return answer(locate(core, &path, index, now));
+            let located = locate(core, &path, index, now);
+            return self.after_writes(located);
         }
         if have < index {
             return refused(MasterRefusal::NoChunkAt { index });
@@ -240,7 +266,7 @@ impl MasterServer {
             secondaries: lease.secondaries.clone(),
         };
         if effects.is_empty() {
-            return answer(MasterReply::Lease(info));
+            return self.after_writes(MasterReply::Lease(info));
         }
         let orders: Vec<(NodeId, NewVersion)> = effects
             .iter()
