@@ -9,6 +9,8 @@
 //! Re-replication (§4.3) and garbage collection of deleted files and orphaned chunks (§4.4)
 //! come out as effects of [`MasterCore::tick`], [`MasterCore::gc`] and
 //! [`MasterCore::heartbeat`] ([`chunks`]).
+//!
+//! [`server`] is the actor: a `MasterCore` per replica of a Raft group, served by the leader.
 
 pub mod chunks;
 pub mod ids;

@@ -7,6 +7,7 @@ use crate::raft::peer::NAME as RAFT;
 use std::time::Duration;
 use troupe_messages::gfs::{
     ChunkVersion, CreateChunk, MasterOp, MasterRefusal, MasterReply, MasterRequest, NewVersion,
+    RepairFrom, ReportCorrupt,
 };
 use troupe_messages::raft::GetStatus;
 use troupe_messages::{ActorPath, NodeId};
@@ -153,6 +154,33 @@ fn a_new_lease_bumps_the_version_tells_every_replica_and_the_primary_extend_star
             MasterReply::Located(at) => assert_eq!(at.version, ChunkVersion(2)),
             other => panic!("not located: {other:?}"),
         }
+        // A corrupt block is repaired from the other up-to-date replicas; only the leader says.
+        let reporter = lease.secondaries[0];
+        let report = ReportCorrupt {
+            server: reporter,
+            handle: chunk.handle,
+            block: 3,
+        };
+        let client = gfs.cluster.up(CLIENT);
+        let mut answers = Vec::new();
+        for m in MASTERS {
+            let path = ActorPath::new(NodeId(m), MASTER);
+            answers.push(client.call(&path, report.clone(), ms(500)).await.unwrap());
+        }
+        let mut others: Vec<NodeId> = chunk.replicas.clone();
+        others.retain(|&s| s != reporter);
+        let repair = RepairFrom::Replicas {
+            version: ChunkVersion(2),
+            replicas: sorted(others),
+        };
+        assert_eq!(answers.iter().filter(|&a| *a == repair).count(), 1);
+        assert_eq!(
+            answers
+                .iter()
+                .filter(|&a| *a == RepairFrom::Unknown)
+                .count(),
+            2
+        );
     });
 }
 
