@@ -10,13 +10,16 @@
 //! non-leaders answer `NotLeader`.
 //!
 //! The serving core changes at once (speculatively); each call's records are proposed as one
-//! entry, and the reply and the orders to chunkservers wait until it is applied ([`waiters`]).
-//! A leader that loses leadership refuses the calls still waiting and drops its core.
+//! entry, and the reply waits until it is applied ([`waiters`]). The orders to chunkservers
+//! wait too, and also go out when the entry is in the log but its commit is in doubt (it may
+//! still commit; a replica must not be left behind it). Reads wait for the writes before
+//! them ([`fence`]). A leader that loses leadership refuses the calls still waiting and drops
+//! its core.
 //!
 //! - [`command`]: the entries of the master's log.
-//! - [`requests`]: clients' calls (namespace, chunk locations, new chunks, leases).
-//! - [`chunkservers`]: heartbeats (locations, stale replicas, lease extensions) and
-//!   corruption reports; inspection.
+//! - `requests`: clients' calls (namespace, chunk locations, new chunks, leases).
+//! - `chunkservers`: heartbeats (locations, stale replicas, lease extensions), corruption
+//!   reports, the scan that clones and reclaims; inspection.
 //! - [`fence`]: reads wait until the writes applied before them are committed.
 //! - [`gates`]: a new lease stays unusable until every replica has its new version.
 //! - [`calls`]: orders to several chunkservers at once.
