@@ -46,11 +46,18 @@ pub enum Bug {
     /// GFS: the master names a new primary for a chunk whose primary is not live, before the
     /// old primary's lease has expired; behind a partition the old one still serves.
     NewPrimaryBeforeLeaseExpiry,
+    /// GFS: a chunkserver serves a read without its versions confirmed by the master and
+    /// without checking the version asked for, so a stale replica answers.
+    StaleReplicaServed,
+    /// GFS: the primary acknowledges a record append after its own write, before every
+    /// secondary applied it; a failed secondary leaves a record the client believes is
+    /// everywhere.
+    AckBeforeReplicas,
 }
 
 impl Bug {
     /// Every bug, in the order `--plant list` prints them.
-    pub const ALL: [Bug; 11] = [
+    pub const ALL: [Bug; 13] = [
         Bug::LeaderReadsLocally,
         Bug::FollowerReadsLocally,
         Bug::AckBeforeMajority,
@@ -62,6 +69,8 @@ impl Bug {
         Bug::OutputBeforeAck,
         Bug::GoLiveWithoutTestAndSet,
         Bug::NewPrimaryBeforeLeaseExpiry,
+        Bug::StaleReplicaServed,
+        Bug::AckBeforeReplicas,
     ];
 
     /// The bug's name on the command line.
@@ -78,6 +87,8 @@ impl Bug {
             Bug::OutputBeforeAck => "output-before-ack",
             Bug::GoLiveWithoutTestAndSet => "go-live-without-test-and-set",
             Bug::NewPrimaryBeforeLeaseExpiry => "new-primary-before-lease-expiry",
+            Bug::StaleReplicaServed => "stale-replica-served",
+            Bug::AckBeforeReplicas => "ack-before-replicas",
         }
     }
 
@@ -92,7 +103,9 @@ impl Bug {
             Bug::OutputRuleSkipsOwnEntry | Bug::OutputBeforeAck | Bug::GoLiveWithoutTestAndSet => {
                 "vmft"
             }
-            Bug::NewPrimaryBeforeLeaseExpiry => "gfs",
+            Bug::NewPrimaryBeforeLeaseExpiry | Bug::StaleReplicaServed | Bug::AckBeforeReplicas => {
+                "gfs"
+            }
         }
     }
 
@@ -117,6 +130,12 @@ impl Bug {
             Bug::GoLiveWithoutTestAndSet => "a side goes live without the test-and-set",
             Bug::NewPrimaryBeforeLeaseExpiry => {
                 "the GFS master names a new primary before the old primary's lease expired"
+            }
+            Bug::StaleReplicaServed => {
+                "a chunkserver serves a read without a confirmed, current version"
+            }
+            Bug::AckBeforeReplicas => {
+                "the primary acknowledges a record append before every secondary applied it"
             }
         }
     }

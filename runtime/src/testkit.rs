@@ -21,7 +21,7 @@
 
 use crate::events::EventLog;
 use crate::node::{Node, NodeConfig};
-use crate::sim::{self, LinkFaults, NetStats, NodeFactory, SimNet, StorageFactory};
+use crate::sim::{self, LinkFaults, NetStats, Nic, NodeFactory, SimNet, StorageFactory};
 use crate::{Error, Result};
 use std::future::Future;
 use std::rc::Rc;
@@ -120,6 +120,8 @@ pub struct ClusterBuilder {
     capture: bool,
     topology: NodeFactory,
     storage: Option<StorageFactory>,
+    nics: Vec<(u32, Nic)>,
+    uplink: Option<(Vec<Vec<u32>>, u64)>,
 }
 
 impl ClusterBuilder {
@@ -160,6 +162,19 @@ impl ClusterBuilder {
         self
     }
 
+    /// Gives node `n` a network card (see [`SimNet::set_nic`]); default: none, unlimited.
+    pub fn nic(mut self, n: u32, nic: Nic) -> Self {
+        self.nics.push((n, nic));
+        self
+    }
+
+    /// Puts each group of node numbers on a switch, the switches joined by an uplink of `bps`
+    /// bits per second each way (see [`SimNet::set_uplink`]); default: none.
+    pub fn uplink(mut self, groups: &[&[u32]], bps: u64) -> Self {
+        self.uplink = Some((groups.iter().map(|g| g.to_vec()).collect(), bps));
+        self
+    }
+
     /// Failure-detector timing of every node.
     pub fn node_config(mut self, config: NodeConfig) -> Self {
         self.config = config;
@@ -182,6 +197,17 @@ impl ClusterBuilder {
         net.set_baseline(self.baseline);
         if let Some(faults) = self.faults {
             net.set_default_faults(faults);
+        }
+        // Before the nodes start, so that what they send at once is limited too.
+        for (n, nic) in self.nics {
+            net.set_nic(NodeId(n), Some(nic));
+        }
+        if let Some((groups, bps)) = self.uplink {
+            let groups = groups
+                .into_iter()
+                .map(|g| g.into_iter().map(NodeId).collect())
+                .collect();
+            net.set_uplink(groups, bps);
         }
         for i in 1..=self.nodes {
             match &self.storage {
@@ -213,6 +239,8 @@ impl Cluster {
             capture: false,
             topology: Rc::new(|_| {}),
             storage: None,
+            nics: Vec::new(),
+            uplink: None,
         }
     }
 

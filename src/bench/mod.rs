@@ -4,6 +4,7 @@
 mod chain;
 mod compare;
 mod election;
+mod gfs;
 #[cfg(feature = "etcd-grpc")]
 mod etcd;
 #[cfg(feature = "etcd-grpc")]
@@ -39,6 +40,10 @@ pub enum Bench {
     /// throughput with FT against without as two clusters of 3 real processes, rounds
     /// interleaved.
     Vmft,
+    /// GFS: aggregate read, write and record-append throughput against 1 to 16 clients, in
+    /// simulation with the paper's network (100 Mbit/s cards, 1 Gbit/s between the switches),
+    /// each rate beside the network's limit.
+    Gfs,
 }
 
 /// Options of `troupe bench`.
@@ -87,5 +92,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         Bench::Chain => chain::run(args.quick, args.json),
         Bench::Vmft if args.real => real_vmft::run(args.quick, args.json, args.cpu_per_node),
         Bench::Vmft => vmft::run(args.quick, args.json),
+        Bench::Gfs if args.real => anyhow::bail!("troupe bench gfs --real is not built yet"),
+        Bench::Gfs => gfs::run(args.quick, args.json),
     }
 }

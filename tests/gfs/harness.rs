@@ -222,3 +222,21 @@ impl GfsHarness {
         read
     }
 }
+
+/// Flips a byte in the first page of `handle`'s data on `server`'s disk (its persister), as a
+/// failing disk would: the chunkserver's block checksum no longer matches.
+pub fn corrupt_first_block(
+    h: &GfsHarness,
+    server: NodeId,
+    handle: troupe_messages::gfs::ChunkHandle,
+) {
+    use troupe_runtime::Persister as _;
+    let persister = h.cluster.net().persister(server).expect("the server's persister");
+    let key = troupe_actors::gfs::chunkserver::persisted_files::page_key(handle, 0);
+    let mut page = persister
+        .load(&key)
+        .expect("the persister reads")
+        .expect("the chunk's first page");
+    page[40] ^= 0xFF;
+    persister.save(&key, &page).expect("the persister writes");
+}

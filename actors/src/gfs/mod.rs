@@ -8,8 +8,11 @@
 //!
 //! - [`chunk`]: the chunkserver's storage core (chunks, versions, block checksums, record
 //!   append and the record format).
-//! - [`client`]: the client library; [`gateway`]: a real node's client port, which runs each
-//!   remote file operation with a client of its own.
+//! - [`chunkserver`]: the chunkserver actor: heartbeats and leases, data pushed along a chain,
+//!   mutations ordered at the primary, verified reads, repair and clones.
+//! - [`client`]: the client library: reads, writes and record append.
+//! - [`gateway`]: a real node's client port, which runs each remote file operation with a
+//!   client of its own.
 //! - [`master`]: the master's core (namespace, chunk table, leases, re-replication, garbage
 //!   collection, operation log and checkpoints).
 //!
@@ -17,6 +20,7 @@
 //! is started from one.
 
 pub mod chunk;
+pub mod chunkserver;
 pub mod client;
 pub mod gateway;
 pub mod master;

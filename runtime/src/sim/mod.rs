@@ -7,11 +7,18 @@
 //! message's fate when it is sent (lost, delayed by how much, duplicated) from its own seeded
 //! random stream, and queues it by (delivery instant, sequence number): one driver task delivers
 //! the queue in that order, which makes delivery order a pure function of the seed.
+//!
+//! Nodes may be given network cards and put on switches joined by an uplink
+//! ([`SimNet::set_nic`], [`SimNet::set_uplink`]; the `bandwidth` module): a message they limit
+//! is queued again at each stage it crosses, due when it may cross it. Without them, nothing
+//! changes.
 
+mod bandwidth;
 mod faults;
 mod run;
 mod service;
 
+pub use bandwidth::{Nic, Traffic};
 pub use faults::{LinkFaults, DEFAULT_LATENCY};
 pub use run::{block_on, virtual_elapsed};
 
@@ -19,6 +26,7 @@ use crate::envelope::Envelope;
 use crate::events::{Event, EventLog};
 use crate::node::{Node, NodeConfig, NodeParts, Transport};
 use crate::persist::{MemPersister, Persister};
+use bandwidth::Bandwidth;
 use faults::Faults;
 use rand::Rng;
 use rand::SeedableRng;
@@ -90,6 +98,9 @@ struct SimInner {
     driving: Cell<bool>,
     /// The service times of nodes that have one ([`SimNet::set_service_time`]).
     service: RefCell<ServiceTimes<InFlight>>,
+    /// The nodes' cards and the switches' uplinks ([`SimNet::set_nic`], [`SimNet::set_uplink`]),
+    /// and the bytes each node sent and received.
+    bandwidth: RefCell<Bandwidth>,
 }
 
 struct Slot {
@@ -112,6 +123,24 @@ struct InFlight {
     frame: Vec<u8>,
     /// It has arrived and been served at a node with a service time: deliver it as it is due.
     served: bool,
+    /// Where it is due next; `at` is when its first byte gets there.
+    hop: Hop,
+    /// When its last byte gets there (`at` unless cards or an uplink limit it).
+    last: Instant,
+    /// The latency drawn for it when it was sent, travelled after the uplink.
+    latency: Duration,
+}
+
+/// Where a message in flight is due next (see the `bandwidth` module).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Hop {
+    /// The uplink between its sender's switch and its receiver's.
+    Uplink,
+    /// Its receiver's card, if it has one.
+    Ingress,
+    /// Its receiver: dropped if the link is cut or the node down, served if the node has a
+    /// service time, delivered otherwise.
+    Receiver,
 }
 
 impl PartialEq for InFlight {
@@ -155,6 +184,7 @@ impl SimNet {
                 stats: Cell::new(NetStats::default()),
                 driving: Cell::new(false),
                 service: RefCell::new(ServiceTimes::default()),
+                bandwidth: RefCell::new(Bandwidth::default()),
             }),
         }
     }
@@ -262,6 +292,42 @@ impl SimNet {
             .service
             .borrow_mut()
             .set(id, per_message, Instant::now());
+    }
+
+    /// Gives node `id` a network card ([`Nic`], see the `bandwidth` module): what it sends
+    /// leaves one message after another at its egress rate, and what it receives comes in one
+    /// message after another at its ingress rate. `None` (the default) takes it away: unlimited.
+    ///
+    /// # Panics
+    /// If either rate is 0.
+    pub fn set_nic(&self, id: NodeId, nic: Option<Nic>) {
+        self.inner.bandwidth.borrow_mut().set_nic(id, nic);
+    }
+
+    /// Node `id`'s network card, if it has one.
+    pub fn nic(&self, id: NodeId) -> Option<Nic> {
+        self.inner.bandwidth.borrow().nic(id)
+    }
+
+    /// Puts each group of nodes on a switch of its own, the switches joined by an uplink of
+    /// `bps` bits per second in each direction: messages between nodes of different groups
+    /// cross it one after another (see the `bandwidth` module); messages inside a group, and
+    /// to or from a node in no group, do not. Replaces any earlier switches.
+    ///
+    /// # Panics
+    /// If `bps` is 0.
+    pub fn set_uplink(&self, groups: Vec<Vec<NodeId>>, bps: u64) {
+        self.inner.bandwidth.borrow_mut().set_uplink(groups, bps);
+    }
+
+    /// Takes the switches of [`SimNet::set_uplink`] away.
+    pub fn clear_uplink(&self) {
+        self.inner.bandwidth.borrow_mut().clear_uplink();
+    }
+
+    /// The bytes node `id` has sent and received so far.
+    pub fn traffic(&self, id: NodeId) -> Traffic {
+        self.inner.bandwidth.borrow().traffic(id)
     }
 
     /// Restarts a crashed node: a new incarnation, built by its factory from its persister.
@@ -468,6 +534,7 @@ impl SimInner {
             s.sent += 1;
             s.bytes_sent += frame.len() as u64;
         });
+        self.bandwidth.borrow_mut().count_sent(from, frame.len());
         let who = (&from, &to, actor.as_str(), kind.as_str(), trace);
         self.record("send", who, None);
         let faults = self.faults.borrow();
@@ -496,6 +563,14 @@ impl SimInner {
             self.bump(|s| s.duplicated += 1);
             self.record("dup", who, None);
         }
+        // Without cards or switches, the message leaves whole at `now` and crosses no uplink:
+        // each copy is due at its receiver's (absent) card after its latency, as if there were
+        // no model.
+        let ((first, last), crosses) = {
+            let mut bandwidth = self.bandwidth.borrow_mut();
+            let left = bandwidth.egress(from, to, now, frame.len());
+            (left, bandwidth.crosses(from, to))
+        };
         let frames = if copies == 2 {
             vec![frame.clone(), frame]
         } else {
@@ -505,8 +580,13 @@ impl SimInner {
         for (frame, delay) in frames.into_iter().zip(delays) {
             let seq = self.next_seq.get();
             self.next_seq.set(seq + 1);
+            let (at, last, hop) = if crosses {
+                (first, last, Hop::Uplink)
+            } else {
+                (first + delay, last + delay, Hop::Ingress)
+            };
             queue.push(Reverse(InFlight {
-                at: now + delay,
+                at,
                 seq,
                 from,
                 to,
@@ -515,6 +595,9 @@ impl SimInner {
                 trace,
                 frame,
                 served: false,
+                hop,
+                last,
+                latency: delay,
             }));
         }
         drop(queue);
@@ -524,9 +607,37 @@ impl SimInner {
         }
     }
 
-    /// A due message arrives: it is dropped if its link is cut, served first if its target has
-    /// a service time, and otherwise delivered.
-    fn arrive(&self, m: InFlight) {
+    /// A due message arrives: at the uplink or its receiver's card, which it crosses first if
+    /// they limit it; then it is dropped if its link is cut, served first if its target has a
+    /// service time, and otherwise delivered.
+    fn arrive(&self, mut m: InFlight) {
+        match m.hop {
+            Hop::Uplink => {
+                let across =
+                    self.bandwidth
+                        .borrow_mut()
+                        .uplink((m.from, m.to), m.at, m.last, m.frame.len());
+                m.hop = Hop::Ingress;
+                m.at += m.latency;
+                m.last = across + m.latency;
+                return self.requeue(m);
+            }
+            Hop::Ingress => {
+                m.hop = Hop::Receiver;
+                let done = self.bandwidth.borrow_mut().ingress(
+                    (m.from, m.to),
+                    m.at,
+                    m.last,
+                    m.frame.len(),
+                );
+                if done > m.at {
+                    m.at = done;
+                    m.last = done;
+                    return self.requeue(m);
+                }
+            }
+            Hop::Receiver => {}
+        }
         if m.served {
             let (to, done) = (m.to, m.at);
             self.deliver(m);
@@ -564,6 +675,11 @@ impl SimInner {
     fn requeue_served(&self, mut m: InFlight, done: Instant) {
         m.served = true;
         m.at = done;
+        self.requeue(m);
+    }
+
+    /// Queues `m` again, due at `m.at` after everything queued before it for that instant.
+    fn requeue(&self, mut m: InFlight) {
         m.seq = self.next_seq.get();
         self.next_seq.set(m.seq + 1);
         self.queue.borrow_mut().push(Reverse(m));
@@ -580,6 +696,9 @@ impl SimInner {
             }
             Some(node) => {
                 self.bump(|s| s.delivered += 1);
+                self.bandwidth
+                    .borrow_mut()
+                    .count_received(m.to, m.frame.len());
                 self.record("deliver", who, None);
                 node.receive_frame(&m.frame);
             }

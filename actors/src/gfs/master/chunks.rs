@@ -20,6 +20,9 @@ pub struct Volatile {
     pub lease: Option<(NodeId, u64)>,
     /// A replication in flight: the target, the version copied, and when it was asked for.
     pub replicating: Option<(NodeId, ChunkVersion, u64)>,
+    /// Servers the master told to hold the chunk at its current version (created, new
+    /// version, cloned), and when: a heartbeat sent before the order arrived may still come.
+    pub told: BTreeMap<NodeId, u64>,
 }
 
 impl MasterCore {
@@ -33,8 +36,17 @@ impl MasterCore {
         now: u64,
     ) -> Vec<Effect> {
         self.servers.insert(server, now);
+        // What the master told the server lately stands until a report could reflect it.
+        let dead_after = self.config.dead_after;
+        let recent = move |told: &BTreeMap<NodeId, u64>| {
+            told.get(&server)
+                .is_some_and(|&at| now.saturating_sub(at) < dead_after)
+        };
         for chunk in self.chunks.values_mut() {
-            chunk.replicas.remove(&server);
+            if !recent(&chunk.told) {
+                chunk.told.remove(&server);
+                chunk.replicas.remove(&server);
+            }
         }
         let mut effects = Vec::new();
         for (handle, reported) in report {
@@ -43,7 +55,11 @@ impl MasterCore {
                 continue;
             };
             if reported < known {
-                effects.push(Effect::Delete { server, handle });
+                // Sent before the server heard of the new version: not stale yet.
+                let told = self.chunks.get(&handle).is_some_and(|c| recent(&c.told));
+                if !told {
+                    effects.push(Effect::Delete { server, handle });
+                }
                 continue;
             }
             if reported > known {
@@ -102,7 +118,7 @@ impl MasterCore {
     /// Re-replication (§4.3): for each chunk with fewer live up-to-date replicas than the
     /// target, most urgent first, one copy from a live up-to-date replica to the emptiest live
     /// server without the chunk. At most one per chunk in flight, forgotten after
-    /// `replication_timeout`.
+    /// `replication_timeout`; none for a chunk whose lease still runs.
     pub fn tick(&mut self, now: u64) -> Vec<Effect> {
         let timeout = self.config.replication_timeout;
         let mut short: Vec<(usize, ChunkHandle)> = Vec::new();
@@ -115,8 +131,12 @@ impl MasterCore {
             }
         }
         for (&handle, chunk) in &self.chunks {
+            // A clone copied while a primary appends would miss later appends yet carry the
+            // current version: no clone while a lease runs (extensions are refused meanwhile,
+            // see `extend_lease`, so it runs out).
+            let leased = chunk.lease.is_some_and(|(_, expiry)| now < expiry);
             let live = self.up_to_date(handle, now).len();
-            if live > 0 && live < self.config.target && chunk.replicating.is_none() {
+            if live > 0 && live < self.config.target && chunk.replicating.is_none() && !leased {
                 short.push((live, handle));
             }
         }
@@ -151,9 +171,33 @@ impl MasterCore {
         effects
     }
 
+    /// Whether the chunk is below the target and a clone could start: a live server holds no
+    /// replica of it.
+    pub fn could_clone(&self, handle: ChunkHandle, now: u64) -> bool {
+        if self.up_to_date(handle, now).len() >= self.config.target {
+            return false;
+        }
+        let holders: Vec<NodeId> = self
+            .chunks
+            .get(&handle)
+            .map(|c| c.replicas.keys().copied().collect())
+            .unwrap_or_default();
+        !self.emptiest_live(now, &holders, 1).is_empty()
+    }
+
+    /// `server` did not acknowledge the master's order on `handle` (create it, or take a new
+    /// version): its replica no longer counts, and a report of a lower version from it is stale
+    /// at once.
+    pub fn not_told(&mut self, handle: ChunkHandle, server: NodeId) {
+        if let Some(chunk) = self.chunks.get_mut(&handle) {
+            chunk.told.remove(&server);
+            chunk.replicas.remove(&server);
+        }
+    }
+
     /// The copy of `handle` to `to` is done: `to` holds it at the version copied (if the
     /// version moved on meanwhile, the copy is stale and not recorded).
-    pub fn replicated(&mut self, handle: ChunkHandle, to: NodeId) {
+    pub fn replicated(&mut self, handle: ChunkHandle, to: NodeId, now: u64) {
         let Some(version) = self.version(handle) else {
             return;
         };
@@ -163,6 +207,7 @@ impl MasterCore {
                     chunk.replicating = None;
                     if copied == version {
                         chunk.replicas.insert(to, version);
+                        chunk.told.insert(to, now);
                     }
                 }
             }

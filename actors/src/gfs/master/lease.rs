@@ -26,7 +26,8 @@ impl MasterCore {
     /// The chunk's lease at `now`: the current one if it still runs (same primary), else,
     /// once it has expired, a new one on a live up-to-date replica with a bumped version. The
     /// effects of a new lease, in order: the record to persist, then the new version to every
-    /// up-to-date replica; none for a lease that still runs.
+    /// up-to-date replica; none for a lease that still runs. No new lease while a clone of the
+    /// chunk is in flight, nor while one could start (re-replication goes first).
     pub fn lease(
         &mut self,
         handle: ChunkHandle,
@@ -52,6 +53,16 @@ impl MasterCore {
                 }
             }
         }
+        // A clone in flight copies the chunk as it is now: a primary's later appends would be
+        // missing from it although it carries the current version.
+        let cloning = self.chunks.get(&handle).and_then(|c| c.replicating);
+        if let Some((_, _, since)) = cloning
+            .filter(|&(_, _, since)| now < since.saturating_add(self.config.replication_timeout))
+        {
+            return Err(Refusal::WaitForLease {
+                until: since + self.config.replication_timeout,
+            });
+        }
         if now < self.no_lease_before {
             return Err(Refusal::WaitForLease {
                 until: self.no_lease_before,
@@ -60,6 +71,10 @@ impl MasterCore {
         let Some(&primary) = live.first() else {
             return Err(Refusal::NoLiveReplica);
         };
+        // Such a lease would never be extended, and would hold the clone back while it runs.
+        if self.could_clone(handle, now) {
+            return Err(Refusal::BelowTarget);
+        }
         let new = ChunkVersion(version.0 + 1);
         let record = OpRecord::SetVersion {
             handle,
@@ -72,6 +87,7 @@ impl MasterCore {
         let mut effects = vec![Effect::Persist(record)];
         for &server in &live {
             chunk.replicas.insert(server, new);
+            chunk.told.insert(server, now);
             effects.push(Effect::SetVersion {
                 server,
                 handle,
@@ -87,8 +103,16 @@ impl MasterCore {
         Ok((lease, effects))
     }
 
+    /// This replica just became the master's leader at `now`: a lease its predecessor granted
+    /// may still run, so it grants none before `now + lease_length`.
+    pub fn became_leader(&mut self, now: u64) {
+        self.no_lease_before = self.no_lease_before.max(now + self.config.lease_length);
+    }
+
     /// Renews the lease of `primary` on `handle` for another `lease_length` from `now` (piggy-
-    /// backed on its heartbeats, §3.1). Refused unless it holds a lease that still runs.
+    /// backed on its heartbeats, §3.1). Refused unless it holds a lease that still runs, and
+    /// refused while the chunk is below the target and a clone could start (the lease then
+    /// runs out, and re-replication copies a chunk nobody mutates).
     pub fn extend_lease(
         &mut self,
         handle: ChunkHandle,
@@ -102,6 +126,10 @@ impl MasterCore {
             .filter(|&s| s != primary)
             .collect();
         let length = self.config.lease_length;
+        // Below the target with a clone possible: let the lease run out so the clone goes ahead.
+        if self.could_clone(handle, now) {
+            return Err(Refusal::NotPrimary);
+        }
         let chunk = self.chunks.get_mut(&handle).ok_or(Refusal::NotPrimary)?;
         match chunk.lease {
             Some((holder, expiry)) if holder == primary && now < expiry => {

@@ -9,12 +9,15 @@
 //! Re-replication (§4.3) and garbage collection of deleted files and orphaned chunks (§4.4)
 //! come out as effects of [`MasterCore::tick`], [`MasterCore::gc`] and
 //! [`MasterCore::heartbeat`] ([`chunks`]).
+//!
+//! [`server`] is the actor: a `MasterCore` per replica of a Raft group, served by the leader.
 
 pub mod chunks;
 pub mod ids;
 pub mod lease;
 pub mod namespace;
 pub mod oplog;
+pub mod server;
 #[cfg(test)]
 mod tests;
 
@@ -125,6 +128,10 @@ pub enum Refusal {
         /// When the current lease expires.
         until: u64,
     },
+    /// The chunk is below its replication target and a clone could start: re-replication
+    /// goes first (the next scan starts it), then a lease may be granted.
+    #[error("below the replication target, a clone goes first")]
+    BelowTarget,
     /// The server asking to extend the lease does not hold a valid one.
     #[error("not the primary of a valid lease")]
     NotPrimary,
@@ -193,5 +200,53 @@ impl MasterCore {
     /// The persisted state, as a checkpoint would hold it (equal masters are equal here).
     pub fn persisted(&self) -> Checkpoint {
         self.checkpoint()
+    }
+
+    /// A master with this one's settings and persisted state and nothing else, as a replica
+    /// that just became the leader at `now` serves from its committed state: no replica
+    /// location, live server, lease or clone (heartbeats refill them), and no lease before
+    /// `now + lease_length`.
+    pub fn rebuilt(&self, now: u64) -> MasterCore {
+        let mut master = MasterCore::new(self.config);
+        master.state = self.state.clone();
+        master.became_leader(now);
+        master
+    }
+
+    /// When `server` was last heard from, if ever.
+    pub fn last_heard(&self, server: NodeId) -> Option<u64> {
+        self.servers.get(&server).copied()
+    }
+
+    /// The live chunkservers at `now`, in id order.
+    pub fn live_servers(&self, now: u64) -> Vec<NodeId> {
+        self.servers
+            .keys()
+            .copied()
+            .filter(|&s| self.is_live(s, now))
+            .collect()
+    }
+
+    /// How many files the namespace has, deleted (hidden) ones not counted.
+    pub fn file_count(&self) -> usize {
+        self.state
+            .files
+            .values()
+            .filter(|f| f.deleted_at.is_none())
+            .count()
+    }
+
+    /// How many chunks the master knows.
+    pub fn chunk_count(&self) -> usize {
+        self.state.versions.len()
+    }
+
+    /// How many chunks have fewer live up-to-date replicas than the target at `now`.
+    pub fn under_replicated(&self, now: u64) -> usize {
+        self.state
+            .versions
+            .keys()
+            .filter(|&&h| self.up_to_date(h, now).len() < self.config.target)
+            .count()
     }
 }

@@ -126,11 +126,9 @@ impl MasterCore {
         self.apply(&record)?;
         let mut effects = vec![Effect::Persist(record)];
         for server in self.emptiest_live(now, &[], self.config.target) {
-            self.chunks
-                .entry(handle)
-                .or_default()
-                .replicas
-                .insert(server, version);
+            let chunk = self.chunks.entry(handle).or_default();
+            chunk.replicas.insert(server, version);
+            chunk.told.insert(server, now);
             effects.push(Effect::Create {
                 server,
                 handle,

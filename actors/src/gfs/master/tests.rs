@@ -325,7 +325,7 @@ fn re_replication_restores_the_target_after_a_server_dies() {
         }]
     );
     assert!(m.tick(t + S).is_empty(), "one in flight per chunk");
-    m.replicated(h, n(4));
+    m.replicated(h, n(4), t);
     assert_eq!(m.locations("/f", 0, t).unwrap().2, vec![n(1), n(2), n(4)]);
     assert!(m.tick(t + 2 * S).is_empty());
 }
@@ -333,11 +333,13 @@ fn re_replication_restores_the_target_after_a_server_dies() {
 #[test]
 fn a_replication_in_flight_is_forgotten_after_the_timeout() {
     let (mut m, h) = master_with_chunk(4);
-    beat(&mut m, &[1, 2], &[(h, ChunkVersion(1))], 0);
-    beat(&mut m, &[3, 4], &[], 0);
-    let first = m.tick(0);
+    // Past the time a heartbeat could predate the creation: n3 lost its replica.
+    let t = m.config().dead_after;
+    beat(&mut m, &[1, 2], &[(h, ChunkVersion(1))], t);
+    beat(&mut m, &[3, 4], &[], t);
+    let first = m.tick(t);
     assert_eq!(first.len(), 1);
-    let timeout = m.config().replication_timeout;
+    let timeout = t + m.config().replication_timeout;
     beat(&mut m, &[1, 2], &[(h, ChunkVersion(1))], timeout - 1);
     beat(&mut m, &[3, 4], &[], timeout - 1);
     assert!(m.tick(timeout - 1).is_empty());
@@ -404,4 +406,152 @@ fn a_recovered_master_grants_no_lease_before_a_lease_length() {
     );
     beat(&mut r, &[1, 2, 3], &[(h, ChunkVersion(1))], 160 * S);
     assert_eq!(r.lease(h, 160 * S).unwrap().0.version, ChunkVersion(2));
+}
+
+/// Four live servers at time 0, `/f`'s chunk on n1..n3 at v1, n4 free to take a clone.
+fn master_with_a_spare() -> (MasterCore, ChunkHandle) {
+    let (mut m, h) = master_with_chunk(4);
+    beat(&mut m, &[1, 2, 3], &[(h, ChunkVersion(1))], 0);
+    beat(&mut m, &[4], &[], 0);
+    (m, h)
+}
+
+/// n3 fell silent: at `t` the others report the chunk at `v`.
+fn lose_n3(m: &mut MasterCore, h: ChunkHandle, v: ChunkVersion, t: u64) {
+    beat(m, &[1, 2], &[(h, v)], t);
+    beat(m, &[4], &[], t);
+}
+
+#[test]
+fn no_clone_starts_while_a_lease_runs() {
+    let (mut m, h) = master_with_a_spare();
+    let (lease, _) = m.lease(h, 0).unwrap();
+    let t = 40 * S;
+    lose_n3(&mut m, h, ChunkVersion(2), t);
+    assert!(m.could_clone(h, t));
+    assert!(m.tick(t).is_empty(), "the lease runs");
+    let after = lease.expiry;
+    lose_n3(&mut m, h, ChunkVersion(2), after);
+    assert_eq!(
+        m.tick(after),
+        vec![Effect::Replicate {
+            handle: h,
+            version: ChunkVersion(2),
+            from: n(1),
+            to: n(4)
+        }]
+    );
+}
+
+#[test]
+fn no_lease_while_a_clone_could_start_or_is_in_flight() {
+    let (mut m, h) = master_with_a_spare();
+    let t = 40 * S;
+    lose_n3(&mut m, h, ChunkVersion(1), t);
+    assert_eq!(m.lease(h, t), Err(Refusal::BelowTarget));
+    assert_eq!(m.tick(t).len(), 1);
+    let timeout = m.config().replication_timeout;
+    assert_eq!(
+        m.lease(h, t + S),
+        Err(Refusal::WaitForLease { until: t + timeout })
+    );
+    m.replicated(h, n(4), t + S);
+    let (lease, _) = m.lease(h, t + S).unwrap();
+    assert_eq!(lease.secondaries, vec![n(2), n(4)]);
+}
+
+#[test]
+fn a_lease_below_the_target_is_not_extended_while_a_clone_could_start() {
+    let (mut m, h) = master_with_a_spare();
+    let (lease, _) = m.lease(h, 0).unwrap();
+    // n3 and n4 fell silent: below the target, but no server could take a clone.
+    let t = 31 * S;
+    beat(&mut m, &[1, 2], &[(h, ChunkVersion(2))], t);
+    assert!(!m.could_clone(h, t));
+    assert!(m.extend_lease(h, lease.primary, t).is_ok());
+    // n4 is back: a clone could start, so the lease is left to run out.
+    beat(&mut m, &[4], &[], t + S);
+    assert!(m.could_clone(h, t + S));
+    assert_eq!(
+        m.extend_lease(h, lease.primary, t + S),
+        Err(Refusal::NotPrimary)
+    );
+}
+
+#[test]
+fn a_new_leader_grants_no_lease_before_a_lease_length() {
+    let (mut m, h) = master_with_chunk(3);
+    beat(&mut m, &[1, 2, 3], &[(h, ChunkVersion(1))], 10 * S);
+    let mut r = m.rebuilt(10 * S);
+    assert_eq!(r.persisted(), m.persisted());
+    assert_eq!(r.config(), m.config());
+    assert!(r.live_servers(10 * S).is_empty(), "no volatile state");
+    beat(&mut r, &[1, 2, 3], &[(h, ChunkVersion(1))], 10 * S);
+    assert_eq!(
+        r.lease(h, 10 * S),
+        Err(Refusal::WaitForLease { until: 70 * S })
+    );
+    m.became_leader(20 * S);
+    assert_eq!(
+        m.lease(h, 79 * S),
+        Err(Refusal::WaitForLease { until: 80 * S })
+    );
+    beat(&mut r, &[1, 2, 3], &[(h, ChunkVersion(1))], 70 * S);
+    assert!(r.lease(h, 70 * S).is_ok());
+}
+
+#[test]
+fn counts_for_inspection() {
+    let (mut m, _) = master_with_chunk(3);
+    m.create("/g").unwrap();
+    m.delete("/g", 1).unwrap();
+    assert_eq!((m.file_count(), m.chunk_count()), (1, 1));
+    assert_eq!(m.live_servers(0), vec![n(1), n(2), n(3)]);
+    assert_eq!(m.last_heard(n(2)), Some(0));
+    assert_eq!(m.under_replicated(0), 0);
+    assert_eq!(m.under_replicated(m.config().dead_after), 1);
+}
+
+#[test]
+fn a_heartbeat_sent_before_an_order_arrived_does_not_undo_it() {
+    let (mut m, h) = master_with_chunk(3);
+    let v1 = [(h, ChunkVersion(1))];
+    beat(&mut m, &[1, 2, 3], &v1, S);
+    let (lease, _) = m.lease(h, S).unwrap();
+    // n2's heartbeat, sent before it heard of v2, arrives after the grant: not stale yet.
+    assert!(m.heartbeat(n(2), v1.to_vec(), S + 1).is_empty());
+    assert_eq!(m.up_to_date(h, S + 1), vec![n(1), n(2), n(3)]);
+    // Still at v1 a while later, it missed the new version: stale.
+    let late = S + m.config().dead_after;
+    assert_eq!(
+        m.heartbeat(n(2), v1.to_vec(), late),
+        vec![Effect::Delete {
+            server: n(2),
+            handle: h
+        }]
+    );
+    assert_eq!(lease.version, ChunkVersion(2));
+    // A heartbeat from before a chunk was created keeps the chosen replica too.
+    beat(&mut m, &[1, 3], &[(h, ChunkVersion(2))], late);
+    let (h2, _) = m.add_chunk("/f", late).unwrap();
+    m.heartbeat(n(1), vec![], late + 1);
+    assert!(m.up_to_date(h2, late + 1).contains(&n(1)));
+}
+
+#[test]
+fn a_server_that_did_not_take_an_order_no_longer_counts() {
+    let (mut m, h) = master_with_chunk(3);
+    let v1 = [(h, ChunkVersion(1))];
+    beat(&mut m, &[1, 2, 3], &v1, S);
+    m.lease(h, S).unwrap();
+    m.not_told(h, n(3));
+    assert_eq!(m.up_to_date(h, S), vec![n(1), n(2)]);
+    assert_eq!(
+        m.heartbeat(n(3), v1.to_vec(), S + 1),
+        vec![Effect::Delete {
+            server: n(3),
+            handle: h
+        }],
+        "stale at once"
+    );
 }

@@ -1,0 +1,152 @@
+//! The master and its chunkservers: heartbeats, from which the serving leader learns where
+//! replicas are, which are stale or orphaned (deleted through the answer), and which leases to
+//! extend (§2.6.2, §3.1, §4.4, §4.5); corrupt blocks (§5.2); the periodic scan that clones
+//! under-replicated chunks (§4.3) and reclaims deleted files (§4.4). And what a master replica
+//! says of itself when inspected.
+
+use super::calls::order_all;
+use super::{ms, ns, MasterServer, Role};
+use crate::gfs::master::Effect;
+use actix::{fut, ActorFutureExt, AsyncContext, Context, Handler, ResponseActFuture, WrapFuture};
+use troupe_messages::gfs::{
+    CloneChunk, Heartbeat, HeartbeatReply, InspectMaster, MasterStatus, RepairFrom, ReportCorrupt,
+};
+use troupe_messages::NodeId;
+
+impl Handler<Heartbeat> for MasterServer {
+    type Result = ResponseActFuture<Self, HeartbeatReply>;
+
+    fn handle(&mut self, beat: Heartbeat, _: &mut Context<Self>) -> Self::Result {
+        let now = self.node.now_ns();
+        let timing = self.options.plan.timing;
+        let retry = ns(timing.heartbeat);
+        let Ok((term, core)) = self.serving() else {
+            return Box::pin(fut::ready(HeartbeatReply::NotLeader));
+        };
+        let server = beat.server;
+        let effects = core.heartbeat(server, beat.chunks, now);
+        let mut extended = Vec::new();
+        for handle in beat.extend {
+            if self.gates.wait(handle, now, retry).is_some() {
+                continue;
+            }
+            let granted = self
+                .core_of(term)
+                .is_some_and(|core| core.extend_lease(handle, server, now).is_ok());
+            if granted {
+                extended.push(handle);
+            }
+        }
+        let (commit, rest) = self.commit_effects(term, effects);
+        let delete = rest
+            .into_iter()
+            .filter_map(|e| match e {
+                Effect::Delete { server: s, handle } if s == server => Some(handle),
+                _ => None,
+            })
+            .collect();
+        let ack = HeartbeatReply::Ack {
+            delete,
+            extended,
+            lease_ms: ms(timing.lease),
+            serve_ms: ms(timing.dead_after),
+        };
+        Box::pin(commit.map(move |outcome, _, _| match outcome {
+            Ok(()) => ack,
+            Err(_) => HeartbeatReply::NotLeader,
+        }))
+    }
+}
+
+impl Handler<ReportCorrupt> for MasterServer {
+    type Result = RepairFrom;
+
+    fn handle(&mut self, report: ReportCorrupt, _: &mut Context<Self>) -> RepairFrom {
+        let now = self.node.now_ns();
+        let Ok((_, core)) = self.serving() else {
+            return RepairFrom::Unknown;
+        };
+        let Some(version) = core.version(report.handle) else {
+            return RepairFrom::Unknown;
+        };
+        let replicas: Vec<NodeId> = core
+            .up_to_date(report.handle, now)
+            .into_iter()
+            .filter(|&s| s != report.server)
+            .collect();
+        if replicas.is_empty() {
+            return RepairFrom::Unknown;
+        }
+        RepairFrom::Replicas { version, replicas }
+    }
+}
+
+impl Handler<InspectMaster> for MasterServer {
+    type Result = MasterStatus;
+
+    fn handle(&mut self, _: InspectMaster, _: &mut Context<Self>) -> MasterStatus {
+        let now = self.node.now_ns();
+        match &self.role {
+            Role::Serving { core, .. } => MasterStatus {
+                serving: true,
+                files: core.file_count() as u64,
+                chunks: core.chunk_count() as u64,
+                under_replicated: core.under_replicated(now) as u64,
+                live_servers: core.live_servers(now),
+            },
+            _ => {
+                let core = self.committed.core();
+                MasterStatus {
+                    serving: false,
+                    files: core.file_count() as u64,
+                    chunks: core.chunk_count() as u64,
+                    under_replicated: 0,
+                    live_servers: Vec::new(),
+                }
+            }
+        }
+    }
+}
+
+impl MasterServer {
+    /// Re-replication and garbage collection, on the serving leader.
+    pub(super) fn scan(&mut self, ctx: &mut Context<Self>) {
+        let now = self.node.now_ns();
+        let Ok((term, core)) = self.serving() else {
+            return;
+        };
+        let clones = core.tick(now);
+        let reclaimed = core.gc(now);
+        let timeout = self.options.plan.timing.replication_timeout;
+        for effect in clones {
+            let Effect::Replicate {
+                handle,
+                version,
+                from,
+                to,
+            } = effect
+            else {
+                continue;
+            };
+            let node = self.node.clone();
+            let order = CloneChunk {
+                handle,
+                version,
+                from,
+            };
+            let call = async move { order_all(&node, vec![(to, order)], timeout).await };
+            ctx.spawn(call.into_actor(self).map(move |done, act, _| {
+                let now = act.node.now_ns();
+                if let (false, Some(core)) = (done.is_empty(), act.core_of(term)) {
+                    core.replicated(handle, to, now);
+                }
+            }));
+        }
+        let (commit, _) = self.commit_effects(term, reclaimed);
+        ctx.spawn(commit.map(|outcome, act, _| {
+            if let Err(e) = outcome {
+                tracing::debug!(node = %act.node.id(), "reclaimed files not committed: {}", e.refusal);
+            }
+        }));
+    }
+}
