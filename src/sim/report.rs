@@ -209,7 +209,7 @@ pub fn finish_judged<S: SimSystem>(
         for line in story(&timeline, &recorder.history, virtual_secs) {
             println!("{line}");
         }
-        for line in verdict(&report) {
+        for line in self::verdict(&report) {
             println!("{line}");
         }
     }
