@@ -112,7 +112,8 @@ fn measure(clients: u32, per_client: u64, seed: u64) -> Result<Row> {
         let mut writers = clients_of(&cluster, &system, clients.max(1), seed + 1);
         let data = vec![7u8; CHUNK as usize];
         for f in 0..16 {
-            let writer = &mut writers[f % writers.len()];
+            let count = writers.len();
+            let writer = &mut writers[f % count];
             if let Err(e) = writer.write_file(&format!("/set/{f}"), &data, deadline).await {
                 bail!("writing the file set: {e}");
             }
