@@ -111,8 +111,8 @@ fn measure(clients: u32, per_client: u64, seed: u64) -> Result<Row> {
         // The file set: 16 files of one full chunk each, written first.
         let mut writers = clients_of(&cluster, &system, clients.max(1), seed + 1);
         let data = vec![7u8; CHUNK as usize];
-        let count = writers.len();
         for f in 0..16 {
+            let count = writers.len();
             let writer = &mut writers[f % count];
             if let Err(e) = writer.write_file(&format!("/set/{f}"), &data, deadline).await {
                 bail!("writing the file set: {e}");

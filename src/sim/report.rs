@@ -142,14 +142,14 @@ pub fn finish<S: SimSystem>(
 }
 
 /// [`finish`] for a system judged by its own model rather than the key-value linearizability
-/// checker: `verdict` (Some) is the model's, the report's `linearizable`, and the system has
+/// checker: `judged` (Some) is the model's, the report's `linearizable`, and the system has
 /// written its own history file. With None, the key-value history is checked and written.
 pub fn finish_judged<S: SimSystem>(
     system: &S,
     args: &Common,
     outcome: RunOutcome,
     wall: std::time::Instant,
-    verdict: Option<Option<bool>>,
+    judged: Option<Option<bool>>,
 ) -> Result<bool> {
     let RunOutcome {
         recorder,
@@ -162,8 +162,8 @@ pub fn finish_judged<S: SimSystem>(
         virtual_secs,
         timeline,
     } = outcome;
-    let own_model = verdict.is_some();
-    let linearizable = verdict.unwrap_or_else(|| check(&recorder.history).as_option());
+    let own_model = judged.is_some();
+    let linearizable = judged.unwrap_or_else(|| check(&recorder.history).as_option());
     let progress = end.succeeded();
     let facts = RunFacts {
         clients: args.clients,
@@ -209,7 +209,7 @@ pub fn finish_judged<S: SimSystem>(
         for line in story(&timeline, &recorder.history, virtual_secs) {
             println!("{line}");
         }
-        for line in self::verdict(&report) {
+        for line in verdict(&report) {
             println!("{line}");
         }
     }
