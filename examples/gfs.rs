@@ -98,7 +98,9 @@ fn main() {
             .expect("the first append");
         let mut locator = system().client(cluster.up(NARRATOR), 1_001);
         let chunks = locator.chunks(FILE, ms(5_000)).await.expect("stat");
-        narrator.say(&format!("/log created; its first append added chunk 0 ({chunks} chunk)"));
+        narrator.say(&format!(
+            "/log created; its first append added chunk 0 ({chunks} chunk)"
+        ));
         let op = MasterOp::Locate {
             path: FILE.into(),
             index: 0,
@@ -185,7 +187,10 @@ fn main() {
         }
         let acked = acked.borrow().clone();
         let mut reader = system().client(cluster.up(NARRATOR), 99);
-        let found = reader.records(FILE, ms(10_000)).await.expect("the final read");
+        let found = reader
+            .records(FILE, ms(10_000))
+            .await
+            .expect("the final read");
         let ids: BTreeSet<u128> = found.records.iter().map(|r| r.id).collect();
         let lost: Vec<&u128> = acked.iter().filter(|id| !ids.contains(id)).collect();
         assert!(lost.is_empty(), "acknowledged records lost: {lost:?}");
@@ -199,7 +204,10 @@ fn main() {
         (acked.len(), found.records.len())
     });
     assert!(acked > 100, "too few appends: {acked}");
-    assert!(found > acked, "the read found fewer records than were acknowledged");
+    assert!(
+        found > acked,
+        "the read found fewer records than were acknowledged"
+    );
 }
 
 /// Asks the master's replicas `op` until the leader answers.

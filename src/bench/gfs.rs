@@ -68,7 +68,10 @@ fn cluster(clients: u32, seed: u64) -> (Cluster, Gfs) {
     let client_nodes: Vec<u32> = (system.last_node() + 1..=system.last_node() + clients).collect();
     let mut builder = Cluster::builder(seed)
         .nodes(system.last_node() + clients)
-        .baseline(LinkFaults::reliable().with_delay(Duration::from_micros(100), Duration::from_micros(200)))
+        .baseline(
+            LinkFaults::reliable()
+                .with_delay(Duration::from_micros(100), Duration::from_micros(200)),
+        )
         .topology(topology(system.clone()))
         .uplink(&[&servers, &client_nodes], UPLINK_BPS);
     for n in 1..=system.last_node() + clients {
@@ -114,7 +117,10 @@ fn measure(clients: u32, per_client: u64, seed: u64) -> Result<Row> {
         for f in 0..16 {
             let count = writers.len();
             let writer = &mut writers[f % count];
-            if let Err(e) = writer.write_file(&format!("/set/{f}"), &data, deadline).await {
+            if let Err(e) = writer
+                .write_file(&format!("/set/{f}"), &data, deadline)
+                .await
+            {
                 bail!("writing the file set: {e}");
             }
         }
@@ -195,7 +201,15 @@ pub fn run(quick: bool, json: bool) -> Result<()> {
         );
         println!(
             "{:<8} {:>10} {:>10} {:>6} {:>10} {:>10} {:>6} {:>10} {:>10} {:>6}",
-            "clients", "read", "limit", "ratio", "write", "limit", "ratio", "append", "limit",
+            "clients",
+            "read",
+            "limit",
+            "ratio",
+            "write",
+            "limit",
+            "ratio",
+            "append",
+            "limit",
             "ratio"
         );
     }

@@ -4,11 +4,11 @@
 mod chain;
 mod compare;
 mod election;
-mod gfs;
 #[cfg(feature = "etcd-grpc")]
 mod etcd;
 #[cfg(feature = "etcd-grpc")]
 mod etcd_grpc;
+mod gfs;
 mod messaging;
 mod nodes;
 mod raft;

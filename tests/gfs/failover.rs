@@ -7,10 +7,7 @@ use troupe_messages::gfs::{MasterOp, MasterReply};
 use troupe_runtime::testkit::simulate;
 
 /// Creates `path` and appends one record, so that it has a chunk with a lease; answers where.
-async fn file_with_a_chunk(
-    h: &GfsHarness,
-    path: &str,
-) -> troupe_messages::gfs::ChunkLocation {
+async fn file_with_a_chunk(h: &GfsHarness, path: &str) -> troupe_messages::gfs::ChunkLocation {
     h.serving_master(ms(5_000)).await;
     let mut client = h.client();
     client.create(path, ms(5_000)).await.expect("create");
@@ -39,7 +36,10 @@ fn a_primary_crashing_during_appends_loses_no_acknowledged_record() {
         h.check_acked(&appends).await;
         // The lease moved to another replica, and only after the old one expired.
         let lease = h.lease(&location, ms(10_000)).await;
-        assert_ne!(lease.primary, primary, "the crashed primary still holds the lease");
+        assert_ne!(
+            lease.primary, primary,
+            "the crashed primary still holds the lease"
+        );
     });
 }
 
@@ -74,7 +74,10 @@ fn a_partitioned_primary_keeps_its_lease_and_no_second_primary_appears_before_it
         let named_at = h.own_node().now_ns();
         assert_ne!(new.primary, old.primary);
         assert!(new.version > old.version, "a new lease bumps the version");
-        let status = h.chunkserver(old.primary).await.expect("the old primary answers");
+        let status = h
+            .chunkserver(old.primary)
+            .await
+            .expect("the old primary answers");
         let until = status
             .leases
             .iter()
@@ -120,7 +123,9 @@ fn the_master_recovers_from_its_log_and_checkpoint_and_fails_over_to_another_rep
         for &master in h.system.masters() {
             h.cluster.restart(master.0);
         }
-        let listed = match h.ask_master(MasterOp::List { dir: "/dir".into() }, ms(10_000)).await
+        let listed = match h
+            .ask_master(MasterOp::List { dir: "/dir".into() }, ms(10_000))
+            .await
         {
             MasterReply::Listed(files) => files,
             other => panic!("list: {other:?}"),

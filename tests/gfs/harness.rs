@@ -183,7 +183,10 @@ impl GfsHarness {
                     payload.resize(100, b'.');
                     match client.record_append(&path, &payload, ms(5_000)).await {
                         Ok(appended) => {
-                            appends.borrow_mut().acked.insert((path.clone(), appended.id));
+                            appends
+                                .borrow_mut()
+                                .acked
+                                .insert((path.clone(), appended.id));
                         }
                         Err(e) => {
                             tracing::debug!("append failed: {e}");
@@ -217,7 +220,10 @@ impl GfsHarness {
                 .iter()
                 .filter(|(f, id)| f == file && !ids.contains(id))
                 .collect();
-            assert!(lost.is_empty(), "acknowledged records lost from {file}: {lost:?}");
+            assert!(
+                lost.is_empty(),
+                "acknowledged records lost from {file}: {lost:?}"
+            );
         }
         read
     }
@@ -231,7 +237,11 @@ pub fn corrupt_first_block(
     handle: troupe_messages::gfs::ChunkHandle,
 ) {
     use troupe_runtime::Persister as _;
-    let persister = h.cluster.net().persister(server).expect("the server's persister");
+    let persister = h
+        .cluster
+        .net()
+        .persister(server)
+        .expect("the server's persister");
     let key = troupe_actors::gfs::chunkserver::persisted_files::page_key(handle, 0);
     let mut page = persister
         .load(&key)

@@ -91,7 +91,10 @@ fn a_chunkserver_that_stays_down_has_its_chunks_cloned_to_the_target_count() {
                     break;
                 }
             }
-            assert!(tokio::time::Instant::now() < end, "chunks stayed under-replicated");
+            assert!(
+                tokio::time::Instant::now() < end,
+                "chunks stayed under-replicated"
+            );
             tokio::time::sleep(ms(100)).await;
         }
         for f in 0..3 {
@@ -152,6 +155,9 @@ fn a_corrupt_block_is_found_on_read_and_repaired_from_another_replica() {
             tokio::time::sleep(ms(50)).await;
         }
         let status = h.chunkserver(victim).await.expect("it answers");
-        assert!(status.corrupt_found >= 1 && status.repaired >= 1, "{status:?}");
+        assert!(
+            status.corrupt_found >= 1 && status.repaired >= 1,
+            "{status:?}"
+        );
     });
 }

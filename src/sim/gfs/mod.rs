@@ -280,7 +280,10 @@ async fn final_phase(
     let mut problems = Vec::new();
     for f in 0..FILES {
         let call = node.now_ns();
-        match client.record_append(&file(f), b"end;", FINAL_DEADLINE).await {
+        match client
+            .record_append(&file(f), b"end;", FINAL_DEADLINE)
+            .await
+        {
             Ok(appended) => {
                 let op = GfsOp::append(number, f, appended.id, call, Some(node.now_ns()));
                 history.borrow_mut().push(op);
