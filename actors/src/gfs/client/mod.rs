@@ -290,6 +290,13 @@ impl GfsClient {
                     }
                 }
                 Ok(MasterReply::Refused(refusal)) => match refusal {
+                    ref r if {
+                        tracing::debug!(client = %self.id, ?r, "master refused");
+                        false
+                    } =>
+                    {
+                        unreachable!()
+                    }
                     MasterRefusal::Unavailable => maybe = true,
                     MasterRefusal::NotReady | MasterRefusal::NoLiveReplica => {}
                     MasterRefusal::WaitForLease { ms } => {
