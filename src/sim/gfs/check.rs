@@ -173,15 +173,16 @@ impl GfsHistory {
                 continue;
             };
             let seen: BTreeSet<u128> = ids.iter().copied().collect();
-            let missed = acked
+            let missed: Vec<(u64, u128)> = acked
                 .get(&op.file)
                 .into_iter()
                 .flatten()
                 .filter(|&&(acked_at, id)| acked_at < op.call && !seen.contains(&id))
-                .count();
-            if missed > 0 {
+                .copied()
+                .collect();
+            if let Some(&first) = missed.first() {
                 found.stale_reads += 1;
-                stale_example.get_or_insert((op.clone(), missed));
+                stale_example.get_or_insert((op.clone(), missed.len(), first));
             }
             found.phantoms += ids
                 .iter()
@@ -206,14 +207,16 @@ impl GfsHistory {
                 found.lost
             ));
         }
-        if let Some((op, missed)) = stale_example {
+        if let Some((op, missed, (acked_at, id))) = stale_example {
             found.problems.push(format!(
                 "{} read(s) missed records acknowledged before they began (first: client {} \
-                 read file {} at {:.3}s and missed {missed})",
+                 read file {} at {:.3}s and missed {missed}, among them record {id:x}, \
+                 acknowledged at {:.3}s)",
                 found.stale_reads,
                 op.client,
                 op.file,
-                op.call as f64 / 1e9
+                op.call as f64 / 1e9,
+                acked_at as f64 / 1e9
             ));
         }
         if found.phantoms > 0 {

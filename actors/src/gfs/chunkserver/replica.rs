@@ -168,6 +168,7 @@ impl Chunkserver {
                     Ok(ReadReply::Data { version, bytes }) if version == msg.version => {
                         match act.install_clone(msg.handle, version, &bytes) {
                             Ok(()) => {
+                                tracing::info!(node = %act.node.id(), chunk = %msg.handle, from = %msg.from, %version, len = bytes.len(), "cloned");
                                 act.counters.cloned += 1;
                                 ChunkAck::Done
                             }

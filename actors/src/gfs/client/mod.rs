@@ -29,8 +29,11 @@ use super::{GfsPlan, MASTER};
 /// How a client paces itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientTiming {
-    /// How long one call to a master or chunkserver may take.
+    /// How long one call to a chunkserver may take.
     pub call: Duration,
+    /// How long one call to a master replica may take: its answer waits for a Raft commit
+    /// and, for a new chunk or lease, for the chunkservers' acknowledgements.
+    pub master_call: Duration,
     /// How long to pause after every server failed once (an election, a lease to wait for).
     pub pause: Duration,
     /// How long a cached chunk location is trusted before the master is asked again.
@@ -38,10 +41,12 @@ pub struct ClientTiming {
 }
 
 impl ClientTiming {
-    /// Calls of half a second, 50 ms pauses, locations cached for 1 s.
+    /// Chunkserver calls of half a second, master calls of 1.5 s, 50 ms pauses, locations
+    /// cached for 1 s.
     pub fn fast() -> Self {
         ClientTiming {
             call: Duration::from_millis(500),
+            master_call: Duration::from_millis(1_500),
             pause: Duration::from_millis(50),
             cache_ttl: Duration::from_secs(1),
         }
@@ -78,6 +83,10 @@ pub enum GfsError {
         /// The maximum.
         max: u64,
     },
+    /// The call failed after an earlier attempt of it may have taken effect: a record append
+    /// that ends so may be in the file (once or more) or not.
+    #[error("{0}, after an earlier attempt that may have taken effect")]
+    InDoubt(Box<GfsError>),
     /// A chunk of the file has no readable replica: every replica refused or failed.
     #[error("chunk {index} of the file has no readable replica")]
     Unreadable {
@@ -279,7 +288,7 @@ impl GfsClient {
             }
             let to = self.masters[self.leader % self.masters.len()];
             let path = ActorPath::new(to, MASTER);
-            let timeout = self.timing.call.min(end - now);
+            let timeout = self.timing.master_call.min(end - now);
             let request = MasterRequest { op: op.clone() };
             let mut wait = None;
             match self.node.call(&path, request, timeout).await {
@@ -290,13 +299,6 @@ impl GfsClient {
                     }
                 }
                 Ok(MasterReply::Refused(refusal)) => match refusal {
-                    ref r if {
-                        tracing::debug!(client = %self.id, ?r, "master refused");
-                        false
-                    } =>
-                    {
-                        unreachable!()
-                    }
                     MasterRefusal::Unavailable => maybe = true,
                     MasterRefusal::NotReady | MasterRefusal::NoLiveReplica => {}
                     MasterRefusal::WaitForLease { ms } => {

@@ -118,7 +118,8 @@ impl MasterCore {
     /// Re-replication (§4.3): for each chunk with fewer live up-to-date replicas than the
     /// target, most urgent first, one copy from a live up-to-date replica to the emptiest live
     /// server without the chunk. At most one per chunk in flight, forgotten after
-    /// `replication_timeout`; none for a chunk whose lease still runs.
+    /// `replication_timeout`; none for a chunk whose lease still runs, and none at all while a
+    /// lease a predecessor granted may still run (a new leader knows no leases).
     pub fn tick(&mut self, now: u64) -> Vec<Effect> {
         let timeout = self.config.replication_timeout;
         let mut short: Vec<(usize, ChunkHandle)> = Vec::new();
@@ -134,7 +135,8 @@ impl MasterCore {
             // A clone copied while a primary appends would miss later appends yet carry the
             // current version: no clone while a lease runs (extensions are refused meanwhile,
             // see `extend_lease`, so it runs out).
-            let leased = chunk.lease.is_some_and(|(_, expiry)| now < expiry);
+            let leased = now < self.no_lease_before
+                || chunk.lease.is_some_and(|(_, expiry)| now < expiry);
             let live = self.up_to_date(handle, now).len();
             if live > 0 && live < self.config.target && chunk.replicating.is_none() && !leased {
                 short.push((live, handle));

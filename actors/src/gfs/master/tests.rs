@@ -479,6 +479,19 @@ fn a_lease_below_the_target_is_not_extended_while_a_clone_could_start() {
 }
 
 #[test]
+fn a_new_leader_clones_nothing_while_its_predecessors_lease_may_run() {
+    let (mut m, h) = master_with_a_spare();
+    m.lease(h, 0).unwrap();
+    // A new leader at 10 s: it knows no lease, but one granted before may run until 70 s.
+    let mut r = m.rebuilt(10 * S);
+    lose_n3(&mut r, h, ChunkVersion(2), 10 * S);
+    assert!(r.could_clone(h, 10 * S));
+    assert!(r.tick(10 * S).is_empty(), "a clone now could miss the old primary's appends");
+    lose_n3(&mut r, h, ChunkVersion(2), 70 * S);
+    assert_eq!(r.tick(70 * S).len(), 1);
+}
+
+#[test]
 fn a_new_leader_grants_no_lease_before_a_lease_length() {
     let (mut m, h) = master_with_chunk(3);
     beat(&mut m, &[1, 2, 3], &[(h, ChunkVersion(1))], 10 * S);
