@@ -24,9 +24,18 @@ use std::fmt;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct ChunkHandle(pub u64);
 
+/// `n`, or `term.k` when a master of Raft term `term` chose it (the high 32 bits).
+fn term_dotted(f: &mut fmt::Formatter<'_>, n: u64) -> fmt::Result {
+    match n >> 32 {
+        0 => write!(f, "{n}"),
+        term => write!(f, "{term}.{}", n & 0xffff_ffff),
+    }
+}
+
 impl fmt::Display for ChunkHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "c{}", self.0)
+        write!(f, "c")?;
+        term_dotted(f, self.0)
     }
 }
 
@@ -39,7 +48,8 @@ pub struct ChunkVersion(pub u64);
 
 impl fmt::Display for ChunkVersion {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "v{}", self.0)
+        write!(f, "v")?;
+        term_dotted(f, self.0)
     }
 }
 

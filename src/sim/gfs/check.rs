@@ -189,22 +189,25 @@ impl GfsHistory {
                 .filter(|id| begun.get(id).is_none_or(|&call| call > ret))
                 .count() as u64;
         }
+        let mut lost_example = None;
         for (f, read) in final_reads.iter().enumerate() {
             let Some(read) = read else { continue };
             found.records_found += read.records.len() as u64;
             found.duplicates += read.duplicates;
             let seen: BTreeSet<u128> = read.records.iter().map(|r| r.id).collect();
-            found.lost += acked
-                .get(&f)
-                .into_iter()
-                .flatten()
-                .filter(|(_, id)| !seen.contains(id))
-                .count() as u64;
+            for &(acked_at, id) in acked.get(&f).into_iter().flatten() {
+                if !seen.contains(&id) {
+                    found.lost += 1;
+                    lost_example.get_or_insert((f, acked_at, id));
+                }
+            }
         }
-        if found.lost > 0 {
+        if let Some((f, acked_at, id)) = lost_example {
             found.problems.push(format!(
-                "{} acknowledged record(s) are not in their file after healing",
-                found.lost
+                "{} acknowledged record(s) are not in their file after healing (first: record \
+                 {id:x} of file {f}, acknowledged at {:.3}s)",
+                found.lost,
+                acked_at as f64 / 1e9
             ));
         }
         if let Some((op, missed, (acked_at, id))) = stale_example {

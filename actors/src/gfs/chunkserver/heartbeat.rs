@@ -140,6 +140,7 @@ impl Chunkserver {
                 want: msg.version,
             });
         }
+        tracing::debug!(node = %self.node.id(), chunk = %msg.handle, %have, new = %msg.version, primary = msg.primary_of.is_some(), "new version");
         if have < msg.version {
             if let Err(e) = self.store.set_version(msg.handle, msg.version) {
                 return ChunkAck::Failed(refusal(e));

@@ -135,8 +135,8 @@ impl MasterCore {
             // A clone copied while a primary appends would miss later appends yet carry the
             // current version: no clone while a lease runs (extensions are refused meanwhile,
             // see `extend_lease`, so it runs out).
-            let leased = now < self.no_lease_before
-                || chunk.lease.is_some_and(|(_, expiry)| now < expiry);
+            let leased =
+                now < self.no_lease_before || chunk.lease.is_some_and(|(_, expiry)| now < expiry);
             let live = self.up_to_date(handle, now).len();
             if live > 0 && live < self.config.target && chunk.replicating.is_none() && !leased {
                 short.push((live, handle));

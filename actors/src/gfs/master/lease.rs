@@ -75,7 +75,7 @@ impl MasterCore {
         if self.could_clone(handle, now) {
             return Err(Refusal::BelowTarget);
         }
-        let new = ChunkVersion(version.0 + 1);
+        let new = self.next_version(version);
         let record = OpRecord::SetVersion {
             handle,
             version: new,

@@ -166,6 +166,10 @@ pub struct MasterCore {
     /// No lease is granted before this time (a recovered master's predecessor may have
     /// granted one).
     no_lease_before: u64,
+    /// The least chunk handle and version this master hands out: its Raft term in the high
+    /// 32 bits ([`MasterCore::in_term`]), so no number a predecessor sent to chunkservers in a
+    /// record that never committed is handed out again for something else.
+    fresh_from: u64,
 }
 
 impl MasterCore {
@@ -177,6 +181,7 @@ impl MasterCore {
             chunks: BTreeMap::new(),
             servers: BTreeMap::new(),
             no_lease_before: 0,
+            fresh_from: 0,
         }
     }
 
@@ -211,6 +216,21 @@ impl MasterCore {
         master.state = self.state.clone();
         master.became_leader(now);
         master
+    }
+
+    /// This master leads in Raft term `term`: the chunk handles and versions it hands out are
+    /// at least `term << 32`, above any a leader of an earlier term chose. A leader's version
+    /// bump goes to the chunkservers before its record is known to commit (the replicas must
+    /// not fall behind a record that does commit); if it never commits, the next leader must
+    /// not reuse that number, or a replica that took the lost bump would pass for up to date.
+    pub fn in_term(mut self, term: u64) -> Self {
+        self.fresh_from = term << 32;
+        self
+    }
+
+    /// A version for the chunk now at `version`: above it and fresh in this term.
+    fn next_version(&self, version: ChunkVersion) -> ChunkVersion {
+        ChunkVersion((version.0 + 1).max(self.fresh_from))
     }
 
     /// When `server` was last heard from, if ever.

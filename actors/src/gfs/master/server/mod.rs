@@ -374,7 +374,7 @@ impl Handler<RaftApplied> for MasterServer {
                         {
                             // A deposed leader may still extend leases until it notices.
                             let from = self.node.now_ns() + ns(self.options.deposed_within());
-                            let core = self.committed.core().rebuilt(from);
+                            let core = self.committed.core().rebuilt(from).in_term(term);
                             tracing::info!(node = %self.node.id(), term, "gfs master serves");
                             self.role = Role::Serving {
                                 term,
