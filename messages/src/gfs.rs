@@ -227,6 +227,11 @@ pub struct Heartbeat {
     pub chunks: Vec<(ChunkHandle, ChunkVersion)>,
     /// The chunks whose lease it holds and wants extended (or, just named primary, started).
     pub extend: Vec<ChunkHandle>,
+    /// The chunks whose lease it holds, running, when it sent this: a new master leader, which
+    /// knows no lease, takes the primary's word and keeps that lease (and that primary)
+    /// rather than waiting out every lease its predecessor may have granted.
+    #[serde(default)]
+    pub holding: Vec<ChunkHandle>,
 }
 
 impl Wire for Heartbeat {

@@ -111,11 +111,15 @@ impl Chunkserver {
             apply,
             answer,
         } = applied;
+        // Applying is idempotent (the same bytes at the same offset), so a secondary whose
+        // answer was lost is asked again: on lossy links one lost message would otherwise
+        // fail the whole mutation.
         let answers = self.call_all(
             &secondaries,
             CHUNKSERVER,
             |_| apply.clone(),
-            self.call_timeout(),
+            self.call_timeout() / 2,
+            3,
         );
         let appended = matches!(answer, MutateReply::Appended { .. });
         if appended && plant::armed(Bug::AckBeforeReplicas) {

@@ -97,6 +97,7 @@ impl Chunkserver {
                 block,
             },
             timeout,
+            1,
         );
         let node = self.node.clone();
         let fetch = async move {

@@ -41,12 +41,12 @@ pub struct ClientTiming {
 }
 
 impl ClientTiming {
-    /// Chunkserver calls of half a second, master calls of 1.5 s, 50 ms pauses, locations
+    /// Chunkserver calls of half a second, master calls of 1 s, 50 ms pauses, locations
     /// cached for 1 s.
     pub fn fast() -> Self {
         ClientTiming {
             call: Duration::from_millis(500),
-            master_call: Duration::from_millis(1_500),
+            master_call: Duration::from_millis(1_000),
             pause: Duration::from_millis(50),
             cache_ttl: Duration::from_secs(1),
         }

@@ -109,6 +109,27 @@ impl MasterCore {
         self.no_lease_before = self.no_lease_before.max(now + self.config.lease_length);
     }
 
+    /// `server` says it holds a running lease on `handle`. A new leader, which knows no lease
+    /// and would otherwise grant none for a lease length (its predecessor's may run), takes
+    /// its word: the lease is recorded as running for a lease length from `now` (no earlier
+    /// than it can end), so no other primary is named meanwhile and the holder's extensions
+    /// are granted. Only while that wait lasts, only for a chunk this leader has no lease
+    /// for, and only from a live replica at the current version. Answers whether it adopted.
+    /// Safe because leases never overlap: no other server can hold one on the chunk now.
+    pub fn adopt_lease(&mut self, handle: ChunkHandle, server: NodeId, now: u64) -> bool {
+        if now >= self.no_lease_before || !self.up_to_date(handle, now).contains(&server) {
+            return false;
+        }
+        let expiry = now + self.config.lease_length;
+        match self.chunks.get_mut(&handle) {
+            Some(chunk) if chunk.lease.is_none() => {
+                chunk.lease = Some((server, expiry));
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Renews the lease of `primary` on `handle` for another `lease_length` from `now` (piggy-
     /// backed on its heartbeats, §3.1). Refused unless it holds a lease that still runs, and
     /// refused while the chunk is below the target and a clone could start (the lease then

@@ -25,6 +25,11 @@ impl Handler<Heartbeat> for MasterServer {
         };
         let server = beat.server;
         let effects = core.heartbeat(server, beat.chunks, now);
+        for handle in beat.holding {
+            if core.adopt_lease(handle, server, now) {
+                tracing::debug!(%handle, primary = %server, "running lease adopted");
+            }
+        }
         let mut extended = Vec::new();
         for handle in beat.extend {
             if self.gates.wait(handle, now, retry).is_some() {

@@ -160,7 +160,7 @@ impl MasterServer {
         orders: Vec<(NodeId, M)>,
     ) -> ResponseActFuture<Self, Result<Vec<NodeId>, MasterRefusal>>
     where
-        M: troupe_messages::Wire<Result = troupe_messages::gfs::ChunkAck>,
+        M: troupe_messages::Wire<Result = troupe_messages::gfs::ChunkAck> + Clone,
     {
         let timeout = self.order_timeout();
         let (commit, _) = self.commit_effects(term, effects);
