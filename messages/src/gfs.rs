@@ -339,6 +339,22 @@ impl Wire for DeleteChunks {
     const TAG: &'static str = "gfs.delete_chunks";
 }
 
+/// The master revokes the lease this server holds on the chunk (§3.1: "the master may
+/// sometimes try to revoke a lease before it expires"), here because a replica of its lease
+/// group was lost and the chunk must be re-replicated. Answered `Done` once the server holds
+/// no lease on it and no mutation under it is in flight, so nothing is acknowledged under it
+/// afterwards.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, actix::Message)]
+#[rtype(result = "ChunkAck")]
+pub struct RevokeLease {
+    /// The chunk.
+    pub handle: ChunkHandle,
+}
+
+impl Wire for RevokeLease {
+    const TAG: &'static str = "gfs.revoke_lease";
+}
+
 /// Re-replication (§4.3): copy the chunk at `version` from `from` (with [`FetchChunk`]) and
 /// keep it. Answered once the copy is durable.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, actix::Message)]

@@ -37,7 +37,7 @@ use tokio::sync::oneshot;
 use troupe_messages::gfs::{
     ApplyMutation, ChunkAck, ChunkRefusal, ChunkserverStatus, CloneChunk, CreateChunk,
     DeleteChunks, FetchChunk, InspectChunkserver, Mutate, MutateReply, NewVersion, PushData,
-    PushReply, ReadChunk, ReadReply,
+    PushReply, ReadChunk, ReadReply, RevokeLease,
 };
 use troupe_messages::NodeId;
 use troupe_runtime::{ActorHandle, ActorPath, Error, Node, Spawned, Wire};
@@ -209,6 +209,7 @@ impl Chunkserver {
             .accept::<CreateChunk>()
             .accept::<NewVersion>()
             .accept::<DeleteChunks>()
+            .accept::<RevokeLease>()
             .accept::<CloneChunk>()
             .accept::<PushData>()
             .accept::<Mutate>()
@@ -316,6 +317,13 @@ impl Handler<DeleteChunks> for Chunkserver {
     type Result = ChunkAck;
     fn handle(&mut self, msg: DeleteChunks, _: &mut Context<Self>) -> ChunkAck {
         self.on_delete(msg)
+    }
+}
+
+impl Handler<RevokeLease> for Chunkserver {
+    type Result = ResponseActFuture<Self, ChunkAck>;
+    fn handle(&mut self, msg: RevokeLease, _: &mut Context<Self>) -> Self::Result {
+        self.on_revoke(msg)
     }
 }
 

@@ -68,8 +68,24 @@ impl MasterCore {
                 until: self.no_lease_before,
             });
         }
-        let Some(&primary) = live.first() else {
-            return Err(Refusal::NoLiveReplica);
+        // Until a revoked lease would have run out, only its primary is named again.
+        let revoked = self
+            .chunks
+            .get(&handle)
+            .and_then(|c| c.revoked)
+            .filter(|&(_, expiry)| now < expiry);
+        let primary = match revoked {
+            Some((holder, _)) if live.contains(&holder) => holder,
+            Some((_, expiry)) if !armed(Bug::NewPrimaryBeforeLeaseExpiry) => {
+                return Err(Refusal::WaitForLease { until: expiry });
+            }
+            _ => match live.first() {
+                Some(&first) => first,
+                None => {
+                    tracing::debug!(%handle, %version, replicas = ?self.chunks.get(&handle).map(|c| &c.replicas), "no live up-to-date replica");
+                    return Err(Refusal::NoLiveReplica);
+                }
+            },
         };
         // Such a lease would never be extended, and would hold the clone back while it runs.
         if self.could_clone(handle, now) {
@@ -84,6 +100,7 @@ impl MasterCore {
         let expiry = now + self.config.lease_length;
         let chunk = self.chunks.entry(handle).or_default();
         chunk.lease = Some((primary, expiry));
+        chunk.revoked = None;
         let mut effects = vec![Effect::Persist(record)];
         for &server in &live {
             chunk.replicas.insert(server, new);
@@ -127,6 +144,67 @@ impl MasterCore {
                 true
             }
             _ => false,
+        }
+    }
+
+    /// No replica acknowledged the version `bumped` that a new lease gave `handle`, and its
+    /// record was never proposed: the serving core goes back to `before` and drops the lease,
+    /// as if it had never been granted. Nothing was written under `bumped` (its primary did
+    /// not acknowledge it, and the master holds such a lease back until it would have run
+    /// out); a replica that took it without its acknowledgement arriving reports a higher
+    /// version, which the master adopts. Answers whether it undid anything.
+    pub fn undo_version(
+        &mut self,
+        handle: ChunkHandle,
+        bumped: ChunkVersion,
+        before: ChunkVersion,
+    ) -> bool {
+        if self.version(handle) != Some(bumped) {
+            return false;
+        }
+        let record = OpRecord::SetVersion {
+            handle,
+            version: before,
+        };
+        if self.apply(&record).is_err() {
+            return false;
+        }
+        if let Some(chunk) = self.chunks.get_mut(&handle) {
+            chunk.lease = None;
+            chunk.told.clear();
+            for version in chunk.replicas.values_mut() {
+                if *version == bumped {
+                    *version = before;
+                }
+            }
+        }
+        true
+    }
+
+    /// The leases to revoke at `now` (chunk, primary): each runs, with a live primary, on a
+    /// chunk below the target that a clone could bring back to it. Left to run out, such a
+    /// lease would stall the chunk's mutations (one replica of the group is gone) for up to a
+    /// lease length; revoked, the clone starts at once.
+    pub fn to_revoke(&self, now: u64) -> Vec<(ChunkHandle, NodeId)> {
+        self.chunks
+            .iter()
+            .filter_map(|(&handle, chunk)| match chunk.lease {
+                Some((primary, expiry)) if now < expiry && self.is_live(primary, now) => {
+                    Some((handle, primary))
+                }
+                _ => None,
+            })
+            .filter(|&(handle, _)| self.could_clone(handle, now))
+            .collect()
+    }
+
+    /// `primary` dropped its lease on `handle` at the master's word: it is over, and a clone
+    /// or a new lease may follow at once.
+    pub fn revoked(&mut self, handle: ChunkHandle, primary: NodeId) {
+        if let Some(chunk) = self.chunks.get_mut(&handle) {
+            if chunk.lease.is_some_and(|(holder, _)| holder == primary) {
+                chunk.revoked = chunk.lease.take();
+            }
         }
     }
 

@@ -170,6 +170,9 @@ pub struct MasterCore {
     /// 32 bits ([`MasterCore::in_term`]), so no number a predecessor sent to chunkservers in a
     /// record that never committed is handed out again for something else.
     fresh_from: u64,
+    /// The highest version this master handed out (an undone one too, [`MasterCore::undo_version`]):
+    /// every later one is above it.
+    issued: u64,
 }
 
 impl MasterCore {
@@ -182,6 +185,7 @@ impl MasterCore {
             servers: BTreeMap::new(),
             no_lease_before: 0,
             fresh_from: 0,
+            issued: 0,
         }
     }
 
@@ -228,9 +232,12 @@ impl MasterCore {
         self
     }
 
-    /// A version for the chunk now at `version`: above it and fresh in this term.
-    fn next_version(&self, version: ChunkVersion) -> ChunkVersion {
-        ChunkVersion((version.0 + 1).max(self.fresh_from))
+    /// A version for the chunk now at `version`: above it and every version handed out
+    /// before, and fresh in this term.
+    fn next_version(&mut self, version: ChunkVersion) -> ChunkVersion {
+        let next = (version.0 + 1).max(self.fresh_from).max(self.issued + 1);
+        self.issued = next;
+        ChunkVersion(next)
     }
 
     /// When `server` was last heard from, if ever.

@@ -120,6 +120,8 @@ pub struct MasterServer {
     waiters: Waiters,
     fence: Fence,
     gates: LeaseGates,
+    /// Chunks whose lease revocation is in flight.
+    revoking: std::collections::BTreeSet<troupe_messages::gfs::ChunkHandle>,
 }
 
 #[derive(Message)]
@@ -151,6 +153,7 @@ impl MasterServer {
             waiters: Waiters::default(),
             fence: Fence::default(),
             gates: LeaseGates::default(),
+            revoking: Default::default(),
         };
         let server = node
             .spawn_named(MASTER, server)?
