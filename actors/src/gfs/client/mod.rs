@@ -45,8 +45,8 @@ impl ClientTiming {
     /// cached for 1 s.
     pub fn fast() -> Self {
         ClientTiming {
-            call: Duration::from_millis(500),
-            master_call: Duration::from_millis(1_000),
+            call: Duration::from_millis(300),
+            master_call: Duration::from_millis(400),
             pause: Duration::from_millis(50),
             cache_ttl: Duration::from_secs(1),
         }

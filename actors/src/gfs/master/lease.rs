@@ -63,7 +63,9 @@ impl MasterCore {
                 until: since + self.config.replication_timeout,
             });
         }
-        if now < self.no_lease_before {
+        // A chunk still at its first version never had a lease (a lease starts only once its
+        // version bump is committed), so no predecessor's lease can run on it.
+        if now < self.no_lease_before && version != ChunkVersion(1) {
             return Err(Refusal::WaitForLease {
                 until: self.no_lease_before,
             });
