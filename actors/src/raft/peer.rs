@@ -19,6 +19,9 @@ use troupe_messages::raft::{GetStatus, Index, Peer, RaftStatus, Start, Started};
 use troupe_messages::NodeId;
 use troupe_runtime::{ActorHandle, ActorPath, ExitReason, Node, Spawned};
 
+/// How many messages a peer's mailbox holds before senders wait (actix's default is 16).
+const MAILBOX: usize = 4096;
+
 /// The name a Raft peer registers under.
 pub const NAME: &str = "raft";
 
@@ -145,6 +148,9 @@ impl Actor for RaftPeer {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
+        // Proposals are queued in the order they were sent only while the mailbox has room:
+        // a full one parks senders and may take them in another order.
+        ctx.set_mailbox_capacity(MAILBOX);
         // A restored snapshot goes to the service first.
         self.flush(ctx);
         ctx.run_interval(self.tick, |act, ctx| {

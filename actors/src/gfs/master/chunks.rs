@@ -54,6 +54,7 @@ impl MasterCore {
         let mut effects = Vec::new();
         for (handle, reported) in report {
             let Some(known) = self.version(handle) else {
+                tracing::debug!(%server, %handle, "orphaned replica: no file has it");
                 effects.push(Effect::Delete { server, handle });
                 continue;
             };
@@ -61,6 +62,7 @@ impl MasterCore {
                 // Sent before the server heard of the new version: not stale yet.
                 let told = self.chunks.get(&handle).is_some_and(|c| recent(&c.told));
                 if !told {
+                    tracing::debug!(%server, %handle, %reported, %known, "stale replica");
                     effects.push(Effect::Delete { server, handle });
                 }
                 continue;

@@ -88,7 +88,7 @@ impl MasterCore {
                 handle,
                 version,
             } => {
-                if state.versions.contains_key(handle) || handle.0 < state.next_handle {
+                if state.versions.contains_key(handle) {
                     return Err(bad(format!("chunk {} handed out twice", handle.0)));
                 }
                 let file = state
@@ -97,7 +97,7 @@ impl MasterCore {
                     .ok_or_else(|| MasterError::NoSuchFile(path.clone()))?;
                 file.chunks.push(*handle);
                 state.versions.insert(*handle, *version);
-                state.next_handle = handle.0 + 1;
+                state.next_handle = state.next_handle.max(handle.0 + 1);
             }
             OpRecord::SetVersion { handle, version } => {
                 let known = state
