@@ -39,6 +39,11 @@ pub trait SimSystem: Args {
     fn flags(&self) -> String {
         String::new()
     }
+
+    /// The rules a run must pass (the common ones unless the system says otherwise).
+    fn rules() -> rules::PassRules {
+        rules::PassRules::default()
+    }
 }
 
 /// Lists the systems: one line each makes the subcommand and its dispatch.

@@ -3,7 +3,7 @@
 //! last line is JSON.
 
 use super::narrate::{story, Timeline};
-use super::rules::{PassRules, RunFacts};
+use super::rules::RunFacts;
 use super::{replay_command, Common, SimSystem};
 use anyhow::{Context as _, Result};
 use serde::Serialize;
@@ -46,7 +46,7 @@ pub struct Report {
     pub progress_after_heal: bool,
     /// The checker's verdict; `null` when it could not decide within its budget.
     pub linearizable: Option<bool>,
-    /// Every pass rule held ([`PassRules`]).
+    /// Every pass rule held ([`super::rules::PassRules`]).
     pub passed: bool,
     /// Why the run did not pass, one sentence per broken rule.
     pub failures: Vec<String>,
@@ -175,7 +175,7 @@ pub fn finish_judged<S: SimSystem>(
         final_problems: end.problems,
         system_problems: problems,
     };
-    let failures = PassRules::default().judge(&facts);
+    let failures = S::rules().judge(&facts);
     if let Some(path) = args.history.as_ref().filter(|_| !own_model) {
         let file = std::fs::File::create(path)
             .with_context(|| format!("cannot create the history {}", path.display()))?;

@@ -15,6 +15,8 @@ pub struct PassRules {
     pub min_ok_per_client_sec: f64,
     /// At most this fraction of the recorded operations may have an unknown outcome.
     pub max_unknown_fraction: f64,
+    /// What a run whose model check failed broke, as its failure says.
+    pub model_broken: &'static str,
 }
 
 impl Default for PassRules {
@@ -22,6 +24,7 @@ impl Default for PassRules {
         PassRules {
             min_ok_per_client_sec: 2.0,
             max_unknown_fraction: 0.05,
+            model_broken: "the history is not linearizable",
         }
     }
 }
@@ -54,7 +57,7 @@ impl PassRules {
         let mut failures = Vec::new();
         match facts.linearizable {
             Some(true) => {}
-            Some(false) => failures.push("the history is not linearizable".to_string()),
+            Some(false) => failures.push(self.model_broken.to_string()),
             None => failures
                 .push("the checker could not decide within its budget (inconclusive)".to_string()),
         }

@@ -26,6 +26,7 @@ mod watch;
 
 use super::narrate::Timeline;
 use super::report::{finish_judged, FinalPhase, RunOutcome};
+use super::rules::PassRules;
 use super::{Common, SimSystem};
 use anyhow::Result;
 use check::{GfsHistory, GfsOp};
@@ -69,6 +70,24 @@ impl SimSystem for GfsArgs {
 
     fn run(self, args: &Common) -> Result<bool> {
         run(self, args)
+    }
+
+    /// The safety rules are the common ones (the record-append model, no lost record, no
+    /// lease overlap, every chunk back at its target, a final append and read after healing).
+    /// The progress floor is lower: a GFS mutation needs every replica of its chunk, so each
+    /// crash or partition that splits a chunk's replicas stalls that chunk until the master
+    /// notices (a heartbeat silence), revokes or outwaits the lease, clones a new replica and
+    /// grants a new lease, and the nemesis changes the faults every 0.2-1.5 s; a client cut
+    /// off from the master (the nemesis puts clients on either side) waits for the heal. The
+    /// floor still fails a run whose appends stop for good. An append in doubt (its answer
+    /// lost after a replica may have taken it) is likewise more common than a key-value put.
+    fn rules() -> PassRules {
+        PassRules {
+            min_ok_per_client_sec: 0.1,
+            max_unknown_fraction: 0.15,
+            model_broken: "a read missed an acknowledged record or found a phantom (the \
+                           record-append model does not hold)",
+        }
     }
 }
 

@@ -397,15 +397,17 @@ fn a_log_that_does_not_fit_is_refused() {
 
 #[test]
 fn a_recovered_master_grants_no_lease_before_a_lease_length() {
-    let (m, h) = master_with_chunk(3);
+    // The chunk had a lease (at v2), which may still run when the master recovers.
+    let (mut m, h) = master_with_chunk(3);
+    let (had, _) = m.lease(h, 0).unwrap();
     let mut r = MasterCore::recover(Config::default(), m.checkpoint(), &[], 100 * S).unwrap();
-    beat(&mut r, &[1, 2, 3], &[(h, ChunkVersion(1))], 100 * S);
+    beat(&mut r, &[1, 2, 3], &[(h, had.version)], 100 * S);
     assert_eq!(
         r.lease(h, 100 * S),
         Err(Refusal::WaitForLease { until: 160 * S })
     );
-    beat(&mut r, &[1, 2, 3], &[(h, ChunkVersion(1))], 160 * S);
-    assert_eq!(r.lease(h, 160 * S).unwrap().0.version, ChunkVersion(2));
+    beat(&mut r, &[1, 2, 3], &[(h, had.version)], 160 * S);
+    assert_eq!(r.lease(h, 160 * S).unwrap().0.version, ChunkVersion(3));
 }
 
 /// Four live servers at time 0, `/f`'s chunk on n1..n3 at v1, n4 free to take a clone.
@@ -524,12 +526,13 @@ fn a_new_leader_never_reuses_a_version_or_handle_its_predecessor_may_have_sent()
 #[test]
 fn a_new_leader_grants_no_lease_before_a_lease_length() {
     let (mut m, h) = master_with_chunk(3);
-    beat(&mut m, &[1, 2, 3], &[(h, ChunkVersion(1))], 10 * S);
+    let (had, _) = m.lease(h, 0).unwrap();
+    beat(&mut m, &[1, 2, 3], &[(h, had.version)], 10 * S);
     let mut r = m.rebuilt(10 * S);
     assert_eq!(r.persisted(), m.persisted());
     assert_eq!(r.config(), m.config());
     assert!(r.live_servers(10 * S).is_empty(), "no volatile state");
-    beat(&mut r, &[1, 2, 3], &[(h, ChunkVersion(1))], 10 * S);
+    beat(&mut r, &[1, 2, 3], &[(h, had.version)], 10 * S);
     assert_eq!(
         r.lease(h, 10 * S),
         Err(Refusal::WaitForLease { until: 70 * S })
@@ -539,7 +542,7 @@ fn a_new_leader_grants_no_lease_before_a_lease_length() {
         m.lease(h, 79 * S),
         Err(Refusal::WaitForLease { until: 80 * S })
     );
-    beat(&mut r, &[1, 2, 3], &[(h, ChunkVersion(1))], 70 * S);
+    beat(&mut r, &[1, 2, 3], &[(h, had.version)], 70 * S);
     assert!(r.lease(h, 70 * S).is_ok());
 }
 
@@ -598,3 +601,5 @@ fn a_server_that_did_not_take_an_order_no_longer_counts() {
         "stale at once"
     );
 }
+
+mod leases;
