@@ -225,7 +225,10 @@ impl Chunkserver {
     pub(super) fn on_apply(&mut self, msg: ApplyMutation) -> ChunkAck {
         match self.apply_at_secondary(&msg) {
             Ok(()) => ChunkAck::Done,
-            Err(why) => ChunkAck::Failed(why),
+            Err(why) => {
+                tracing::debug!(node = %self.node.id(), chunk = %msg.handle, "not applied: {why}");
+                ChunkAck::Failed(why)
+            }
         }
     }
 

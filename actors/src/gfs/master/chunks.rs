@@ -18,6 +18,9 @@ pub struct Volatile {
     pub replicas: BTreeMap<NodeId, ChunkVersion>,
     /// The current lease's primary and expiry (ns), if one was granted.
     pub lease: Option<(NodeId, u64)>,
+    /// The current lease's secondaries, as its primary was told (the replicas it forwards
+    /// every mutation to).
+    pub group: Vec<NodeId>,
     /// A lease the master revoked (its primary and the expiry it had): until then, only that
     /// primary may be named again (the lease histories chunkservers keep show no overlap).
     pub revoked: Option<(NodeId, u64)>,

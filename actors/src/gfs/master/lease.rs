@@ -102,6 +102,7 @@ impl MasterCore {
         let expiry = now + self.config.lease_length;
         let chunk = self.chunks.entry(handle).or_default();
         chunk.lease = Some((primary, expiry));
+        chunk.group = live.iter().copied().filter(|&s| s != primary).collect();
         chunk.revoked = None;
         let mut effects = vec![Effect::Persist(record)];
         for &server in &live {
@@ -140,9 +141,18 @@ impl MasterCore {
             return false;
         }
         let expiry = now + self.config.lease_length;
+        // The group as the primary was told is not known here: the other live up-to-date
+        // replicas stand for it (a member gone since is caught when the primary's mutations
+        // fail and the chunk falls below the target).
+        let group: Vec<NodeId> = self
+            .up_to_date(handle, now)
+            .into_iter()
+            .filter(|&s| s != server)
+            .collect();
         match self.chunks.get_mut(&handle) {
             Some(chunk) if chunk.lease.is_none() => {
                 chunk.lease = Some((server, expiry));
+                chunk.group = group;
                 true
             }
             _ => false,
@@ -173,6 +183,7 @@ impl MasterCore {
         }
         if let Some(chunk) = self.chunks.get_mut(&handle) {
             chunk.lease = None;
+            chunk.group.clear();
             chunk.told.clear();
             for version in chunk.replicas.values_mut() {
                 if *version == bumped {
@@ -183,21 +194,34 @@ impl MasterCore {
         true
     }
 
-    /// The leases to revoke at `now` (chunk, primary): each runs, with a live primary, on a
-    /// chunk below the target that a clone could bring back to it. Left to run out, such a
-    /// lease would stall the chunk's mutations (one replica of the group is gone) for up to a
-    /// lease length; revoked, the clone starts at once.
+    /// The leases to revoke at `now` (chunk, primary): each runs, with a live primary, and
+    /// either a member of its group is no longer a live up-to-date replica (every mutation
+    /// would fail forwarding to it) or the chunk is below the target and a clone could bring
+    /// it back. Left to run, such a lease stalls the chunk's mutations, for good while its
+    /// primary keeps extending it; revoked, the clone or a lease with the right group follows
+    /// at once.
     pub fn to_revoke(&self, now: u64) -> Vec<(ChunkHandle, NodeId)> {
         self.chunks
             .iter()
             .filter_map(|(&handle, chunk)| match chunk.lease {
                 Some((primary, expiry)) if now < expiry && self.is_live(primary, now) => {
-                    Some((handle, primary))
+                    let current = self.up_to_date(handle, now);
+                    let lost = chunk.group.iter().any(|s| !current.contains(s));
+                    (lost || self.could_clone(handle, now)).then_some((handle, primary))
                 }
                 _ => None,
             })
-            .filter(|&(handle, _)| self.could_clone(handle, now))
             .collect()
+    }
+
+    /// A new lease on `handle` will not start (a replica missed its version, so its primary
+    /// was told a group with a member that no longer counts): it is dropped, and the next
+    /// lease is granted afresh, with a group of the replicas that count.
+    pub fn lease_not_started(&mut self, handle: ChunkHandle) {
+        if let Some(chunk) = self.chunks.get_mut(&handle) {
+            chunk.lease = None;
+            chunk.group.clear();
+        }
     }
 
     /// `primary` dropped its lease on `handle` at the master's word: it is over, and a clone
@@ -206,6 +230,7 @@ impl MasterCore {
         if let Some(chunk) = self.chunks.get_mut(&handle) {
             if chunk.lease.is_some_and(|(holder, _)| holder == primary) {
                 chunk.revoked = chunk.lease.take();
+                chunk.group.clear();
             }
         }
     }

@@ -343,6 +343,10 @@ impl MasterServer {
                 act.gates.open(handle);
                 return MasterReply::Lease(info);
             }
+            // The primary was told a group with a member that missed the version: that lease
+            // must not start (every mutation would fail at that member). The next one, once
+            // the gate opens, goes to the replicas that count.
+            core.lease_not_started(handle);
             // A replica that missed the new version may serve the old one until its last
             // heartbeat + dead_after; a primary that missed it never starts the lease.
             let dead_after = ns(timing.dead_after);

@@ -120,3 +120,20 @@ fn a_new_leader_keeps_the_running_lease_its_primary_reports() {
     beat(&mut late, &[1, 2, 3], &[(h, lease.version)], after);
     assert!(!late.adopt_lease(h, lease.primary, after));
 }
+
+#[test]
+fn a_lease_whose_group_has_a_replica_that_no_longer_counts_is_revoked() {
+    let (mut m, h) = master_with_a_spare();
+    let (lease, _) = m.lease(h, 0).unwrap();
+    assert_eq!(lease.secondaries, vec![n(2), n(3)]);
+    // n4 holds the chunk at the current version too; n3 stops counting.
+    m.heartbeat(n(4), vec![(h, lease.version)], S);
+    m.not_told(h, n(3));
+    assert_eq!(m.up_to_date(h, S), vec![n(1), n(2), n(4)]);
+    assert!(!m.could_clone(h, S), "the chunk is at its target");
+    assert_eq!(m.to_revoke(S), vec![(h, lease.primary)]);
+    m.revoked(h, lease.primary);
+    let (next, _) = m.lease(h, S).unwrap();
+    assert_eq!(next.primary, lease.primary);
+    assert_eq!(next.secondaries, vec![n(2), n(4)]);
+}
