@@ -68,10 +68,8 @@ fn cluster(clients: u32, seed: u64) -> (Cluster, Gfs) {
     let client_nodes: Vec<u32> = (system.last_node() + 1..=system.last_node() + clients).collect();
     let mut builder = Cluster::builder(seed)
         .nodes(system.last_node() + clients)
-        .baseline(
-            LinkFaults::reliable()
-                .with_delay(Duration::from_micros(100), Duration::from_micros(200)),
-        )
+        // A LAN's sub-millisecond latency, within the simulated clock's 1 ms tick.
+        .baseline(LinkFaults::reliable().with_delay(Duration::ZERO, Duration::from_millis(1)))
         .topology(topology(system.clone()))
         .uplink(&[&servers, &client_nodes], UPLINK_BPS);
     for n in 1..=system.last_node() + clients {

@@ -51,13 +51,13 @@ pub struct Sizes {
 }
 
 impl Sizes {
-    /// The defaults: 64 MB over 3 rounds, or with `quick` 16 MB over 2; `mb` overrides the
+    /// The defaults: 64 MB over 5 rounds, or with `quick` 16 MB over 2; `mb` overrides the
     /// bytes per round.
     pub fn new(quick: bool, mb: Option<u64>) -> Sizes {
         let default_mb = if quick { 16 } else { 64 };
         Sizes {
             total: (mb.unwrap_or(default_mb).max(1) << 20) as usize,
-            rounds: if quick { 2 } else { 3 },
+            rounds: if quick { 2 } else { 5 },
         }
     }
 
