@@ -24,7 +24,7 @@ use troupe::systems::gfs::Gfs;
 use troupe::systems::{topology, Assembly};
 use troupe::testkit::client_id;
 use troupe_actors::gfs::chunk::ChunkConfig;
-use troupe_actors::gfs::client::GfsClient;
+use troupe_actors::gfs::client::{ClientTiming, GfsClient};
 use troupe_runtime::sim::{block_on, derive_seed, LinkFaults, Nic};
 use troupe_runtime::testkit::Cluster;
 
@@ -78,11 +78,22 @@ fn cluster(clients: u32, seed: u64) -> (Cluster, Gfs) {
     (builder.build(), system)
 }
 
+/// How long a client's call to a master or chunkserver may take. The client's default, half a
+/// second, is less than a 1 MB push takes when many clients push to the same 12.5 MB/s card
+/// (16 record appenders: about 1.3 s): calls would time out and be sent again, adding load.
+const CALL: Duration = Duration::from_secs(10);
+
 fn clients_of(cluster: &Cluster, system: &Gfs, clients: u32, seed: u64) -> Vec<GfsClient> {
+    let timing = ClientTiming {
+        call: CALL,
+        ..ClientTiming::for_plan(&system.plan)
+    };
     (0..clients)
         .map(|c| {
             let node = cluster.up(system.last_node() + 1 + c);
-            system.client(node, client_id(seed, u64::from(c) + 1))
+            system
+                .client(node, client_id(seed, u64::from(c) + 1))
+                .with_timing(timing)
         })
         .collect()
 }
