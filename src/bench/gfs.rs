@@ -47,7 +47,8 @@ struct Row {
     clients: u32,
     read: f64,
     write: f64,
-    append: f64,
+    /// The append rate, or why the appends did not finish.
+    append: Result<f64, String>,
 }
 
 /// The network's limits for `clients` clients, bytes per second.
@@ -184,7 +185,8 @@ fn measure(clients: u32, per_client: u64, seed: u64) -> Result<Row> {
             Ok(())
         })
         .await
-    })?;
+    })
+    .map_err(|e| e.to_string());
     Ok(Row {
         clients,
         read,
@@ -236,10 +238,13 @@ pub fn run(quick: bool, json: bool) -> Result<()> {
                 row.write / MB,
                 write_limit / MB,
                 row.write / write_limit,
-                row.append / MB,
+                row.append.as_ref().map_or(f64::NAN, |a| a / MB),
                 append_limit / MB,
-                row.append / append_limit
+                row.append.as_ref().map_or(f64::NAN, |a| a / append_limit)
             );
+            if let Err(e) = &row.append {
+                println!("  (no append rate at {clients} clients: {e})");
+            }
         }
         rows.push((row, read_limit, write_limit, append_limit));
     }
@@ -259,9 +264,19 @@ pub fn run(quick: bool, json: bool) -> Result<()> {
             "clients": r.clients,
             "read_mb_s": r.read / MB, "read_limit_mb_s": rl / MB,
             "write_mb_s": r.write / MB, "write_limit_mb_s": wl / MB,
-            "append_mb_s": r.append / MB, "append_limit_mb_s": al / MB,
+            "append_mb_s": r.append.as_ref().ok().map(|a| a / MB),
+            "append_error": r.append.as_ref().err(),
+            "append_limit_mb_s": al / MB,
         })).collect::<Vec<_>>(),
     });
     println!("{report}");
+    let failed: Vec<u32> = rows
+        .iter()
+        .filter(|(r, ..)| r.append.is_err())
+        .map(|(r, ..)| r.clients)
+        .collect();
+    if !failed.is_empty() {
+        bail!("the record appends did not finish at {failed:?} clients");
+    }
     Ok(())
 }
