@@ -9,7 +9,8 @@
 //! A GFS round puts a set of files (a few MB each, within what one request through a client
 //! port carries) through the 3 nodes' gateways at once, one client per node, then gets them
 //! back the same way and checks every byte. A plain round writes the same bytes sequentially
-//! into one file in the same scratch directory, fsyncs it, and reads it back: the disk's limit.
+//! into one file in the same scratch directory, fsyncs it, and reads it back: the disk's limit;
+//! then writes them again with an fsync after every MB, as a chunkserver fsyncs each piece.
 //! Rounds interleave (GFS, plain, GFS, ...) so the machine's noise falls on both alike; the
 //! table gives each round and the medians, and the last line is JSON with `write_ratio` and
 //! `read_ratio` (GFS's median over plain's).
@@ -305,8 +306,8 @@ pub fn run(sizes: Sizes, json: bool, under: &Path) -> Result<()> {
          fsynced), chunk files under {}; per round {:.1} MB in {count} file(s) of {:.2} MB, put \
          by {NODES} clients at once (one per node's client port) and got back through another \
          node, every byte checked; plain: the same bytes written sequentially into one file in \
-         the same directory, fsynced at the end, and read back; {} round(s) each, GFS and \
-         plain interleaved",
+         the same directory, fsynced at the end, and read back, then written again with an \
+         fsync after every MB; {} round(s) each, GFS and plain interleaved",
         settings.chunk_mb,
         settings.replicas,
         cluster.dir.display(),
