@@ -24,9 +24,18 @@ use std::fmt;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct ChunkHandle(pub u64);
 
+/// `n`, or `term.k` when a master of Raft term `term` chose it (the high 32 bits).
+fn term_dotted(f: &mut fmt::Formatter<'_>, n: u64) -> fmt::Result {
+    match n >> 32 {
+        0 => write!(f, "{n}"),
+        term => write!(f, "{term}.{}", n & 0xffff_ffff),
+    }
+}
+
 impl fmt::Display for ChunkHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "c{}", self.0)
+        write!(f, "c")?;
+        term_dotted(f, self.0)
     }
 }
 
@@ -39,7 +48,8 @@ pub struct ChunkVersion(pub u64);
 
 impl fmt::Display for ChunkVersion {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "v{}", self.0)
+        write!(f, "v")?;
+        term_dotted(f, self.0)
     }
 }
 
@@ -217,6 +227,11 @@ pub struct Heartbeat {
     pub chunks: Vec<(ChunkHandle, ChunkVersion)>,
     /// The chunks whose lease it holds and wants extended (or, just named primary, started).
     pub extend: Vec<ChunkHandle>,
+    /// The chunks whose lease it holds, running, when it sent this: a new master leader, which
+    /// knows no lease, takes the primary's word and keeps that lease (and that primary)
+    /// rather than waiting out every lease its predecessor may have granted.
+    #[serde(default)]
+    pub holding: Vec<ChunkHandle>,
 }
 
 impl Wire for Heartbeat {
@@ -322,6 +337,22 @@ pub struct DeleteChunks {
 
 impl Wire for DeleteChunks {
     const TAG: &'static str = "gfs.delete_chunks";
+}
+
+/// The master revokes the lease this server holds on the chunk (§3.1: "the master may
+/// sometimes try to revoke a lease before it expires"), here because a replica of its lease
+/// group was lost and the chunk must be re-replicated. Answered `Done` once the server holds
+/// no lease on it and no mutation under it is in flight, so nothing is acknowledged under it
+/// afterwards.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, actix::Message)]
+#[rtype(result = "ChunkAck")]
+pub struct RevokeLease {
+    /// The chunk.
+    pub handle: ChunkHandle,
+}
+
+impl Wire for RevokeLease {
+    const TAG: &'static str = "gfs.revoke_lease";
 }
 
 /// Re-replication (§4.3): copy the chunk at `version` from `from` (with [`FetchChunk`]) and

@@ -6,7 +6,8 @@
 //! A managed deployment ([`Gfs::managed`]) runs the master's replicas on n1-n3 and the
 //! chunkservers on the nodes after them; a colocated one ([`Gfs::colocated`]) runs a master
 //! replica (on the first three nodes) and a chunkserver on every node, as real processes do
-//! (`troupe cluster init --system gfs`).
+//! (`troupe cluster init --system gfs`); a symmetric one ([`Gfs::symmetric`]) runs both on
+//! every node.
 //!
 //! `troupe sim gfs`, tests/gfs, examples/gfs.rs, `troupe bench gfs` and real nodes start it
 //! through [`Gfs`].
@@ -67,6 +68,18 @@ impl Gfs {
         let masters = all.iter().copied().take(3).collect();
         Gfs {
             plan: GfsPlan::new(masters, all),
+            place: ChunkPlace::Persister,
+            master_options: None,
+        }
+    }
+
+    /// Nodes n1..n`nodes`, each both a master replica and a chunkserver: a minority of nodes
+    /// down or cut off leaves a master quorum and, with three replicas on five nodes or fewer,
+    /// a replica of every chunk. `troupe sim gfs` runs this one.
+    pub fn symmetric(nodes: u32) -> Self {
+        let all: Vec<NodeId> = (1..=nodes.max(1)).map(NodeId).collect();
+        Gfs {
+            plan: GfsPlan::new(all.clone(), all),
             place: ChunkPlace::Persister,
             master_options: None,
         }

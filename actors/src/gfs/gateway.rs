@@ -253,6 +253,10 @@ fn failure(error: GfsError, mutates: bool) -> GfsClientReply {
             reason: error.to_string(),
             maybe_applied: maybe_applied && mutates,
         },
+        GfsError::InDoubt(_) => GfsClientReply::Failed {
+            reason: error.to_string(),
+            maybe_applied: mutates,
+        },
         GfsError::Unreadable { .. } => GfsClientReply::Failed {
             reason: error.to_string(),
             maybe_applied: false,

@@ -173,47 +173,53 @@ impl GfsHistory {
                 continue;
             };
             let seen: BTreeSet<u128> = ids.iter().copied().collect();
-            let missed = acked
+            let missed: Vec<(u64, u128)> = acked
                 .get(&op.file)
                 .into_iter()
                 .flatten()
                 .filter(|&&(acked_at, id)| acked_at < op.call && !seen.contains(&id))
-                .count();
-            if missed > 0 {
+                .copied()
+                .collect();
+            if let Some(&first) = missed.first() {
                 found.stale_reads += 1;
-                stale_example.get_or_insert((op.clone(), missed));
+                stale_example.get_or_insert((op.clone(), missed.len(), first));
             }
             found.phantoms += ids
                 .iter()
                 .filter(|id| begun.get(id).is_none_or(|&call| call > ret))
                 .count() as u64;
         }
+        let mut lost_example = None;
         for (f, read) in final_reads.iter().enumerate() {
             let Some(read) = read else { continue };
             found.records_found += read.records.len() as u64;
             found.duplicates += read.duplicates;
             let seen: BTreeSet<u128> = read.records.iter().map(|r| r.id).collect();
-            found.lost += acked
-                .get(&f)
-                .into_iter()
-                .flatten()
-                .filter(|(_, id)| !seen.contains(id))
-                .count() as u64;
+            for &(acked_at, id) in acked.get(&f).into_iter().flatten() {
+                if !seen.contains(&id) {
+                    found.lost += 1;
+                    lost_example.get_or_insert((f, acked_at, id));
+                }
+            }
         }
-        if found.lost > 0 {
+        if let Some((f, acked_at, id)) = lost_example {
             found.problems.push(format!(
-                "{} acknowledged record(s) are not in their file after healing",
-                found.lost
+                "{} acknowledged record(s) are not in their file after healing (first: record \
+                 {id:x} of file {f}, acknowledged at {:.3}s)",
+                found.lost,
+                acked_at as f64 / 1e9
             ));
         }
-        if let Some((op, missed)) = stale_example {
+        if let Some((op, missed, (acked_at, id))) = stale_example {
             found.problems.push(format!(
                 "{} read(s) missed records acknowledged before they began (first: client {} \
-                 read file {} at {:.3}s and missed {missed})",
+                 read file {} at {:.3}s and missed {missed}, among them record {id:x}, \
+                 acknowledged at {:.3}s)",
                 found.stale_reads,
                 op.client,
                 op.file,
-                op.call as f64 / 1e9
+                op.call as f64 / 1e9,
+                acked_at as f64 / 1e9
             ));
         }
         if found.phantoms > 0 {

@@ -1,6 +1,8 @@
-//! `troupe sim gfs`: a GFS deployment (the master's Raft group on n1-n3, `--nodes`
-//! chunkservers after them) with clients that record-append to four files and read them back,
-//! and a nemesis over every server node.
+//! `troupe sim gfs`: a GFS deployment of `--nodes` nodes (default 5), each a master replica
+//! and a chunkserver ([`Gfs::symmetric`]), with clients that record-append to four files and
+//! read them back, and a nemesis over every server node. The nemesis takes down or cuts off a
+//! minority of the nodes, which leaves the master's Raft group a quorum and, with three
+//! replicas on five nodes, a live replica of every chunk.
 //!
 //! Its checks follow GFS's guarantees for record append (§3.3 of the paper): a record whose
 //! append was acknowledged is in the file, on every replica, at least once. So:
@@ -80,7 +82,7 @@ fn run(system_args: GfsArgs, args: &Common) -> Result<bool> {
     let events = args.events_file()?;
     let (servers, clients, seed) = (args.nodes.max(3), args.clients, args.seed);
     let links = args.links();
-    let system = Gfs::managed(servers);
+    let system = Gfs::symmetric(servers);
     let first_client = system.last_node() + 1;
     let last = first_client + clients;
     let history_file = args.history.clone();
@@ -244,14 +246,22 @@ async fn work(
             let ret = node.now_ns();
             let op = match result {
                 Ok(appended) => GfsOp::append(client, f, appended.id, call, Some(ret)),
-                Err(GfsError::Timeout {
-                    maybe_applied: false,
-                }) => GfsOp::failed_append(client, f, call),
-                Err(GfsError::Refused(refusal)) => {
-                    tracing::debug!(client, "append refused: {refusal}");
+                // Certain failures: no attempt can have taken effect.
+                Err(
+                    e @ (GfsError::Timeout {
+                        maybe_applied: false,
+                    }
+                    | GfsError::Refused(_)
+                    | GfsError::TooLarge { .. }),
+                ) => {
+                    tracing::debug!(client, "append failed: {e}");
                     GfsOp::failed_append(client, f, call)
                 }
-                Err(_) => GfsOp::append(client, f, gfs.last_record_id(), call, None),
+                // In doubt: the record may be in the file, once or more.
+                Err(e) => {
+                    tracing::debug!(client, "append in doubt: {e}");
+                    GfsOp::append(client, f, gfs.last_record_id(), call, None)
+                }
             };
             history.borrow_mut().push(op);
         }

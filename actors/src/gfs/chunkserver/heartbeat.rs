@@ -24,6 +24,7 @@ impl Chunkserver {
             .map(|(h, v, _)| (h, v))
             .collect();
         let extend = self.leases.to_extend(sent_at);
+        let holding = self.leases.running(sent_at);
         let server = self.node.id();
         let masters = self.plan.masters.clone();
         let answers = self.call_all(
@@ -33,8 +34,10 @@ impl Chunkserver {
                 server,
                 chunks: reported.clone(),
                 extend: extend.clone(),
+                holding: holding.clone(),
             },
             self.call_timeout(),
+            1,
         );
         ctx.spawn(answers.into_actor(self).map(move |answers, act, _| {
             for (_, answer) in answers {
@@ -140,6 +143,7 @@ impl Chunkserver {
                 want: msg.version,
             });
         }
+        tracing::debug!(node = %self.node.id(), chunk = %msg.handle, %have, new = %msg.version, primary = msg.primary_of.is_some(), "new version");
         if have < msg.version {
             if let Err(e) = self.store.set_version(msg.handle, msg.version) {
                 return ChunkAck::Failed(refusal(e));

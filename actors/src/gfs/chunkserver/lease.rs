@@ -157,6 +157,15 @@ impl Leases {
             .collect()
     }
 
+    /// The chunks whose lease runs at `now`.
+    pub fn running(&self, now: u64) -> Vec<ChunkHandle> {
+        self.leases
+            .iter()
+            .filter(|(_, l)| l.until.is_some_and(|until| now < until))
+            .map(|(h, _)| *h)
+            .collect()
+    }
+
     /// The master answered a heartbeat sent at `sent_at`, at `now`: the leases it `extended`
     /// start or run until `sent_at + lease_ns`, and reads are confirmed until
     /// `sent_at + serve_ns`.

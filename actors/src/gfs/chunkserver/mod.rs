@@ -37,7 +37,7 @@ use tokio::sync::oneshot;
 use troupe_messages::gfs::{
     ApplyMutation, ChunkAck, ChunkRefusal, ChunkserverStatus, CloneChunk, CreateChunk,
     DeleteChunks, FetchChunk, InspectChunkserver, Mutate, MutateReply, NewVersion, PushData,
-    PushReply, ReadChunk, ReadReply,
+    PushReply, ReadChunk, ReadReply, RevokeLease,
 };
 use troupe_messages::NodeId;
 use troupe_runtime::{ActorHandle, ActorPath, Error, Node, Spawned, Wire};
@@ -209,6 +209,7 @@ impl Chunkserver {
             .accept::<CreateChunk>()
             .accept::<NewVersion>()
             .accept::<DeleteChunks>()
+            .accept::<RevokeLease>()
             .accept::<CloneChunk>()
             .accept::<PushData>()
             .accept::<Mutate>()
@@ -230,16 +231,18 @@ impl Chunkserver {
     }
 
     /// Calls the actor `name` on every node of `targets` at once, and gives each answer (None
-    /// for no answer in `timeout`) in the order of `targets`.
+    /// for no answer in `timeout`) in the order of `targets`. A call that goes unanswered is
+    /// made again, `tries` times in all, each within `timeout` (for idempotent messages only).
     fn call_all<M>(
         &self,
         targets: &[NodeId],
         name: &'static str,
         make: impl Fn(NodeId) -> M,
         timeout: Duration,
+        tries: u32,
     ) -> impl Future<Output = Vec<(NodeId, Option<M::Result>)>> + 'static
     where
-        M: Wire,
+        M: Wire + Clone,
         M::Result: serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
     {
         let mut answers = Vec::with_capacity(targets.len());
@@ -248,10 +251,14 @@ impl Chunkserver {
             let node = self.node.clone();
             let msg = make(target);
             self.node.spawn_task(async move {
-                let answer = node
-                    .call(&ActorPath::new(target, name), msg, timeout)
-                    .await
-                    .ok();
+                let path = ActorPath::new(target, name);
+                let mut answer = None;
+                for _ in 0..tries.max(1) {
+                    answer = node.call(&path, msg.clone(), timeout).await.ok();
+                    if answer.is_some() {
+                        break;
+                    }
+                }
                 // The caller may have stopped waiting.
                 let _ = tx.send(answer);
             });
@@ -310,6 +317,13 @@ impl Handler<DeleteChunks> for Chunkserver {
     type Result = ChunkAck;
     fn handle(&mut self, msg: DeleteChunks, _: &mut Context<Self>) -> ChunkAck {
         self.on_delete(msg)
+    }
+}
+
+impl Handler<RevokeLease> for Chunkserver {
+    type Result = ResponseActFuture<Self, ChunkAck>;
+    fn handle(&mut self, msg: RevokeLease, _: &mut Context<Self>) -> Self::Result {
+        self.on_revoke(msg)
     }
 }
 

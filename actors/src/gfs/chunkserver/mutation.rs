@@ -10,7 +10,7 @@ use crate::gfs::CHUNKSERVER;
 use actix::{ActorFutureExt, Context, ResponseActFuture, WrapFuture};
 use troupe_messages::gfs::{
     AppliedAt, ApplyMutation, ChunkAck, ChunkRefusal, Mutate, MutateReply, MutationKind, PushData,
-    PushReply,
+    PushReply, RevokeLease,
 };
 use troupe_messages::NodeId;
 use troupe_runtime::plant::{self, Bug};
@@ -111,11 +111,15 @@ impl Chunkserver {
             apply,
             answer,
         } = applied;
+        // Applying is idempotent (the same bytes at the same offset), so a secondary whose
+        // answer was lost is asked again: on lossy links one lost message would otherwise
+        // fail the whole mutation.
         let answers = self.call_all(
             &secondaries,
             CHUNKSERVER,
             |_| apply.clone(),
-            self.call_timeout(),
+            self.call_timeout() / 2,
+            3,
         );
         let appended = matches!(answer, MutateReply::Appended { .. });
         if appended && plant::armed(Bug::AckBeforeReplicas) {
@@ -263,6 +267,26 @@ impl Chunkserver {
                     .map_err(refusal)
             }
         }
+    }
+
+    /// `RevokeLease`: waits for the chunk's turn (a mutation in flight finishes first), drops
+    /// the lease and hands the turn on: every mutation after it finds no lease.
+    pub(super) fn on_revoke(&mut self, msg: RevokeLease) -> ResponseActFuture<Self, ChunkAck> {
+        let handle = msg.handle;
+        let turn = self.take_turn(handle);
+        let wait = async move {
+            if let Some(turn) = turn {
+                let _ = turn.await;
+            }
+        };
+        Box::pin(wait.into_actor(self).map(move |(), act, _| {
+            // The history keeps the lease's last end: the master names no other primary
+            // before it.
+            act.leases.forget(handle);
+            act.end_turn(handle);
+            tracing::info!(node = %act.node.id(), chunk = %handle, "lease revoked");
+            ChunkAck::Done
+        }))
     }
 
     /// Takes the chunk's turn to mutate: None if it is free (it is now taken), else the

@@ -97,6 +97,7 @@ impl Chunkserver {
                 block,
             },
             timeout,
+            1,
         );
         let node = self.node.clone();
         let fetch = async move {
@@ -168,6 +169,7 @@ impl Chunkserver {
                     Ok(ReadReply::Data { version, bytes }) if version == msg.version => {
                         match act.install_clone(msg.handle, version, &bytes) {
                             Ok(()) => {
+                                tracing::info!(node = %act.node.id(), chunk = %msg.handle, from = %msg.from, %version, len = bytes.len(), "cloned");
                                 act.counters.cloned += 1;
                                 ChunkAck::Done
                             }

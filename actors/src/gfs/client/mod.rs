@@ -29,8 +29,11 @@ use super::{GfsPlan, MASTER};
 /// How a client paces itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientTiming {
-    /// How long one call to a master or chunkserver may take.
+    /// How long one call to a chunkserver may take.
     pub call: Duration,
+    /// How long one call to a master replica may take: its answer waits for a Raft commit
+    /// and, for a new chunk or lease, for the chunkservers' acknowledgements.
+    pub master_call: Duration,
     /// How long to pause after every server failed once (an election, a lease to wait for).
     pub pause: Duration,
     /// How long a cached chunk location is trusted before the master is asked again.
@@ -38,10 +41,12 @@ pub struct ClientTiming {
 }
 
 impl ClientTiming {
-    /// Calls of half a second, 50 ms pauses, locations cached for 1 s.
+    /// Chunkserver calls of half a second, master calls of 1 s, 50 ms pauses, locations
+    /// cached for 1 s.
     pub fn fast() -> Self {
         ClientTiming {
-            call: Duration::from_millis(500),
+            call: Duration::from_millis(300),
+            master_call: Duration::from_millis(400),
             pause: Duration::from_millis(50),
             cache_ttl: Duration::from_secs(1),
         }
@@ -78,12 +83,24 @@ pub enum GfsError {
         /// The maximum.
         max: u64,
     },
+    /// The call failed after an earlier attempt of it may have taken effect: a record append
+    /// that ends so may be in the file (once or more) or not.
+    #[error("{0}, after an earlier attempt that may have taken effect")]
+    InDoubt(Box<GfsError>),
     /// A chunk of the file has no readable replica: every replica refused or failed.
     #[error("chunk {index} of the file has no readable replica")]
     Unreadable {
         /// The chunk's index.
         index: u64,
     },
+}
+
+/// What asking every master replica found.
+enum Asked {
+    /// The first answer other than `NotLeader` (from the leader, or one about to lead).
+    Answer(MasterReply),
+    /// Every replica said `NotLeader`, or did not answer (`silent`) in time.
+    NoLeader { silent: bool },
 }
 
 /// A cached answer and when it stops being trusted.
@@ -260,10 +277,14 @@ impl GfsClient {
         self.locations.remove(&(path.to_string(), index));
     }
 
-    /// Calls the master's leader with `op` until it answers something other than a refusal a
-    /// retry could change, or `deadline` passes. Answers the reply or the final refusal, with
+    /// Calls the master with `op` until it answers something other than a refusal a retry
+    /// could change, or `deadline` passes. Answers the reply or the final refusal, with
     /// whether an earlier try may have taken effect (it timed out, or its log entry did not
     /// commit in time).
+    ///
+    /// Each try goes to every master replica at once: only the serving leader acts on it, the
+    /// others answer `NotLeader` at once, so no time is spent finding the leader after a
+    /// failover (one try costs a message per replica, and master calls are metadata only).
     async fn master(
         &mut self,
         op: MasterOp,
@@ -271,50 +292,67 @@ impl GfsClient {
     ) -> Result<(MasterReply, bool), (MasterRefusal, bool)> {
         let end = Instant::now() + deadline;
         let mut maybe = false;
-        let mut failures_in_round = 0usize;
         loop {
             let now = Instant::now();
             if now >= end {
                 return Err((MasterRefusal::Unavailable, maybe));
             }
-            let to = self.masters[self.leader % self.masters.len()];
-            let path = ActorPath::new(to, MASTER);
-            let timeout = self.timing.call.min(end - now);
-            let request = MasterRequest { op: op.clone() };
+            let timeout = self.timing.master_call.min(end - now);
             let mut wait = None;
-            match self.node.call(&path, request, timeout).await {
-                Ok(MasterReply::Refused(MasterRefusal::NotLeader { leader })) => {
-                    match leader.and_then(|l| self.masters.iter().position(|&m| m == l)) {
-                        Some(i) if i != self.leader % self.masters.len() => self.leader = i,
-                        _ => self.leader += 1,
-                    }
-                }
-                Ok(MasterReply::Refused(refusal)) => match refusal {
+            let asked = self.ask_every_master(&op, timeout).await;
+            if let Asked::Answer(MasterReply::Refused(refusal)) = &asked {
+                tracing::trace!(client = %self.id, "master refused: {refusal}");
+            }
+            match asked {
+                Asked::Answer(MasterReply::Refused(refusal)) => match refusal {
                     MasterRefusal::Unavailable => maybe = true,
                     MasterRefusal::NotReady | MasterRefusal::NoLiveReplica => {}
                     MasterRefusal::WaitForLease { ms } => {
                         wait = Some(Duration::from_millis(ms.clamp(1, 1_000)));
                     }
+                    MasterRefusal::NotLeader { .. } => {}
                     other => return Err((other, maybe)),
                 },
-                Ok(reply) => return Ok((reply, maybe)),
+                Asked::Answer(reply) => return Ok((reply, maybe)),
+                // Some replica did not answer: it may be the leader, and may have acted.
+                Asked::NoLeader { silent: true } => maybe = true,
+                Asked::NoLeader { silent: false } => {}
+            }
+            let left = end.saturating_duration_since(Instant::now());
+            tokio::time::sleep(wait.unwrap_or(self.timing.pause).min(left)).await;
+        }
+    }
+
+    /// Sends `op` to every master replica and waits (up to `timeout`) for the first answer
+    /// other than `NotLeader`, or for every replica to answer or time out.
+    async fn ask_every_master(&mut self, op: &MasterOp, timeout: Duration) -> Asked {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        for (i, &master) in self.masters.iter().enumerate() {
+            let node = self.node.clone();
+            let request = MasterRequest { op: op.clone() };
+            let tx = tx.clone();
+            self.node.spawn_task(async move {
+                let path = ActorPath::new(master, MASTER);
+                let answer = node.call(&path, request, timeout).await;
+                // The caller may have stopped listening.
+                let _ = tx.send((i, answer));
+            });
+        }
+        drop(tx);
+        let mut silent = false;
+        while let Some((i, answer)) = rx.recv().await {
+            match answer {
+                Ok(MasterReply::Refused(MasterRefusal::NotLeader { .. })) => {}
+                Ok(reply) => {
+                    self.leader = i;
+                    return Asked::Answer(reply);
+                }
                 Err(e) => {
-                    maybe = true;
                     tracing::debug!(client = %self.id, "master call failed: {e}");
-                    self.leader += 1;
+                    silent = true;
                 }
             }
-            failures_in_round += 1;
-            let pause = match wait {
-                Some(wait) => Some(wait),
-                None if failures_in_round >= self.masters.len() => Some(self.timing.pause),
-                None => None,
-            };
-            if let Some(pause) = pause {
-                failures_in_round = 0;
-                let left = end.saturating_duration_since(Instant::now());
-                tokio::time::sleep(pause.min(left)).await;
-            }
         }
+        Asked::NoLeader { silent }
     }
 }

@@ -80,6 +80,7 @@ impl GfsClient {
                     .await
                 {
                     Ok(ReadReply::Data { version, bytes }) if version >= location.version => {
+                        tracing::trace!(%server, %version, chunk = %location.handle, offset, len = bytes.len(), "read");
                         return Ok(bytes);
                     }
                     Ok(ReadReply::Data { version, .. }) => {

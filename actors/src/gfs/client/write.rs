@@ -195,7 +195,7 @@ impl GfsClient {
             }
             let location = match self.locate(path, index, true, left).await {
                 Ok(location) => location,
-                Err(GfsError::Refused(r)) => return Err(GfsError::Refused(r)),
+                Err(GfsError::Refused(r)) => return Err(in_doubt(GfsError::Refused(r), *maybe)),
                 Err(_) => {
                     return Err(GfsError::Timeout {
                         maybe_applied: *maybe,
@@ -209,7 +209,7 @@ impl GfsClient {
                     self.forget(path, index);
                     continue;
                 }
-                Err(GfsError::Refused(r)) => return Err(GfsError::Refused(r)),
+                Err(GfsError::Refused(r)) => return Err(in_doubt(GfsError::Refused(r), *maybe)),
                 Err(_) => {
                     return Err(GfsError::Timeout {
                         maybe_applied: *maybe,
@@ -218,7 +218,9 @@ impl GfsClient {
             };
             match self.attempt(&lease, data, kind, end).await {
                 Attempt::Done(outcome) => return Ok(outcome),
-                Attempt::TooLarge { len, max } => return Err(GfsError::TooLarge { len, max }),
+                Attempt::TooLarge { len, max } => {
+                    return Err(in_doubt(GfsError::TooLarge { len, max }, *maybe))
+                }
                 Attempt::Retry {
                     maybe_applied,
                     stale,
@@ -289,7 +291,10 @@ impl GfsClient {
         let timeout = (self.timing.call * 2).min(left);
         match self.node.call(&first, mutate, timeout).await {
             Ok(MutateReply::Written) => Attempt::Done(Mutated::Done(None)),
-            Ok(MutateReply::Appended { offset }) => Attempt::Done(Mutated::Done(Some(offset))),
+            Ok(MutateReply::Appended { offset }) => {
+                tracing::trace!(primary = %lease.primary, secondaries = ?lease.secondaries, version = %lease.version, chunk = %lease.handle, offset, "appended");
+                Attempt::Done(Mutated::Done(Some(offset)))
+            }
             Ok(MutateReply::ChunkFull) => Attempt::Done(Mutated::ChunkFull),
             Ok(MutateReply::Failed(ChunkRefusal::TooLarge { len, max })) => {
                 Attempt::TooLarge { len, max }
@@ -311,6 +316,15 @@ impl GfsClient {
                 }
             }
         }
+    }
+}
+
+/// `e`, marked in doubt when an earlier attempt may have taken effect.
+fn in_doubt(e: GfsError, maybe: bool) -> GfsError {
+    if maybe {
+        GfsError::InDoubt(Box::new(e))
+    } else {
+        e
     }
 }
 

@@ -18,6 +18,9 @@ pub struct Volatile {
     pub replicas: BTreeMap<NodeId, ChunkVersion>,
     /// The current lease's primary and expiry (ns), if one was granted.
     pub lease: Option<(NodeId, u64)>,
+    /// A lease the master revoked (its primary and the expiry it had): until then, only that
+    /// primary may be named again (the lease histories chunkservers keep show no overlap).
+    pub revoked: Option<(NodeId, u64)>,
     /// A replication in flight: the target, the version copied, and when it was asked for.
     pub replicating: Option<(NodeId, ChunkVersion, u64)>,
     /// Servers the master told to hold the chunk at its current version (created, new
@@ -118,7 +121,8 @@ impl MasterCore {
     /// Re-replication (§4.3): for each chunk with fewer live up-to-date replicas than the
     /// target, most urgent first, one copy from a live up-to-date replica to the emptiest live
     /// server without the chunk. At most one per chunk in flight, forgotten after
-    /// `replication_timeout`; none for a chunk whose lease still runs.
+    /// `replication_timeout`; none for a chunk whose lease still runs, and none at all while a
+    /// lease a predecessor granted may still run (a new leader knows no leases).
     pub fn tick(&mut self, now: u64) -> Vec<Effect> {
         let timeout = self.config.replication_timeout;
         let mut short: Vec<(usize, ChunkHandle)> = Vec::new();
@@ -134,14 +138,15 @@ impl MasterCore {
             // A clone copied while a primary appends would miss later appends yet carry the
             // current version: no clone while a lease runs (extensions are refused meanwhile,
             // see `extend_lease`, so it runs out).
-            let leased = chunk.lease.is_some_and(|(_, expiry)| now < expiry);
+            let leased =
+                now < self.no_lease_before || chunk.lease.is_some_and(|(_, expiry)| now < expiry);
             let live = self.up_to_date(handle, now).len();
             if live > 0 && live < self.config.target && chunk.replicating.is_none() && !leased {
                 short.push((live, handle));
             }
         }
         short.sort();
-        let mut effects = Vec::new();
+        let mut effects = self.recreate_empty(now);
         for (_, handle) in short {
             let Some(version) = self.version(handle) else {
                 continue;
@@ -167,6 +172,42 @@ impl MasterCore {
                 from,
                 to,
             });
+        }
+        effects
+    }
+
+    /// Chunks never written (still at their first version: no lease was ever granted on
+    /// them) that no server holds, because none took the order to create them: created anew
+    /// on the emptiest live servers. Without this, a file whose last chunk went so could
+    /// never be appended to again.
+    fn recreate_empty(&mut self, now: u64) -> Vec<Effect> {
+        let first = ChunkVersion(1);
+        let empty: Vec<ChunkHandle> = self
+            .chunks
+            .iter()
+            .filter(|(_, c)| c.replicas.is_empty() && c.replicating.is_none())
+            .map(|(&h, _)| h)
+            .chain(
+                self.state
+                    .versions
+                    .keys()
+                    .copied()
+                    .filter(|h| !self.chunks.contains_key(h)),
+            )
+            .filter(|&h| self.version(h) == Some(first))
+            .collect();
+        let mut effects = Vec::new();
+        for handle in empty {
+            for server in self.emptiest_live(now, &[], self.config.target) {
+                let chunk = self.chunks.entry(handle).or_default();
+                chunk.replicas.insert(server, first);
+                chunk.told.insert(server, now);
+                effects.push(Effect::Create {
+                    server,
+                    handle,
+                    version: first,
+                });
+            }
         }
         effects
     }
@@ -233,6 +274,7 @@ impl MasterCore {
         let version = self.version(handle).ok_or(Refusal::NoSuchChunk)?;
         let servers = self.up_to_date(handle, now);
         if servers.is_empty() {
+            tracing::debug!(%handle, %version, replicas = ?self.chunks.get(&handle).map(|c| &c.replicas), "located no live up-to-date replica");
             return Err(Refusal::NoLiveReplica);
         }
         Ok((handle, version, servers))

@@ -63,19 +63,37 @@ impl MasterCore {
                 until: since + self.config.replication_timeout,
             });
         }
-        if now < self.no_lease_before {
+        // A chunk still at its first version never had a lease (a lease starts only once its
+        // version bump is committed), so no predecessor's lease can run on it.
+        if now < self.no_lease_before && version != ChunkVersion(1) {
             return Err(Refusal::WaitForLease {
                 until: self.no_lease_before,
             });
         }
-        let Some(&primary) = live.first() else {
-            return Err(Refusal::NoLiveReplica);
+        // Until a revoked lease would have run out, only its primary is named again.
+        let revoked = self
+            .chunks
+            .get(&handle)
+            .and_then(|c| c.revoked)
+            .filter(|&(_, expiry)| now < expiry);
+        let primary = match revoked {
+            Some((holder, _)) if live.contains(&holder) => holder,
+            Some((_, expiry)) if !armed(Bug::NewPrimaryBeforeLeaseExpiry) => {
+                return Err(Refusal::WaitForLease { until: expiry });
+            }
+            _ => match live.first() {
+                Some(&first) => first,
+                None => {
+                    tracing::debug!(%handle, %version, replicas = ?self.chunks.get(&handle).map(|c| &c.replicas), "no live up-to-date replica");
+                    return Err(Refusal::NoLiveReplica);
+                }
+            },
         };
         // Such a lease would never be extended, and would hold the clone back while it runs.
         if self.could_clone(handle, now) {
             return Err(Refusal::BelowTarget);
         }
-        let new = ChunkVersion(version.0 + 1);
+        let new = self.next_version(version);
         let record = OpRecord::SetVersion {
             handle,
             version: new,
@@ -84,6 +102,7 @@ impl MasterCore {
         let expiry = now + self.config.lease_length;
         let chunk = self.chunks.entry(handle).or_default();
         chunk.lease = Some((primary, expiry));
+        chunk.revoked = None;
         let mut effects = vec![Effect::Persist(record)];
         for &server in &live {
             chunk.replicas.insert(server, new);
@@ -107,6 +126,88 @@ impl MasterCore {
     /// may still run, so it grants none before `now + lease_length`.
     pub fn became_leader(&mut self, now: u64) {
         self.no_lease_before = self.no_lease_before.max(now + self.config.lease_length);
+    }
+
+    /// `server` says it holds a running lease on `handle`. A new leader, which knows no lease
+    /// and would otherwise grant none for a lease length (its predecessor's may run), takes
+    /// its word: the lease is recorded as running for a lease length from `now` (no earlier
+    /// than it can end), so no other primary is named meanwhile and the holder's extensions
+    /// are granted. Only while that wait lasts, only for a chunk this leader has no lease
+    /// for, and only from a live replica at the current version. Answers whether it adopted.
+    /// Safe because leases never overlap: no other server can hold one on the chunk now.
+    pub fn adopt_lease(&mut self, handle: ChunkHandle, server: NodeId, now: u64) -> bool {
+        if now >= self.no_lease_before || !self.up_to_date(handle, now).contains(&server) {
+            return false;
+        }
+        let expiry = now + self.config.lease_length;
+        match self.chunks.get_mut(&handle) {
+            Some(chunk) if chunk.lease.is_none() => {
+                chunk.lease = Some((server, expiry));
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// No replica acknowledged the version `bumped` that a new lease gave `handle`, and its
+    /// record was never proposed: the serving core goes back to `before` and drops the lease,
+    /// as if it had never been granted. Nothing was written under `bumped` (its primary did
+    /// not acknowledge it, and the master holds such a lease back until it would have run
+    /// out); a replica that took it without its acknowledgement arriving reports a higher
+    /// version, which the master adopts. Answers whether it undid anything.
+    pub fn undo_version(
+        &mut self,
+        handle: ChunkHandle,
+        bumped: ChunkVersion,
+        before: ChunkVersion,
+    ) -> bool {
+        if self.version(handle) != Some(bumped) {
+            return false;
+        }
+        let record = OpRecord::SetVersion {
+            handle,
+            version: before,
+        };
+        if self.apply(&record).is_err() {
+            return false;
+        }
+        if let Some(chunk) = self.chunks.get_mut(&handle) {
+            chunk.lease = None;
+            chunk.told.clear();
+            for version in chunk.replicas.values_mut() {
+                if *version == bumped {
+                    *version = before;
+                }
+            }
+        }
+        true
+    }
+
+    /// The leases to revoke at `now` (chunk, primary): each runs, with a live primary, on a
+    /// chunk below the target that a clone could bring back to it. Left to run out, such a
+    /// lease would stall the chunk's mutations (one replica of the group is gone) for up to a
+    /// lease length; revoked, the clone starts at once.
+    pub fn to_revoke(&self, now: u64) -> Vec<(ChunkHandle, NodeId)> {
+        self.chunks
+            .iter()
+            .filter_map(|(&handle, chunk)| match chunk.lease {
+                Some((primary, expiry)) if now < expiry && self.is_live(primary, now) => {
+                    Some((handle, primary))
+                }
+                _ => None,
+            })
+            .filter(|&(handle, _)| self.could_clone(handle, now))
+            .collect()
+    }
+
+    /// `primary` dropped its lease on `handle` at the master's word: it is over, and a clone
+    /// or a new lease may follow at once.
+    pub fn revoked(&mut self, handle: ChunkHandle, primary: NodeId) {
+        if let Some(chunk) = self.chunks.get_mut(&handle) {
+            if chunk.lease.is_some_and(|(holder, _)| holder == primary) {
+                chunk.revoked = chunk.lease.take();
+            }
+        }
     }
 
     /// Renews the lease of `primary` on `handle` for another `lease_length` from `now` (piggy-

@@ -166,6 +166,13 @@ pub struct MasterCore {
     /// No lease is granted before this time (a recovered master's predecessor may have
     /// granted one).
     no_lease_before: u64,
+    /// The least chunk handle and version this master hands out: its Raft term in the high
+    /// 32 bits ([`MasterCore::in_term`]), so no number a predecessor sent to chunkservers in a
+    /// record that never committed is handed out again for something else.
+    fresh_from: u64,
+    /// The highest version this master handed out (an undone one too, [`MasterCore::undo_version`]):
+    /// every later one is above it.
+    issued: u64,
 }
 
 impl MasterCore {
@@ -177,6 +184,8 @@ impl MasterCore {
             chunks: BTreeMap::new(),
             servers: BTreeMap::new(),
             no_lease_before: 0,
+            fresh_from: 0,
+            issued: 0,
         }
     }
 
@@ -211,6 +220,24 @@ impl MasterCore {
         master.state = self.state.clone();
         master.became_leader(now);
         master
+    }
+
+    /// This master leads in Raft term `term`: the chunk handles and versions it hands out are
+    /// at least `term << 32`, above any a leader of an earlier term chose. A leader's version
+    /// bump goes to the chunkservers before its record is known to commit (the replicas must
+    /// not fall behind a record that does commit); if it never commits, the next leader must
+    /// not reuse that number, or a replica that took the lost bump would pass for up to date.
+    pub fn in_term(mut self, term: u64) -> Self {
+        self.fresh_from = term << 32;
+        self
+    }
+
+    /// A version for the chunk now at `version`: above it and every version handed out
+    /// before, and fresh in this term.
+    fn next_version(&mut self, version: ChunkVersion) -> ChunkVersion {
+        let next = (version.0 + 1).max(self.fresh_from).max(self.issued + 1);
+        self.issued = next;
+        ChunkVersion(next)
     }
 
     /// When `server` was last heard from, if ever.

@@ -116,7 +116,7 @@ impl MasterCore {
             Some(file) if file.deleted_at.is_none() => {}
             _ => return Err(MasterError::NoSuchFile(path.to_string())),
         }
-        let handle = ChunkHandle(self.state.next_handle);
+        let handle = ChunkHandle(self.state.next_handle.max(self.fresh_from));
         let version = ChunkVersion(1);
         let record = OpRecord::AddChunk {
             path: path.to_string(),

@@ -479,6 +479,49 @@ fn a_lease_below_the_target_is_not_extended_while_a_clone_could_start() {
 }
 
 #[test]
+fn a_new_leader_clones_nothing_while_its_predecessors_lease_may_run() {
+    let (mut m, h) = master_with_a_spare();
+    m.lease(h, 0).unwrap();
+    // A new leader at 10 s: it knows no lease, but one granted before may run until 70 s.
+    let mut r = m.rebuilt(10 * S);
+    lose_n3(&mut r, h, ChunkVersion(2), 10 * S);
+    assert!(r.could_clone(h, 10 * S));
+    assert!(
+        r.tick(10 * S).is_empty(),
+        "a clone now could miss the old primary's appends"
+    );
+    lose_n3(&mut r, h, ChunkVersion(2), 70 * S);
+    assert_eq!(r.tick(70 * S).len(), 1);
+}
+
+#[test]
+fn a_new_leader_never_reuses_a_version_or_handle_its_predecessor_may_have_sent() {
+    // The leader of term 1 bumps the chunk to v2 and creates another chunk; neither record
+    // commits, but the orders reached some chunkservers.
+    let (mut m, h) = master_with_chunk(3);
+    beat(&mut m, &[1, 2, 3], &[(h, ChunkVersion(1))], S);
+    let committed = m.rebuilt(S);
+    let (lost, _) = m.lease(h, S).unwrap();
+    let (lost_chunk, _) = m.add_chunk("/f", S).unwrap();
+    // The leader of term 2 serves from the committed state.
+    let mut r = committed.in_term(2);
+    let t = 100 * S;
+    beat(&mut r, &[1, 2, 3], &[(h, ChunkVersion(1))], t);
+    let (lease, _) = r.lease(h, t).unwrap();
+    assert!(lease.version > lost.version, "{} reused", lost.version);
+    let (chunk, _) = r.add_chunk("/f", t).unwrap();
+    assert!(chunk > lost_chunk, "{lost_chunk} reused");
+    // A replica that took the lost bump is now behind: stale.
+    assert_eq!(
+        r.heartbeat(n(2), vec![(h, lost.version)], t + r.config().dead_after),
+        vec![Effect::Delete {
+            server: n(2),
+            handle: h
+        }]
+    );
+}
+
+#[test]
 fn a_new_leader_grants_no_lease_before_a_lease_length() {
     let (mut m, h) = master_with_chunk(3);
     beat(&mut m, &[1, 2, 3], &[(h, ChunkVersion(1))], 10 * S);

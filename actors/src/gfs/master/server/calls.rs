@@ -33,19 +33,36 @@ pub async fn join_all<T>(futures: Vec<Pin<Box<dyn Future<Output = T>>>>) -> Vec<
     .await
 }
 
+/// How many times an unanswered order is sent within its deadline.
+pub const ORDER_TRIES: u32 = 3;
+
 /// Sends each order to its chunkserver at once and waits up to `timeout` for all: the servers
-/// that answered `Done`, in the order given.
+/// that answered `Done`, in the order given. An order that goes unanswered is sent again, up
+/// to [`ORDER_TRIES`] times in all, each try given an equal share of `timeout` (every order is
+/// idempotent: a lost reply to one that took effect must not cost the replica its place). A
+/// refusal is final.
 pub async fn order_all<M>(node: &Node, orders: Vec<(NodeId, M)>, timeout: Duration) -> Vec<NodeId>
 where
-    M: Wire<Result = ChunkAck>,
+    M: Wire<Result = ChunkAck> + Clone,
 {
+    let per_try = timeout / ORDER_TRIES;
     let calls: Vec<Pin<Box<dyn Future<Output = Option<NodeId>>>>> = orders
         .into_iter()
         .map(|(server, order)| {
             let node = node.clone();
             let call = async move {
                 let path = ActorPath::new(server, CHUNKSERVER);
-                match node.call(&path, order, timeout).await {
+                for _ in 1..ORDER_TRIES {
+                    match node.call(&path, order.clone(), per_try).await {
+                        Ok(ChunkAck::Done) => return Some(server),
+                        Ok(ChunkAck::Failed(why)) => {
+                            tracing::debug!(%server, "chunkserver refused the master: {why}");
+                            return None;
+                        }
+                        Err(e) => tracing::trace!(%server, "order unanswered, sent again: {e}"),
+                    }
+                }
+                match node.call(&path, order, per_try).await {
                     Ok(ChunkAck::Done) => Some(server),
                     Ok(ChunkAck::Failed(why)) => {
                         tracing::debug!(%server, "chunkserver refused the master: {why}");

@@ -9,7 +9,8 @@ use super::{ms, ns, MasterServer, Role};
 use crate::gfs::master::Effect;
 use actix::{fut, ActorFutureExt, AsyncContext, Context, Handler, ResponseActFuture, WrapFuture};
 use troupe_messages::gfs::{
-    CloneChunk, Heartbeat, HeartbeatReply, InspectMaster, MasterStatus, RepairFrom, ReportCorrupt,
+    CloneChunk, CreateChunk, Heartbeat, HeartbeatReply, InspectMaster, MasterStatus, RepairFrom,
+    ReportCorrupt, RevokeLease,
 };
 use troupe_messages::NodeId;
 
@@ -25,6 +26,11 @@ impl Handler<Heartbeat> for MasterServer {
         };
         let server = beat.server;
         let effects = core.heartbeat(server, beat.chunks, now);
+        for handle in beat.holding {
+            if core.adopt_lease(handle, server, now) {
+                tracing::debug!(%handle, primary = %server, "running lease adopted");
+            }
+        }
         let mut extended = Vec::new();
         for handle in beat.extend {
             if self.gates.wait(handle, now, retry).is_some() {
@@ -115,10 +121,28 @@ impl MasterServer {
         let Ok((term, core)) = self.serving() else {
             return;
         };
+        let revocations = core.to_revoke(now);
         let clones = core.tick(now);
         let reclaimed = core.gc(now);
         let timeout = self.options.plan.timing.replication_timeout;
         for effect in clones {
+            if let Effect::Create {
+                server,
+                handle,
+                version,
+            } = effect
+            {
+                let node = self.node.clone();
+                let order = CreateChunk { handle, version };
+                let timeout = self.options.plan.timing.heartbeat * 3;
+                let call = async move { order_all(&node, vec![(server, order)], timeout).await };
+                ctx.spawn(call.into_actor(self).map(move |done, act, _| {
+                    if let (true, Some(core)) = (done.is_empty(), act.core_of(term)) {
+                        core.not_told(handle, server);
+                    }
+                }));
+                continue;
+            }
             let Effect::Replicate {
                 handle,
                 version,
@@ -139,6 +163,22 @@ impl MasterServer {
                 let now = act.node.now_ns();
                 if let (false, Some(core)) = (done.is_empty(), act.core_of(term)) {
                     core.replicated(handle, to, now);
+                }
+            }));
+        }
+        for (handle, primary) in revocations {
+            if !self.revoking.insert(handle) {
+                continue;
+            }
+            let node = self.node.clone();
+            let order = RevokeLease { handle };
+            let timeout = self.options.plan.timing.heartbeat * 3;
+            let call = async move { order_all(&node, vec![(primary, order)], timeout).await };
+            ctx.spawn(call.into_actor(self).map(move |done, act, _| {
+                act.revoking.remove(&handle);
+                if let (false, Some(core)) = (done.is_empty(), act.core_of(term)) {
+                    tracing::debug!(%handle, %primary, "lease revoked for a clone");
+                    core.revoked(handle, primary);
                 }
             }));
         }

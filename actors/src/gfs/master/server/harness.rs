@@ -66,6 +66,8 @@ impl FakeChunkserver {
                 server: self.node.id(),
                 chunks: chunks.clone(),
                 extend: extend.clone(),
+                // The fake claims no running lease: a new leader waits a lease length for it.
+                holding: Vec::new(),
             };
             let node = self.node.clone();
             let timeout = self.plan.timing.heartbeat;

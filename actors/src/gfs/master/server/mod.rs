@@ -120,6 +120,8 @@ pub struct MasterServer {
     waiters: Waiters,
     fence: Fence,
     gates: LeaseGates,
+    /// Chunks whose lease revocation is in flight.
+    revoking: std::collections::BTreeSet<troupe_messages::gfs::ChunkHandle>,
 }
 
 #[derive(Message)]
@@ -151,6 +153,7 @@ impl MasterServer {
             waiters: Waiters::default(),
             fence: Fence::default(),
             gates: LeaseGates::default(),
+            revoking: Default::default(),
         };
         let server = node
             .spawn_named(MASTER, server)?
@@ -374,7 +377,7 @@ impl Handler<RaftApplied> for MasterServer {
                         {
                             // A deposed leader may still extend leases until it notices.
                             let from = self.node.now_ns() + ns(self.options.deposed_within());
-                            let core = self.committed.core().rebuilt(from);
+                            let core = self.committed.core().rebuilt(from).in_term(term);
                             tracing::info!(node = %self.node.id(), term, "gfs master serves");
                             self.role = Role::Serving {
                                 term,

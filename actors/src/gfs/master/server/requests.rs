@@ -160,7 +160,7 @@ impl MasterServer {
         orders: Vec<(NodeId, M)>,
     ) -> ResponseActFuture<Self, Result<Vec<NodeId>, MasterRefusal>>
     where
-        M: troupe_messages::Wire<Result = troupe_messages::gfs::ChunkAck>,
+        M: troupe_messages::Wire<Result = troupe_messages::gfs::ChunkAck> + Clone,
     {
         let timeout = self.order_timeout();
         let (commit, _) = self.commit_effects(term, effects);
@@ -255,6 +255,7 @@ impl MasterServer {
         let Some(core) = self.core_of(term) else {
             return refused(MasterRefusal::NotReady);
         };
+        let before = core.version(handle);
         let (lease, effects) = match core.lease(handle, now) {
             Ok(granted) => granted,
             Err(r) => return refused(from_refusal(r, "", handle, now, ns(timing.scan))),
@@ -291,9 +292,36 @@ impl MasterServer {
             .collect();
         let told: Vec<NodeId> = orders.iter().map(|(server, _)| *server).collect();
         let expiry = lease.expiry;
+        let info_version = info.version;
         self.gates.starting(handle, expiry);
-        let announced = self.commit_and_order(term, effects, orders);
-        Box::pin(announced.map(move |result, act, _| {
+        // The replicas take the new version first, and the log records it only once one of
+        // them has: a version the log holds but no replica does would make every replica
+        // stale (and deleted) after a failover. A version some replica holds but the log does
+        // not (this leader fell before committing it) comes back in that replica's reports,
+        // and the next leader adopts it (§4.5).
+        let node = self.node.clone();
+        let timeout = self.order_timeout();
+        let ordered = async move { order_all(&node, orders, timeout).await };
+        let committed = ordered.into_actor(self).then(move |acked, act, _| {
+            let done: ResponseActFuture<MasterServer, Result<Vec<NodeId>, MasterRefusal>> = if acked
+                .is_empty()
+            {
+                // Nobody took it: it never happened (it was never proposed either).
+                if let (Some(core), Some(before)) = (act.core_of(term), before) {
+                    core.undo_version(handle, info_version, before);
+                }
+                tracing::debug!(%handle, "no replica took the new version: undone");
+                let now = act.node.now_ns();
+                Box::pin(fut::ready(Err(wait_for(expiry, now))))
+            } else {
+                let (commit, _) = act.commit_effects(term, effects);
+                Box::pin(
+                    commit.map(move |outcome, _, _| outcome.map(|()| acked).map_err(|e| e.refusal)),
+                )
+            };
+            done
+        });
+        Box::pin(committed.map(move |result, act, _| {
             let now = act.node.now_ns();
             let leader = act.leader;
             let Some(core) = act.core_of(term) else {
