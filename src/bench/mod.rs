@@ -14,6 +14,7 @@ mod nodes;
 mod raft;
 mod real;
 mod real_chain;
+mod real_gfs;
 mod real_vmft;
 mod vmft;
 
@@ -42,7 +43,8 @@ pub enum Bench {
     Vmft,
     /// GFS: aggregate read, write and record-append throughput against 1 to 16 clients, in
     /// simulation with the paper's network (100 Mbit/s cards, 1 Gbit/s between the switches),
-    /// each rate beside the network's limit.
+    /// each rate beside the network's limit; with --real, read and write MB/s of 3 real
+    /// processes beside a plain file's on the same disk, rounds interleaved.
     Gfs,
 }
 
@@ -61,13 +63,21 @@ pub struct BenchArgs {
     /// Real node processes on loopback (fsync on). raft-kv: in rounds interleaved with etcd's
     /// (through its gRPC API: needs the `etcd-grpc` feature); fails below the goal. chain: a CR
     /// and a CRAQ cluster of 3 processes, rounds interleaved. vmft: a cluster with a backup and
-    /// one without, 3 processes each, rounds interleaved.
+    /// one without, 3 processes each, rounds interleaved. gfs: a cluster of 3 processes (not
+    /// capped) against plain sequential file I/O on the same disk, rounds interleaved.
     #[arg(long)]
     real: bool,
     /// chain --real and vmft --real: the share of a CPU each node process may use, through a cgroup of its
     /// own (0: uncapped); emulates separate machines on one.
     #[arg(long, default_value_t = 0.4, value_parser = cpu_share)]
     cpu_per_node: f64,
+    /// gfs --real: MiB written and read back per round (default 64; 16 with --quick).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=4096))]
+    mb: Option<u64>,
+    /// gfs --real: the directory whose disk is measured; the chunk files and the plain file
+    /// go into a scratch directory made in it and removed at the end.
+    #[arg(long, default_value = ".")]
+    dir: std::path::PathBuf,
     /// With --real: the etcd binary to compare with (default: `etcd` on the PATH).
     #[arg(long)]
     etcd: Option<std::path::PathBuf>,
@@ -92,7 +102,11 @@ pub fn run(args: BenchArgs) -> Result<()> {
         Bench::Chain => chain::run(args.quick, args.json),
         Bench::Vmft if args.real => real_vmft::run(args.quick, args.json, args.cpu_per_node),
         Bench::Vmft => vmft::run(args.quick, args.json),
-        Bench::Gfs if args.real => anyhow::bail!("troupe bench gfs --real is not built yet"),
+        Bench::Gfs if args.real => real_gfs::run(
+            real_gfs::Sizes::new(args.quick, args.mb),
+            args.json,
+            &args.dir,
+        ),
         Bench::Gfs => gfs::run(args.quick, args.json),
     }
 }
