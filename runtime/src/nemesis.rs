@@ -123,6 +123,9 @@ pub struct Nemesis {
     targets: Vec<NodeId>,
     rng: ChaCha8Rng,
     focus: Option<Box<dyn Fn() -> Vec<NodeId>>>,
+    /// Nodes no partition cuts off (a simulation's observer, which is not part of the
+    /// system under test).
+    observers: Vec<NodeId>,
     /// Whether it crashes nodes (a system whose fault model needs crashes paced by its own
     /// state brings its own crash schedule and turns these off).
     crashes: bool,
@@ -141,6 +144,7 @@ impl Nemesis {
             net: net.clone(),
             rng: ChaCha8Rng::seed_from_u64(derive_seed(net.seed(), NEMESIS_STREAM)),
             focus: None,
+            observers: Vec::new(),
             crashes: true,
             pace: (Duration::from_millis(200), Duration::from_millis(1500)),
         }
@@ -165,6 +169,14 @@ impl Nemesis {
     /// the minority, where a node that still believes in its role is most dangerous.
     pub fn focus(mut self, nodes: impl Fn() -> Vec<NodeId> + 'static) -> Self {
         self.focus = Some(Box::new(nodes));
+        self
+    }
+
+    /// Leaves `nodes` out of every partition: they reach every node and every node reaches
+    /// them (a simulation's observer that reads the servers' state for its checks, and must
+    /// not lose what a server cut off from the clients still did).
+    pub fn observers(mut self, nodes: Vec<NodeId>) -> Self {
+        self.observers = nodes;
         self
     }
 
@@ -277,7 +289,7 @@ impl Nemesis {
             majority: sides.1,
         });
         for id in self.net.node_ids() {
-            if !self.targets.contains(&id) {
+            if !self.targets.contains(&id) && !self.observers.contains(&id) {
                 if self.rng.gen_bool(0.5) {
                     small.push(id);
                 } else {
@@ -286,6 +298,12 @@ impl Nemesis {
             }
         }
         self.net.partition(&[&small, &large]);
+        for &observer in &self.observers {
+            for id in self.net.node_ids() {
+                self.net.unblock(observer, id);
+                self.net.unblock(id, observer);
+            }
+        }
         report.partitions += 1;
     }
 

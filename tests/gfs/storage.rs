@@ -8,6 +8,21 @@ use troupe_runtime::ActorPath;
 
 #[test]
 fn a_stale_replica_that_comes_back_is_never_served() {
+    bring_back_a_stale_replica();
+}
+
+/// A chunkserver that serves without a confirmed, current version: the test must catch it.
+#[cfg(feature = "planted-bugs")]
+#[test]
+fn a_stale_replica_served_is_caught() {
+    use troupe_runtime::plant::{fails_with, Bug};
+    assert!(
+        fails_with(Bug::StaleReplicaServed, bring_back_a_stale_replica),
+        "a stale replica served a read and the test did not notice"
+    );
+}
+
+fn bring_back_a_stale_replica() {
     simulate(144, |seed| async move {
         let h = GfsHarness::new(seed, 2);
         h.serving_master(ms(5_000)).await;

@@ -40,7 +40,8 @@ use troupe::systems::{topology, Assembly};
 use troupe::testkit::client_id;
 use troupe::testkit::workload::Recorder;
 use troupe_actors::gfs::client::read::FileRecords;
-use troupe_actors::gfs::client::{GfsClient, GfsError};
+use troupe_actors::gfs::client::{ClientTiming, GfsClient, GfsError};
+use troupe_messages::NodeId;
 use troupe_runtime::nemesis::{Nemesis, NemesisReport};
 use troupe_runtime::sim::{block_on, derive_seed};
 use troupe_runtime::testkit::Cluster;
@@ -48,6 +49,11 @@ use watch::Watch;
 
 /// The files the clients append to.
 const FILES: usize = 4;
+
+/// How long the workload's clients keep a chunk's location (the paper leaves the timeout
+/// open): long enough that they often ask a replica that went stale since, which must then
+/// refuse by itself (it serves only while the master confirms its versions).
+const LOCATION_CACHE: Duration = Duration::from_secs(10);
 
 /// After healing: how long before the final checks (re-replication catches up).
 const SETTLE: Duration = Duration::from_secs(5);
@@ -59,7 +65,11 @@ const OP_DEADLINE: Duration = Duration::from_secs(5);
 const FINAL_DEADLINE: Duration = Duration::from_secs(20);
 
 /// One append in this many is a read of a whole file instead.
-const READ_EVERY: u32 = 8;
+const READ_EVERY: u32 = 4;
+
+/// The first this many clients only read (with cached locations, so that a replica gone
+/// stale behind a partition is asked while appends go on elsewhere).
+const READERS: u64 = 2;
 
 /// The flags of `troupe sim gfs`.
 #[derive(clap::Args, Debug)]
@@ -120,6 +130,9 @@ fn run(system_args: GfsArgs, args: &Common) -> Result<bool> {
         let start = tokio::time::Instant::now();
         let timeline = Timeline::default();
         let checker = cluster.up(last);
+        // The watch and the final checks run here; no partition cuts it off, so the lease
+        // histories of a server cut off from everyone else are still read.
+        let checker_id = NodeId(last);
         let mut setup = system.client(checker.clone(), client_id(seed, 1 << 41));
         let created = create_files(&mut setup).await;
         timeline.note(format!("{created} of {FILES} files created"));
@@ -130,15 +143,24 @@ fn run(system_args: GfsArgs, args: &Common) -> Result<bool> {
         let mut targets = system.masters().to_vec();
         targets.extend(system.chunkservers());
         let nemesis = async {
-            let report = Nemesis::new(args.nemesis, cluster.net())
+            let nemesis = Nemesis::new(args.nemesis, cluster.net())
                 .targets(targets.clone())
-                .run(args.duration)
-                .await;
+                .observers(vec![checker_id])
+                .focus({
+                    let watch = watch.clone();
+                    move || watch.primaries()
+                });
+            let report = nemesis.run(args.duration).await;
             *faults.borrow_mut() = report;
         };
         let workers = (0..clients).map(|c| {
             let node = cluster.up(first_client + c);
-            let client = system.client(node.clone(), client_id(seed, u64::from(c) + 1));
+            let client = system
+                .client(node.clone(), client_id(seed, u64::from(c) + 1))
+                .with_timing(ClientTiming {
+                    cache_ttl: LOCATION_CACHE,
+                    ..ClientTiming::for_plan(&system.plan)
+                });
             let rng = ChaCha8Rng::seed_from_u64(derive_seed(seed, 1_000 + u64::from(c)));
             work(u64::from(c), client, rng, history.clone(), args.duration)
         });
@@ -245,7 +267,7 @@ async fn work(
     while tokio::time::Instant::now() < end {
         let f = rng.gen_range(0..FILES);
         let call = node.now_ns();
-        if rng.gen_range(0..READ_EVERY) == 0 {
+        if client < READERS || rng.gen_range(0..READ_EVERY) == 0 {
             let result = gfs.records(&file(f), OP_DEADLINE).await;
             let ret = node.now_ns();
             let op = match result {

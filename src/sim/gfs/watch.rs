@@ -34,6 +34,8 @@ pub struct Watch {
     stats: Rc<RefCell<BTreeMap<(NodeId, u64), ChunkserverStatus>>>,
     /// The serving master last seen, and how many times it changed.
     serving: Rc<Cell<(Option<NodeId>, u64)>>,
+    /// The chunkservers that held a running lease at the last look.
+    primaries: Rc<RefCell<Vec<NodeId>>>,
 }
 
 /// Lease overlaps found in the histories.
@@ -65,6 +67,7 @@ impl Watch {
             leases: Rc::default(),
             stats: Rc::default(),
             serving: Rc::new(Cell::new((None, 0))),
+            primaries: Rc::default(),
         }
     }
 
@@ -82,7 +85,15 @@ impl Watch {
         self.watching.set(false);
     }
 
+    /// The chunkservers that held a running lease at the last look: the nemesis cuts them off
+    /// first, where a master that names a second primary too early does harm.
+    pub fn primaries(&self) -> Vec<NodeId> {
+        self.primaries.borrow().clone()
+    }
+
     async fn look(&self) {
+        let now = self.node.now_ns();
+        let mut primaries = Vec::new();
         for &server in self.system.chunkservers() {
             let path = ActorPath::new(server, CHUNKSERVER);
             let Ok(status) = self.node.call(&path, InspectChunkserver, INSPECT).await else {
@@ -100,10 +111,14 @@ impl Watch {
                 let until = leases.entry(key).or_insert(lease.until_ns);
                 *until = (*until).max(lease.until_ns);
             }
+            if status.leases.iter().any(|l| l.until_ns > now) {
+                primaries.push(server);
+            }
             self.stats
                 .borrow_mut()
                 .insert((server, status.incarnation), status);
         }
+        *self.primaries.borrow_mut() = primaries;
         if let Some(serving) = self.serving_master().await {
             let (last, changes) = self.serving.get();
             if last != Some(serving) {

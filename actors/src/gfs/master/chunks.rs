@@ -22,7 +22,8 @@ pub struct Volatile {
     /// every mutation to).
     pub group: Vec<NodeId>,
     /// A lease the master revoked (its primary and the expiry it had): until then, only that
-    /// primary may be named again (the lease histories chunkservers keep show no overlap).
+    /// primary may be named again (the lease histories chunkservers keep show no overlap),
+    /// however many leases it is granted meanwhile.
     pub revoked: Option<(NodeId, u64)>,
     /// A replication in flight: the target, the version copied, and when it was asked for.
     pub replicating: Option<(NodeId, ChunkVersion, u64)>,

@@ -36,9 +36,17 @@ impl MasterCore {
         let version = self.version(handle).ok_or(Refusal::NoSuchChunk)?;
         let live = self.up_to_date(handle, now);
         let current = self.chunks.get(&handle).and_then(|c| c.lease);
+        let mut named_over_a_lease = None;
         if let Some((primary, expiry)) = current {
+            // The planted bug is also quick to give a primary up: a third of the silence
+            // that makes a server dead.
+            let gone = !live.contains(&primary)
+                || (armed(Bug::NewPrimaryBeforeLeaseExpiry)
+                    && self.last_heard(primary).is_none_or(|heard| {
+                        now.saturating_sub(heard) > self.config.dead_after / 3
+                    }));
             if now < expiry {
-                if live.contains(&primary) {
+                if !gone {
                     let lease = Lease {
                         primary,
                         secondaries: live.into_iter().filter(|&s| s != primary).collect(),
@@ -51,6 +59,15 @@ impl MasterCore {
                 if !armed(Bug::NewPrimaryBeforeLeaseExpiry) {
                     return Err(Refusal::WaitForLease { until: expiry });
                 }
+                // The planted bug takes a silent primary for gone: its lease is dropped, and a
+                // new primary is named at once (below the target or not) while it still
+                // serves.
+                if let Some(chunk) = self.chunks.get_mut(&handle) {
+                    chunk.lease = None;
+                    chunk.group.clear();
+                }
+                named_over_a_lease = Some(primary);
+                tracing::debug!(%handle, old = %primary, "planted bug: a new primary over a running lease");
             }
         }
         // A clone in flight copies the chunk as it is now: a primary's later appends would be
@@ -81,7 +98,7 @@ impl MasterCore {
             Some((_, expiry)) if !armed(Bug::NewPrimaryBeforeLeaseExpiry) => {
                 return Err(Refusal::WaitForLease { until: expiry });
             }
-            _ => match live.first() {
+            _ => match live.iter().find(|&&s| Some(s) != named_over_a_lease) {
                 Some(&first) => first,
                 None => {
                     tracing::debug!(%handle, %version, replicas = ?self.chunks.get(&handle).map(|c| &c.replicas), "no live up-to-date replica");
@@ -90,7 +107,7 @@ impl MasterCore {
             },
         };
         // Such a lease would never be extended, and would hold the clone back while it runs.
-        if self.could_clone(handle, now) {
+        if named_over_a_lease.is_none() && self.could_clone(handle, now) {
             return Err(Refusal::BelowTarget);
         }
         let new = self.next_version(version);
@@ -103,7 +120,8 @@ impl MasterCore {
         let chunk = self.chunks.entry(handle).or_default();
         chunk.lease = Some((primary, expiry));
         chunk.group = live.iter().copied().filter(|&s| s != primary).collect();
-        chunk.revoked = None;
+        // A revoked lease's end still stands: if this one never starts, only its primary (the
+        // revoked one's) may be named again before then.
         let mut effects = vec![Effect::Persist(record)];
         for &server in &live {
             chunk.replicas.insert(server, new);

@@ -137,3 +137,23 @@ fn a_lease_whose_group_has_a_replica_that_no_longer_counts_is_revoked() {
     assert_eq!(next.primary, lease.primary);
     assert_eq!(next.secondaries, vec![n(2), n(4)]);
 }
+
+#[test]
+fn a_revoked_leases_end_stands_through_a_lease_that_never_started() {
+    let (mut m, h) = master_with_a_spare();
+    let (lease, _) = m.lease(h, 0).unwrap();
+    m.revoked(h, lease.primary);
+    let (again, _) = m.lease(h, S).unwrap();
+    assert_eq!(again.primary, lease.primary);
+    m.lease_not_started(h);
+    // The primary falls silent: nobody else before the revoked lease would have ended.
+    let t = 40 * S;
+    beat(&mut m, &[2, 3], &[(h, again.version)], t);
+    beat(&mut m, &[4], &[], t);
+    assert_eq!(
+        m.lease(h, t),
+        Err(Refusal::WaitForLease {
+            until: lease.expiry
+        })
+    );
+}
