@@ -8,7 +8,10 @@
 //!   log and checkpoint, and failing over to another replica of its log.
 //! - [`storage`]: a stale replica that comes back and is never served; a corrupt block found on
 //!   read and repaired; a chunkserver that stays down, its chunks cloned to the target count.
+//! - [`replicas`]: a primary cut off from one secondary acknowledges nothing that secondary
+//!   lacks.
 
 mod failover;
 mod harness;
+mod replicas;
 mod storage;

@@ -34,17 +34,11 @@ impl MasterCore {
         now: u64,
     ) -> Result<(Lease, Vec<Effect>), Refusal> {
         let version = self.version(handle).ok_or(Refusal::NoSuchChunk)?;
-        let live = self.up_to_date(handle, now);
+        let mut live = self.up_to_date(handle, now);
         let current = self.chunks.get(&handle).and_then(|c| c.lease);
         let mut named_over_a_lease = None;
         if let Some((primary, expiry)) = current {
-            // The planted bug is also quick to give a primary up: a third of the silence
-            // that makes a server dead.
-            let gone = !live.contains(&primary)
-                || (armed(Bug::NewPrimaryBeforeLeaseExpiry)
-                    && self.last_heard(primary).is_none_or(|heard| {
-                        now.saturating_sub(heard) > self.config.dead_after / 3
-                    }));
+            let gone = !live.contains(&primary);
             if now < expiry {
                 if !gone {
                     let lease = Lease {
@@ -67,6 +61,7 @@ impl MasterCore {
                     chunk.group.clear();
                 }
                 named_over_a_lease = Some(primary);
+                live.retain(|&s| s != primary);
                 tracing::debug!(%handle, old = %primary, "planted bug: a new primary over a running lease");
             }
         }

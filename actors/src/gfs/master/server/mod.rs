@@ -253,7 +253,7 @@ impl MasterServer {
         // Sent now, not when the answer is awaited: entries reach the log in the order this
         // replica's core made their records (a chunk's handle, a file's chunk order).
         let sent = raft.send(Start { command: bytes });
-        let start = async move { sent.await };
+        let start = sent;
         Box::pin(start.into_actor(self).then(move |started, act, _| {
             let waiting = match started {
                 Ok(s) if s.is_leader && s.term == term => {
