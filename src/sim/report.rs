@@ -209,7 +209,7 @@ pub fn finish_judged<S: SimSystem>(
         for line in story(&timeline, &recorder.history, virtual_secs) {
             println!("{line}");
         }
-        for line in verdict(&report) {
+        for line in verdict(&report, &S::rules()) {
             println!("{line}");
         }
     }
@@ -253,7 +253,7 @@ pub fn finish_judged<S: SimSystem>(
 }
 
 /// The verdict, one field a line, each with what it means.
-fn verdict(report: &Report) -> Vec<String> {
+fn verdict(report: &Report, rules: &super::rules::PassRules) -> Vec<String> {
     let yes = |b: bool| if b { "yes" } else { "NO" };
     let linearizable = match report.linearizable {
         Some(b) => yes(b),
@@ -276,13 +276,13 @@ fn verdict(report: &Report) -> Vec<String> {
             report.ops_unknown
         ),
         format!(
-            "  progress after healing: {}  once the faults stopped, a fresh client wrote and read \
-             every key, and no acknowledged write was missing",
-            yes(report.progress_after_heal)
+            "  progress after healing: {}  {}",
+            yes(report.progress_after_heal),
+            rules.final_means
         ),
         format!(
-            "  linearizable: {linearizable}  one order of all the operations, each placed between \
-             its call and its return, explains every answer"
+            "  {}: {linearizable}  {}",
+            rules.model_name, rules.model_means
         ),
         format!(
             "  passed: {}  every pass rule held (src/sim/rules.rs)",

@@ -17,6 +17,12 @@ pub struct PassRules {
     pub max_unknown_fraction: f64,
     /// What a run whose model check failed broke, as its failure says.
     pub model_broken: &'static str,
+    /// The model check's name in the verdict.
+    pub model_name: &'static str,
+    /// What the model check's "yes" means, for the verdict.
+    pub model_means: &'static str,
+    /// What "progress after healing" checked, for the verdict.
+    pub final_means: &'static str,
 }
 
 impl Default for PassRules {
@@ -25,6 +31,11 @@ impl Default for PassRules {
             min_ok_per_client_sec: 2.0,
             max_unknown_fraction: 0.05,
             model_broken: "the history is not linearizable",
+            model_name: "linearizable",
+            model_means: "one order of all the operations, each placed between its call and \
+                          its return, explains every answer",
+            final_means: "once the faults stopped, a fresh client wrote and read every key, and \
+                          no acknowledged write was missing",
         }
     }
 }

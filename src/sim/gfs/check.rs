@@ -105,7 +105,8 @@ pub struct Found {
     pub phantoms: u64,
     /// Reads done by the workload.
     pub reads: u64,
-    /// Operations that took effect, certainly did not, and may have.
+    /// Appends that took effect (acknowledged), certainly did not, and may have; reads are
+    /// in `reads`.
     pub ops_ok: u64,
     /// See `ops_ok`.
     pub ops_failed: u64,
@@ -161,13 +162,12 @@ impl GfsHistory {
                     begun.insert(*id, op.call);
                 }
                 (OpKind::FailedAppend, _) => found.ops_failed += 1,
-                (OpKind::Read { .. }, _) => {
-                    found.reads += 1;
-                    found.ops_ok += 1;
-                }
+                // Reads are counted apart: the progress floor is the appends'.
+                (OpKind::Read { .. }, _) => found.reads += 1,
             }
         }
         let mut stale_example = None;
+        let mut phantom_example = None;
         for op in &self.ops {
             let (OpKind::Read { found: ids, .. }, Some(ret)) = (&op.kind, op.ret) else {
                 continue;
@@ -184,10 +184,12 @@ impl GfsHistory {
                 found.stale_reads += 1;
                 stale_example.get_or_insert((op.clone(), missed.len(), first));
             }
-            found.phantoms += ids
-                .iter()
-                .filter(|id| begun.get(id).is_none_or(|&call| call > ret))
-                .count() as u64;
+            for &id in ids {
+                if begun.get(&id).is_none_or(|&call| call > ret) {
+                    found.phantoms += 1;
+                    phantom_example.get_or_insert((op.client, op.file, ret, id));
+                }
+            }
         }
         let mut lost_example = None;
         for (f, read) in final_reads.iter().enumerate() {
@@ -222,10 +224,12 @@ impl GfsHistory {
                 acked_at as f64 / 1e9
             ));
         }
-        if found.phantoms > 0 {
+        if let Some((client, file, ret, id)) = phantom_example {
             found.problems.push(format!(
-                "{} record(s) read that no append had begun",
-                found.phantoms
+                "{} record(s) read that no append had begun (first: record {id:x}, read by \
+                 client {client} from file {file} by {:.3}s)",
+                found.phantoms,
+                ret as f64 / 1e9
             ));
         }
         found
