@@ -122,7 +122,10 @@ impl GfsClient {
                 Err(GfsError::Refused(MasterRefusal::NoChunkAt { .. })) if !asked => {
                     asked = true;
                     self.last_chunk.remove(path);
-                    index = self.chunks(path, left).await?.saturating_sub(1);
+                    index = match self.chunks(path, left).await {
+                        Ok(chunks) => chunks.saturating_sub(1),
+                        Err(e) => return Err(in_doubt(e, maybe)),
+                    };
                 }
                 Err(e) => return Err(e),
             }
