@@ -90,7 +90,9 @@ impl SimSystem for GfsArgs {
     /// notices (a heartbeat silence), revokes or outwaits the lease, clones a new replica and
     /// grants a new lease, and the nemesis changes the faults every 0.2-1.5 s; a client cut
     /// off from the master (the nemesis puts clients on either side) waits for the heal. The
-    /// floor still fails a run whose appends stop for good. An append in doubt (its answer
+    /// floor (acknowledged appends only; reads are easy from cached locations) fails a run
+    /// whose appends all but stop; the final append and read after healing fail one that is
+    /// stuck for good. An append in doubt (its answer
     /// lost after a replica may have taken it) is likewise more common than a key-value put.
     fn rules() -> PassRules {
         PassRules {

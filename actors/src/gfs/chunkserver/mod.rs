@@ -136,6 +136,10 @@ pub struct Chunkserver {
     turns: BTreeMap<ChunkHandle, VecDeque<oneshot::Sender<()>>>,
     /// Mutations waiting for a pending lease to start.
     lease_waiters: Vec<(ChunkHandle, oneshot::Sender<()>)>,
+    /// The answers to the mutations this primary applied lately, by their data: a duplicate
+    /// of one (the network may deliver a request twice) gets the same answer, not a second
+    /// application.
+    applied: mutation::Applied,
     /// Corrupt blocks being repaired.
     repairing: BTreeSet<(ChunkHandle, u64)>,
 }
@@ -201,6 +205,7 @@ impl Chunkserver {
             store,
             counters: Counters::default(),
             turns: BTreeMap::new(),
+            applied: Default::default(),
             lease_waiters: Vec::new(),
             repairing: BTreeSet::new(),
         };

@@ -9,15 +9,42 @@ use crate::gfs::chunk::{AppendOutcome, ChunkHandle};
 use crate::gfs::CHUNKSERVER;
 use actix::{ActorFutureExt, Context, ResponseActFuture, WrapFuture};
 use troupe_messages::gfs::{
-    AppliedAt, ApplyMutation, ChunkAck, ChunkRefusal, Mutate, MutateReply, MutationKind, PushData,
-    PushReply, RevokeLease,
+    AppliedAt, ApplyMutation, ChunkAck, ChunkRefusal, DataId, Mutate, MutateReply, MutationKind,
+    PushData, PushReply, RevokeLease,
 };
 use troupe_messages::NodeId;
 use troupe_runtime::plant::{self, Bug};
 use troupe_runtime::ActorPath;
 
+/// How many applied mutations a primary remembers.
+const REMEMBERED: usize = 4096;
+
+/// The answers to the mutations a primary applied lately, by the data they applied.
+#[derive(Debug, Default)]
+pub(super) struct Applied {
+    answers: std::collections::HashMap<DataId, MutateReply>,
+    order: std::collections::VecDeque<DataId>,
+}
+
+impl Applied {
+    fn get(&self, data: DataId) -> Option<MutateReply> {
+        self.answers.get(&data).cloned()
+    }
+
+    fn insert(&mut self, data: DataId, answer: MutateReply) {
+        if self.answers.insert(data, answer).is_none() {
+            self.order.push_back(data);
+        }
+        while self.order.len() > REMEMBERED {
+            if let Some(old) = self.order.pop_front() {
+                self.answers.remove(&old);
+            }
+        }
+    }
+}
+
 /// What the primary did locally, for its secondaries to do the same.
-struct Applied {
+struct Local {
     secondaries: Vec<NodeId>,
     apply: ApplyMutation,
     answer: MutateReply,
@@ -61,13 +88,20 @@ impl Chunkserver {
         msg: Mutate,
         ctx: &mut Context<Self>,
     ) -> ResponseActFuture<Self, MutateReply> {
+        // A request the network delivered twice: the same answer, not a second application.
+        if let Some(answer) = self.applied.get(msg.data) {
+            return Box::pin(actix::fut::ready(answer));
+        }
         let lease_started = match self.leases.primary(msg.handle, self.now()) {
             PrimaryState::Holds { .. } => None,
             PrimaryState::Pending => Some(self.wait_for_lease(msg.handle, ctx)),
             PrimaryState::No => {
+                // Its data goes too: a duplicate arriving under a later lease must not apply
+                // what its client was told failed.
+                self.buffer.remove(msg.data);
                 return Box::pin(actix::fut::ready(MutateReply::Failed(
                     ChunkRefusal::NotPrimary,
-                )))
+                )));
             }
         };
         let timeout = self.call_timeout();
@@ -99,14 +133,21 @@ impl Chunkserver {
     /// turn when the answer is known.
     fn mutate_in_turn(&mut self, msg: Mutate) -> ResponseActFuture<Self, MutateReply> {
         let handle = msg.handle;
+        let data = msg.data;
+        if let Some(answer) = self.applied.get(data) {
+            self.end_turn(handle);
+            return Box::pin(actix::fut::ready(answer));
+        }
         let applied = match self.apply_at_primary(&msg) {
             Ok(applied) => applied,
             Err(refused) => {
+                // Not applied, and never to be: a duplicate finds no data.
+                self.buffer.remove(data);
                 self.end_turn(handle);
                 return Box::pin(actix::fut::ready(MutateReply::Failed(refused)));
             }
         };
-        let Applied {
+        let Local {
             secondaries,
             apply,
             answer,
@@ -144,8 +185,11 @@ impl Chunkserver {
             }
             .into_actor(self)
             .map(move |reply, act, _| {
-                if let MutateReply::Failed(why) = &reply {
-                    tracing::info!(node = %act.node.id(), chunk = %handle, "mutation failed: {why}");
+                match &reply {
+                    MutateReply::Failed(why) => {
+                        tracing::info!(node = %act.node.id(), chunk = %handle, "mutation failed: {why}");
+                    }
+                    done => act.applied.insert(data, done.clone()),
                 }
                 act.end_turn(handle);
                 reply
@@ -154,7 +198,7 @@ impl Chunkserver {
     }
 
     /// Checks the lease, the version and the data, and applies the mutation to this replica.
-    fn apply_at_primary(&mut self, msg: &Mutate) -> Result<Applied, ChunkRefusal> {
+    fn apply_at_primary(&mut self, msg: &Mutate) -> Result<Local, ChunkRefusal> {
         let now = self.now();
         let PrimaryState::Holds {
             version,
@@ -208,7 +252,7 @@ impl Chunkserver {
             }
         };
         self.leases.mutated(msg.handle, now);
-        Ok(Applied {
+        Ok(Local {
             secondaries,
             apply: ApplyMutation {
                 handle: msg.handle,

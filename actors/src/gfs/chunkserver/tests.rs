@@ -114,7 +114,12 @@ fn a_mutation_waits_for_a_pending_lease_and_checks_its_data() {
             kind: MutationKind::Write { offset: 10 },
         };
         assert_eq!(g.call(2, write.clone()).await, MutateReply::Written);
+        // The same request again (the network may deliver one twice): the same answer.
+        assert_eq!(g.call(2, write.clone()).await, MutateReply::Written);
+        // Other requests bring their own data (a mutation's data is its own).
+        g.push(4, b"written", &[4, 2, 3]).await;
         let past_end = Mutate {
+            data: data_id(4),
             kind: MutationKind::Write {
                 offset: (1 << 20) - 3,
             },
@@ -124,7 +129,9 @@ fn a_mutation_waits_for_a_pending_lease_and_checks_its_data() {
             g.call(2, past_end).await,
             MutateReply::Failed(ChunkRefusal::OutOfChunk)
         );
+        g.push(5, b"written", &[4, 2, 3]).await;
         let wrong = Mutate {
+            data: data_id(5),
             version: V1,
             ..write
         };
@@ -198,10 +205,13 @@ fn a_lease_that_ran_out_refuses_mutations() {
         g.chunk(2, &[2, 3, 4]).await;
         g.push(1, &record(1, 10), &[2, 3, 4]).await;
         assert_eq!(g.append(2, 1).await, MutateReply::Appended { offset: 0 });
+        // A duplicate of that request gets the same answer, not a second record.
+        assert_eq!(g.append(2, 1).await, MutateReply::Appended { offset: 0 });
         g.book.borrow_mut().extend = false;
         g.cluster.run_for(Duration::from_millis(2_500)).await;
+        g.push(2, &record(2, 10), &[2, 3, 4]).await;
         assert_eq!(
-            g.append(2, 1).await,
+            g.append(2, 2).await,
             MutateReply::Failed(ChunkRefusal::NotPrimary)
         );
         let status = g.status(2).await;
