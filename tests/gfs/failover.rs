@@ -6,18 +6,6 @@ use troupe_actors::gfs::master::server::MasterOptions;
 use troupe_messages::gfs::{MasterOp, MasterReply};
 use troupe_runtime::testkit::simulate;
 
-/// Creates `path` and appends one record, so that it has a chunk with a lease; answers where.
-async fn file_with_a_chunk(h: &GfsHarness, path: &str) -> troupe_messages::gfs::ChunkLocation {
-    h.serving_master(ms(5_000)).await;
-    let mut client = h.client();
-    client.create(path, ms(5_000)).await.expect("create");
-    client
-        .record_append(path, b"first", ms(5_000))
-        .await
-        .expect("first append");
-    h.locate(path, 0).await
-}
-
 #[test]
 fn a_primary_crashing_during_appends_loses_no_acknowledged_record() {
     crash_the_primary();
@@ -26,7 +14,7 @@ fn a_primary_crashing_during_appends_loses_no_acknowledged_record() {
 fn crash_the_primary() {
     simulate(141, |seed| async move {
         let h = GfsHarness::new(seed, 4);
-        let location = file_with_a_chunk(&h, "/log").await;
+        let location = h.file_with_a_chunk("/log").await;
         let primary = h.lease(&location, ms(5_000)).await.primary;
         let appends = h
             .append_for("/log", ms(6_000), async {
@@ -55,7 +43,7 @@ fn a_partitioned_primary_keeps_its_lease_and_no_second_primary_appears_before_it
 fn partition_the_primary() {
     simulate(142, |seed| async move {
         let h = GfsHarness::new(seed, 2);
-        let location = file_with_a_chunk(&h, "/log").await;
+        let location = h.file_with_a_chunk("/log").await;
         let old = h.lease(&location, ms(5_000)).await;
         // The primary's lease started with the first append; find when it runs out.
         let held = h

@@ -150,6 +150,19 @@ impl GfsHarness {
     }
 
     /// The chunk's lease, granting one if none runs (the master waits out an earlier one).
+    /// Creates `path` and appends one record, so that it has a chunk with a lease; answers
+    /// where.
+    pub async fn file_with_a_chunk(&self, path: &str) -> ChunkLocation {
+        self.serving_master(ms(5_000)).await;
+        let mut client = self.client();
+        client.create(path, ms(5_000)).await.expect("create");
+        client
+            .record_append(path, b"first", ms(5_000))
+            .await
+            .expect("first append");
+        self.locate(path, 0).await
+    }
+
     pub async fn lease(&self, location: &ChunkLocation, deadline: Duration) -> LeaseInfo {
         let op = MasterOp::Lease {
             handle: location.handle,

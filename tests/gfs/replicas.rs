@@ -30,14 +30,7 @@ fn an_append_acknowledged_before_the_replicas_is_caught() {
 fn cut_a_secondary_off() {
     simulate(147, |seed| async move {
         let h = GfsHarness::new(seed, 2);
-        h.serving_master(ms(5_000)).await;
-        let mut client = h.client();
-        client.create("/log", ms(5_000)).await.expect("create");
-        client
-            .record_append("/log", b"first", ms(5_000))
-            .await
-            .expect("first append");
-        let location = h.locate("/log", 0).await;
+        let location = h.file_with_a_chunk("/log").await;
         let lease = h.lease(&location, ms(5_000)).await;
         // The last of the push chain: data still reaches it (through the other secondary), only
         // the primary's order to apply does not.

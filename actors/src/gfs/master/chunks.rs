@@ -202,18 +202,30 @@ impl MasterCore {
             )
             .filter(|&h| self.version(h) == Some(first))
             .collect();
+        empty
+            .into_iter()
+            .flat_map(|handle| self.place_new(handle, first, now))
+            .collect()
+    }
+
+    /// Places an empty chunk at `version` on the target count of emptiest live servers: they
+    /// count as its replicas (told now), and the effects tell each to create it.
+    pub(super) fn place_new(
+        &mut self,
+        handle: ChunkHandle,
+        version: ChunkVersion,
+        now: u64,
+    ) -> Vec<Effect> {
         let mut effects = Vec::new();
-        for handle in empty {
-            for server in self.emptiest_live(now, &[], self.config.target) {
-                let chunk = self.chunks.entry(handle).or_default();
-                chunk.replicas.insert(server, first);
-                chunk.told.insert(server, now);
-                effects.push(Effect::Create {
-                    server,
-                    handle,
-                    version: first,
-                });
-            }
+        for server in self.emptiest_live(now, &[], self.config.target) {
+            let chunk = self.chunks.entry(handle).or_default();
+            chunk.replicas.insert(server, version);
+            chunk.told.insert(server, now);
+            effects.push(Effect::Create {
+                server,
+                handle,
+                version,
+            });
         }
         effects
     }

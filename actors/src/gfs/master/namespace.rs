@@ -125,16 +125,7 @@ impl MasterCore {
         };
         self.apply(&record)?;
         let mut effects = vec![Effect::Persist(record)];
-        for server in self.emptiest_live(now, &[], self.config.target) {
-            let chunk = self.chunks.entry(handle).or_default();
-            chunk.replicas.insert(server, version);
-            chunk.told.insert(server, now);
-            effects.push(Effect::Create {
-                server,
-                handle,
-                version,
-            });
-        }
+        effects.extend(self.place_new(handle, version, now));
         Ok((handle, effects))
     }
 
