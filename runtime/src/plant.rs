@@ -43,8 +43,10 @@ pub enum Bug {
     /// VM-FT: a side that suspects the other goes live without the test-and-set on the shared
     /// storage, so in a partition of the logging channel both go on.
     GoLiveWithoutTestAndSet,
-    /// GFS: the master names a new primary for a chunk whose primary is not live, before the
-    /// old primary's lease has expired; behind a partition the old one still serves.
+    /// GFS: the master names a new primary before the old primary's lease has expired: for a
+    /// chunk whose primary is not live, and, as a new leader of the master group, without
+    /// waiting out the leases its predecessor granted. Behind a partition the old one still
+    /// serves.
     NewPrimaryBeforeLeaseExpiry,
     /// GFS: a chunkserver serves a read without its versions confirmed by the master and
     /// without checking the version asked for, so a stale replica answers.

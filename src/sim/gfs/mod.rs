@@ -2,7 +2,9 @@
 //! and a chunkserver ([`Gfs::symmetric`]), with clients that record-append to four files and
 //! read them back, and a nemesis over every server node. The nemesis takes down or cuts off a
 //! minority of the nodes, which leaves the master's Raft group a quorum and, with three
-//! replicas on five nodes, a live replica of every chunk.
+//! replicas on five nodes, a live replica of every chunk. Two of the clients only read, and a
+//! bridge reader on the observer's node reaches both sides of every partition: it asks, with
+//! the locations it cached, replicas the master has lost touch with.
 //!
 //! Its checks follow GFS's guarantees for record append (§3.3 of the paper): a record whose
 //! append was acknowledged is in the file, on every replica, at least once. So:
@@ -42,7 +44,7 @@ use troupe::testkit::client_id;
 use troupe::testkit::workload::Recorder;
 use troupe_actors::gfs::client::read::FileRecords;
 use troupe_actors::gfs::client::{ClientTiming, GfsClient, GfsError};
-use troupe_messages::NodeId;
+use troupe_messages::{ClientId, NodeId};
 use troupe_runtime::nemesis::{Nemesis, NemesisReport};
 use troupe_runtime::sim::{block_on, derive_seed};
 use troupe_runtime::testkit::Cluster;
@@ -71,6 +73,15 @@ const READ_EVERY: u32 = 4;
 /// The first this many clients only read (with cached locations, so that a replica gone
 /// stale behind a partition is asked while appends go on elsewhere).
 const READERS: u64 = 2;
+
+/// What a client does.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// Appends, and reads one time in [`READ_EVERY`].
+    Appender,
+    /// Only reads.
+    Reader,
+}
 
 /// The flags of `troupe sim gfs`.
 #[derive(clap::Args, Debug)]
@@ -170,16 +181,39 @@ fn run(system_args: GfsArgs, args: &Common) -> Result<bool> {
         };
         let workers = (0..clients).map(|c| {
             let node = cluster.up(first_client + c);
-            let client = system
-                .client(node.clone(), client_id(seed, u64::from(c) + 1))
-                .with_timing(ClientTiming {
-                    cache_ttl: LOCATION_CACHE,
-                    ..ClientTiming::for_plan(&system.plan)
-                });
+            let client = workload_client(&system, node, client_id(seed, u64::from(c) + 1));
             let rng = ChaCha8Rng::seed_from_u64(derive_seed(seed, 1_000 + u64::from(c)));
-            work(u64::from(c), client, rng, history.clone(), args.duration)
+            let role = if u64::from(c) < READERS {
+                Role::Reader
+            } else {
+                Role::Appender
+            };
+            work(
+                u64::from(c),
+                role,
+                client,
+                rng,
+                history.clone(),
+                args.duration,
+            )
         });
-        tokio::join!(nemesis, futures_util::future::join_all(workers));
+        // A bridge reader (Jepsen's bridge partition): on the observer's node, it reaches both
+        // sides of every partition, so it asks replicas the master has lost touch with, with
+        // the locations it cached, while appends go on at the replicas the master counts.
+        let bridge = {
+            let number = u64::from(clients) + 1;
+            let client = workload_client(&system, checker.clone(), client_id(seed, number + 1));
+            let rng = ChaCha8Rng::seed_from_u64(derive_seed(seed, 1_000 + number));
+            work(
+                number,
+                Role::Reader,
+                client,
+                rng,
+                history.clone(),
+                args.duration,
+            )
+        };
+        tokio::join!(nemesis, futures_util::future::join_all(workers), bridge);
         timeline
             .note("the clients stop; a fresh client appends to every file, then reads them all");
         tokio::time::sleep(SETTLE).await;
@@ -268,10 +302,19 @@ async fn create_files(client: &mut GfsClient) -> usize {
     made
 }
 
+/// A workload client on `node`, which caches locations for [`LOCATION_CACHE`].
+fn workload_client(system: &Gfs, node: troupe_runtime::Node, id: ClientId) -> GfsClient {
+    system.client(node, id).with_timing(ClientTiming {
+        cache_ttl: LOCATION_CACHE,
+        ..ClientTiming::for_plan(&system.plan)
+    })
+}
+
 /// One client: until `duration` is over, appends a record of 50-400 bytes to a random file,
 /// or (one time in [`READ_EVERY`]) reads a whole file's records, recording each operation.
 async fn work(
     client: u64,
+    role: Role,
     mut gfs: GfsClient,
     mut rng: ChaCha8Rng,
     history: Rc<RefCell<GfsHistory>>,
@@ -283,7 +326,7 @@ async fn work(
     while tokio::time::Instant::now() < end {
         let f = rng.gen_range(0..FILES);
         let call = node.now_ns();
-        if client < READERS || rng.gen_range(0..READ_EVERY) == 0 {
+        if role == Role::Reader || rng.gen_range(0..READ_EVERY) == 0 {
             let result = gfs.records(&file(f), OP_DEADLINE).await;
             let ret = node.now_ns();
             let op = match result {

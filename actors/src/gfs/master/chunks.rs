@@ -25,6 +25,10 @@ pub struct Volatile {
     /// primary may be named again (the lease histories chunkservers keep show no overlap),
     /// however many leases it is granted meanwhile.
     pub revoked: Option<(NodeId, u64)>,
+    /// The current lease was named over a running one (only the planted bug
+    /// `new-primary-before-lease-expiry` does that): it goes ahead below the target, neither
+    /// revoked nor refused an extension for a clone.
+    pub hasty: bool,
     /// A replication in flight: the target, the version copied, and when it was asked for.
     pub replicating: Option<(NodeId, ChunkVersion, u64)>,
     /// Servers the master told to hold the chunk at its current version (created, new

@@ -62,22 +62,28 @@ impl MasterCore {
                 }
                 named_over_a_lease = Some(primary);
                 live.retain(|&s| s != primary);
-                tracing::debug!(%handle, old = %primary, "planted bug: a new primary over a running lease");
+                tracing::debug!(%handle, old = %primary, now_ms = now / 1_000_000, expiry_ms = expiry / 1_000_000, "planted bug: a new primary over a running lease");
             }
         }
         // A clone in flight copies the chunk as it is now: a primary's later appends would be
-        // missing from it although it carries the current version.
+        // missing from it although it carries the current version. (The planted bug does not
+        // wait for it either: it names the new primary at once.)
         let cloning = self.chunks.get(&handle).and_then(|c| c.replicating);
         if let Some((_, _, since)) = cloning
             .filter(|&(_, _, since)| now < since.saturating_add(self.config.replication_timeout))
+            .filter(|_| named_over_a_lease.is_none())
         {
             return Err(Refusal::WaitForLease {
                 until: since + self.config.replication_timeout,
             });
         }
         // A chunk still at its first version never had a lease (a lease starts only once its
-        // version bump is committed), so no predecessor's lease can run on it.
-        if now < self.no_lease_before && version != ChunkVersion(1) {
+        // version bump is committed), so no predecessor's lease can run on it. (The planted bug
+        // forgets that a predecessor's lease may run.)
+        if now < self.no_lease_before
+            && version != ChunkVersion(1)
+            && !armed(Bug::NewPrimaryBeforeLeaseExpiry)
+        {
             return Err(Refusal::WaitForLease {
                 until: self.no_lease_before,
             });
@@ -114,6 +120,7 @@ impl MasterCore {
         let expiry = now + self.config.lease_length;
         let chunk = self.chunks.entry(handle).or_default();
         chunk.lease = Some((primary, expiry));
+        chunk.hasty = named_over_a_lease.is_some();
         chunk.group = live.iter().copied().filter(|&s| s != primary).collect();
         // A revoked lease's end still stands: if this one never starts, only its primary (the
         // revoked one's) may be named again before then.
@@ -220,7 +227,8 @@ impl MasterCore {
                 Some((primary, expiry)) if now < expiry && self.is_live(primary, now) => {
                     let current = self.up_to_date(handle, now);
                     let lost = chunk.group.iter().any(|s| !current.contains(s));
-                    (lost || self.could_clone(handle, now)).then_some((handle, primary))
+                    let clone_first = !chunk.hasty && self.could_clone(handle, now);
+                    (lost || clone_first).then_some((handle, primary))
                 }
                 _ => None,
             })
@@ -266,7 +274,8 @@ impl MasterCore {
             .collect();
         let length = self.config.lease_length;
         // Below the target with a clone possible: let the lease run out so the clone goes ahead.
-        if self.could_clone(handle, now) {
+        let hasty = self.chunks.get(&handle).is_some_and(|c| c.hasty);
+        if !hasty && self.could_clone(handle, now) {
             return Err(Refusal::NotPrimary);
         }
         let chunk = self.chunks.get_mut(&handle).ok_or(Refusal::NotPrimary)?;
