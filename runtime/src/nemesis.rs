@@ -131,6 +131,11 @@ pub struct Nemesis {
     crashes: bool,
     /// Shortest and longest time between two actions.
     pub pace: (Duration, Duration),
+    /// Whether crashes and partitions together leave a majority of the targets up and
+    /// connected ([`Nemesis::keep_majority`]).
+    keep_majority: bool,
+    /// The targets on the minority side of the partition in place, if any.
+    cut_off: Vec<NodeId>,
 }
 
 const NEMESIS_STREAM: u64 = u64::MAX - 1;
@@ -147,6 +152,8 @@ impl Nemesis {
             observers: Vec::new(),
             crashes: true,
             pace: (Duration::from_millis(200), Duration::from_millis(1500)),
+            keep_majority: false,
+            cut_off: Vec::new(),
         }
     }
 
@@ -169,6 +176,15 @@ impl Nemesis {
     /// the minority, where a node that still believes in its role is most dangerous.
     pub fn focus(mut self, nodes: impl Fn() -> Vec<NodeId> + 'static) -> Self {
         self.focus = Some(Box::new(nodes));
+        self
+    }
+
+    /// Never has more than a minority of the targets down or cut off at once, counting
+    /// crashed nodes and the minority side of a partition together (by default each has its
+    /// own budget, so two crashes and a partition of two more can leave no majority at all).
+    /// For a system whose progress rule assumes the faults it is built to survive.
+    pub fn keep_majority(mut self) -> Self {
+        self.keep_majority = true;
         self
     }
 
@@ -237,7 +253,22 @@ impl Nemesis {
             .filter(|&id| self.net.node(id).is_some())
             .collect();
         let minority = (ids.len().saturating_sub(1)) / 2;
-        let restart = !down.is_empty() && (down.len() >= minority || self.rng.gen_bool(0.5));
+        // Under `keep_majority`, the cut-off side counts against the budget too: crashing a
+        // node that is already cut off costs nothing more.
+        let cut_off: Vec<NodeId> = if self.keep_majority {
+            self.cut_off.clone()
+        } else {
+            Vec::new()
+        };
+        let lost = |extra: Option<NodeId>| -> usize {
+            let mut lost: Vec<NodeId> = down.clone();
+            lost.extend(cut_off.iter().copied());
+            lost.extend(extra);
+            lost.sort();
+            lost.dedup();
+            lost.len()
+        };
+        let restart = !down.is_empty() && (lost(None) >= minority || self.rng.gen_bool(0.5));
         if restart {
             if let Some(&id) = down.choose(&mut self.rng) {
                 self.net.restart(id);
@@ -245,7 +276,7 @@ impl Nemesis {
                 report.log(NemesisEvent::Restart(id));
             }
         } else if let Some(&id) = up.choose(&mut self.rng) {
-            if down.len() < minority {
+            if down.len() < minority && lost(Some(id)) <= minority {
                 self.net.crash(id);
                 report.crashes += 1;
                 report.log(NemesisEvent::Crash(id));
@@ -259,6 +290,7 @@ impl Nemesis {
     fn partition_or_heal(&mut self, report: &mut NemesisReport) {
         if self.rng.gen_bool(0.3) {
             self.net.heal();
+            self.cut_off.clear();
             report.log(NemesisEvent::Heal);
             return;
         }
@@ -281,6 +313,37 @@ impl Nemesis {
             .gen_range(1..=(targets.len().saturating_sub(1) / 2).max(1));
         let (small, large) = targets.split_at(minority.min(targets.len()));
         let (mut small, mut large) = (small.to_vec(), large.to_vec());
+        if self.keep_majority {
+            // Crashed nodes count against the minority: cut off only as many live ones as
+            // leave a majority up and connected (the focused node first).
+            let budget = (self.targets.len().saturating_sub(1)) / 2;
+            let down: Vec<NodeId> = self
+                .targets
+                .iter()
+                .copied()
+                .filter(|&id| self.net.node(id).is_none())
+                .collect();
+            let mut live_cut = budget.saturating_sub(down.len());
+            small.retain(|id| {
+                if down.contains(id) {
+                    return true;
+                }
+                let keep = live_cut > 0;
+                live_cut = live_cut.saturating_sub(1);
+                if !keep {
+                    large.push(*id);
+                }
+                keep
+            });
+            if small.iter().all(|id| down.contains(id)) {
+                // Every node it could cut off is down already: heal instead.
+                self.net.heal();
+                self.cut_off.clear();
+                report.log(NemesisEvent::Heal);
+                return;
+            }
+            self.cut_off = small.clone();
+        }
         let mut sides = (small.clone(), large.clone());
         sides.0.sort();
         sides.1.sort();
@@ -328,6 +391,7 @@ impl Nemesis {
 
     fn heal_all(&mut self, report: &mut NemesisReport) {
         self.net.heal();
+        self.cut_off.clear();
         self.net.clear_faults();
         for id in self.net.node_ids() {
             if self.net.node(id).is_none() {

@@ -49,3 +49,52 @@ fn the_nemesis_never_downs_a_majority_and_heals_at_the_end() {
         assert_eq!(cluster.stats().dropped() - before.dropped(), 0);
     });
 }
+
+/// The size of the largest group of live nodes that all reach one another.
+fn largest_connected_live_group(cluster: &Cluster) -> usize {
+    let net = cluster.net();
+    let live: Vec<_> = cluster
+        .ids()
+        .into_iter()
+        .filter(|&id| net.node(id).is_some())
+        .collect();
+    live.iter()
+        .map(|&a| {
+            live.iter()
+                .filter(|&&b| a == b || (!net.is_blocked(a, b) && !net.is_blocked(b, a)))
+                .count()
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_nemesis_that_keeps_a_majority_never_leaves_fewer_than_three_of_five_together() {
+    simulate(31, |seed| async move {
+        let cluster = Cluster::builder(seed)
+            .nodes(5)
+            .topology(crate::support::Counter::start)
+            .build();
+        let plain = Nemesis::new(NemesisKind::All, cluster.net());
+        let kept = Nemesis::new(NemesisKind::All, cluster.net()).keep_majority();
+        // The default nemesis counts crashes and partitions separately: over a minute it
+        // leaves no majority together at some point; one that keeps a majority never does.
+        let mut fewest = Vec::new();
+        for nemesis in [plain, kept] {
+            let watch = cluster.clone();
+            let smallest = actix_rt::spawn(async move {
+                let mut fewest = usize::MAX;
+                for _ in 0..6_000 {
+                    fewest = fewest.min(largest_connected_live_group(&watch));
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                fewest
+            });
+            let report = nemesis.run(Duration::from_secs(60)).await;
+            assert!(report.crashes > 0 && report.partitions > 0, "{report:?}");
+            fewest.push(smallest.await.expect("the watcher runs to the end"));
+        }
+        assert!(fewest[0] < 3, "the default nemesis: {fewest:?}");
+        assert!(fewest[1] >= 3, "keep_majority: {fewest:?}");
+    });
+}

@@ -1,7 +1,8 @@
 //! `troupe sim gfs`: a GFS deployment of `--nodes` nodes (default 5), each a master replica
 //! and a chunkserver ([`Gfs::symmetric`]), with clients that record-append to four files and
 //! read them back, and a nemesis over every server node. The nemesis takes down or cuts off a
-//! minority of the nodes, which leaves the master's Raft group a quorum and, with three
+//! minority of the nodes (crashed and cut-off ones counted together,
+//! [`Nemesis::keep_majority`]), which leaves the master's Raft group a quorum and, with three
 //! replicas on five nodes, a live replica of every chunk. Two of the clients only read, and a
 //! bridge reader on the observer's node reaches both sides of every partition: it asks, with
 //! the locations it cached, replicas the master has lost touch with.
@@ -96,22 +97,21 @@ impl SimSystem for GfsArgs {
 
     /// The safety rules are the common ones (the record-append model, no lost record, no
     /// lease overlap, every chunk back at its target, a final append and read after healing).
-    /// The progress floor is lower: a GFS mutation needs every replica of its chunk, so each
-    /// crash or partition that splits a chunk's replicas stalls that chunk until the master
-    /// notices (a heartbeat silence), revokes or outwaits the lease, clones a new replica and
-    /// grants a new lease, and the nemesis changes the faults every 0.2-1.5 s; a client cut
-    /// off from the master (the nemesis puts clients on either side) waits for the heal. The
-    /// floor (acknowledged appends only; reads are easy from cached locations) fails a run
-    /// whose appends all but stop; the final append and read after healing fail one that is
-    /// stuck for good. An append in doubt (its answer
-    /// lost after a replica may have taken it) is likewise more common than a key-value put,
-    /// and in a run with few appends it is a large share. These two bounds are loose: in the
-    /// worst of 200 seeds about 25 appends are acknowledged in a minute (most appenders cut
-    /// off with no live server), where a fault-free run acknowledges about 3,500.
+    /// The progress floor is lower than a key-value store's: a GFS mutation needs every
+    /// replica of its chunk, so each crash or partition that splits a chunk's replicas stalls
+    /// that chunk until the master notices (a heartbeat silence), revokes or outwaits the
+    /// lease, clones a new replica and grants a new lease, while the nemesis changes the faults
+    /// every 0.2-1.5 s (keeping a majority up and connected); a client cut off from the master
+    /// (the nemesis puts clients on either side) waits for the heal. The floor counts
+    /// acknowledged appends only (reads are easy from cached locations). An append in doubt
+    /// (its answer lost after a replica may have taken it) is more common than a key-value
+    /// put. Over seeds 1-200 the slowest run acknowledged 0.33 appends per client per virtual
+    /// second (the median 1.8; a fault-free run about 7.5) and the most doubtful left 6% of its
+    /// appends in doubt: the bounds below leave that margin and no more.
     fn rules() -> PassRules {
         PassRules {
-            min_ok_per_client_sec: 0.05,
-            max_unknown_fraction: 0.2,
+            min_ok_per_client_sec: 0.25,
+            max_unknown_fraction: 0.1,
             model_broken: "a read missed an acknowledged record or found a phantom (the \
                            record-append model does not hold)",
             model_name: "record append",
@@ -172,6 +172,7 @@ fn run(system_args: GfsArgs, args: &Common) -> Result<bool> {
             let nemesis = Nemesis::new(args.nemesis, cluster.net())
                 .targets(targets.clone())
                 .observers(vec![checker_id])
+                .keep_majority()
                 .focus({
                     let watch = watch.clone();
                     move || watch.primaries()
