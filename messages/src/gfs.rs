@@ -684,6 +684,40 @@ pub struct MasterStatus {
     pub live_servers: Vec<NodeId>,
 }
 
+/// Ask a master replica what failover is due; the serving leader answers (GFS's failover
+/// supervisor asks its own node's replica).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, actix::Message)]
+#[rtype(result = "FailoverView")]
+pub struct InspectFailover;
+
+impl Wire for InspectFailover {
+    const TAG: &'static str = "gfs.inspect_failover";
+}
+
+/// What failover the serving master sees due.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, actix::MessageResponse)]
+pub struct FailoverView {
+    /// Whether it leads the master's group and serves (the rest is empty otherwise).
+    pub serving: bool,
+    /// Chunkservers it knows that have been silent for longer than `dead_after`.
+    pub down: Vec<NodeId>,
+    /// Chunks with fewer live up-to-date replicas than the target.
+    pub below_target: Vec<ChunkHandle>,
+    /// Chunks whose last primary is down and whose lease has run out (within the last lease
+    /// length: chunks in use), with that primary: their lease may move.
+    pub leases_to_move: Vec<(ChunkHandle, NodeId)>,
+}
+
+/// Start re-replication now: one clone for each chunk below its target that can be cloned
+/// (§4.3); answers how many clones were ordered. Sent by the failover supervisor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, actix::Message)]
+#[rtype(result = "u64")]
+pub struct Rereplicate;
+
+impl Wire for Rereplicate {
+    const TAG: &'static str = "gfs.rereplicate";
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -150,3 +150,77 @@ fn the_master_recovers_from_its_log_and_checkpoint_and_fails_over_to_another_rep
         h.check_acked(&more).await;
     });
 }
+
+/// With no client asking, the failover supervisor beside the serving master moves the lease of
+/// a primary whose chunkserver died, once that lease has run out and not before, and brings the
+/// chunk back to three replicas.
+#[test]
+fn the_failover_supervisor_moves_a_dead_primarys_lease_after_expiry_and_re_replicates() {
+    simulate(144, |seed| async move {
+        let h = GfsHarness::new(seed, 0);
+        h.file_with_a_chunk("/log").await;
+        let mut writer = h.client();
+        writer
+            .record_append("/log", b"before the crash", ms(2_000))
+            .await
+            .expect("appended");
+        let mut holder = None;
+        for &server in h.system.chunkservers() {
+            let status = h
+                .chunkserver(server)
+                .await
+                .expect("every chunkserver answers");
+            if let Some(lease) = status.leases.last() {
+                holder = Some((server, lease.handle, lease.until_ns));
+            }
+        }
+        let (primary, handle, until) = holder.expect("the append started a lease");
+        h.cluster.crash(primary.0);
+        let crashed_at = h.own_node().now_ns();
+        let end = tokio::time::Instant::now() + ms(10_000);
+        let (new_primary, from) = loop {
+            let mut found = None;
+            for &server in h.system.chunkservers().iter().filter(|&&s| s != primary) {
+                if let Some(status) = h.chunkserver(server).await {
+                    if let Some(lease) = status.leases.iter().find(|l| l.handle == handle) {
+                        found = Some((server, lease.from_ns));
+                    }
+                }
+            }
+            if let Some(found) = found {
+                break found;
+            }
+            assert!(
+                tokio::time::Instant::now() < end,
+                "no new primary 10 s after the primary died"
+            );
+            tokio::time::sleep(ms(20)).await;
+        };
+        assert_ne!(new_primary, primary);
+        assert!(
+            from >= until,
+            "a new primary {} ms before the dead one's lease ran out",
+            (until - from) / 1_000_000
+        );
+        // Moved promptly: within a lease length of the crash (dead_after, the expiry, a clone).
+        let lease = h.system.plan.timing.lease.as_nanos() as u64;
+        assert!(
+            from - crashed_at <= lease + lease / 2,
+            "moved {} ms after the crash",
+            (from - crashed_at) / 1_000_000
+        );
+        let end = tokio::time::Instant::now() + ms(10_000);
+        loop {
+            if let Some((_, status)) = h.master_status().await {
+                if status.under_replicated == 0 {
+                    break;
+                }
+            }
+            assert!(
+                tokio::time::Instant::now() < end,
+                "still under-replicated after 10 s"
+            );
+            tokio::time::sleep(ms(50)).await;
+        }
+    });
+}

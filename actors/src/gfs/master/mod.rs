@@ -13,6 +13,7 @@
 //! [`server`] is the actor: a `MasterCore` per replica of a Raft group, served by the leader.
 
 pub mod chunks;
+pub mod failover;
 pub mod ids;
 pub mod lease;
 pub mod namespace;

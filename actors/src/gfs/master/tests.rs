@@ -177,6 +177,30 @@ fn a_lease_names_a_live_primary_and_bumps_the_version() {
 }
 
 #[test]
+fn failover_sees_a_silent_server_its_chunks_and_then_its_expired_leases() {
+    let (mut m, h) = master_with_chunk(3);
+    let (lease, _) = m.lease(h, 0).unwrap();
+    assert_eq!(lease.primary, n(1));
+    let v2 = [(h, ChunkVersion(2))];
+    beat(&mut m, &[2, 3], &v2, 40 * S);
+    assert_eq!(m.down_servers(40 * S), vec![n(1)]);
+    assert_eq!(m.below_target(40 * S), vec![h]);
+    // Not while the lease may run, however dead its primary looks.
+    assert!(m.leases_to_move(40 * S).is_empty());
+    beat(&mut m, &[2, 3], &v2, 60 * S);
+    assert_eq!(m.leases_to_move(60 * S), vec![(h, n(1))]);
+    // Moved: nothing more to move.
+    let (new, _) = m.lease(h, 60 * S).unwrap();
+    assert_eq!(new.primary, n(2));
+    assert!(m.leases_to_move(60 * S).is_empty());
+    // A lease that ran out a lease length ago belongs to a chunk nobody uses: left alone.
+    let (mut m, h) = master_with_chunk(3);
+    m.lease(h, 0).unwrap();
+    beat(&mut m, &[2, 3], &v2, 120 * S);
+    assert!(m.leases_to_move(120 * S).is_empty());
+}
+
+#[test]
 fn lease_refusals_are_typed() {
     let (mut m, h) = master_with_chunk(3);
     assert_eq!(m.lease(ChunkHandle(99), 0), Err(Refusal::NoSuchChunk));

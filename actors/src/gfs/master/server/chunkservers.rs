@@ -1,16 +1,17 @@
 //! The master and its chunkservers: heartbeats, from which the serving leader learns where
 //! replicas are, which are stale or orphaned (deleted through the answer), and which leases to
-//! extend (§2.6.2, §3.1, §4.4, §4.5); corrupt blocks (§5.2); the periodic scan that clones
-//! under-replicated chunks (§4.3) and reclaims deleted files (§4.4). And what a master replica
-//! says of itself when inspected.
+//! extend (§2.6.2, §3.1, §4.4, §4.5); corrupt blocks (§5.2); the periodic scan that revokes
+//! leases and reclaims deleted files (§4.4); clones of under-replicated chunks (§4.3) when the
+//! failover supervisor asks, and what failover it sees due. And what a master replica says of
+//! itself when inspected.
 
 use super::calls::order_all;
 use super::{ms, ns, MasterServer, Role};
 use crate::gfs::master::Effect;
 use actix::{fut, ActorFutureExt, AsyncContext, Context, Handler, ResponseActFuture, WrapFuture};
 use troupe_messages::gfs::{
-    CloneChunk, CreateChunk, Heartbeat, HeartbeatReply, InspectMaster, MasterStatus, RepairFrom,
-    ReportCorrupt, RevokeLease,
+    CloneChunk, CreateChunk, FailoverView, Heartbeat, HeartbeatReply, InspectFailover,
+    InspectMaster, MasterStatus, RepairFrom, ReportCorrupt, Rereplicate, RevokeLease,
 };
 use troupe_messages::NodeId;
 
@@ -114,16 +115,41 @@ impl Handler<InspectMaster> for MasterServer {
     }
 }
 
+impl Handler<InspectFailover> for MasterServer {
+    type Result = FailoverView;
+
+    fn handle(&mut self, _: InspectFailover, _: &mut Context<Self>) -> FailoverView {
+        let now = self.node.now_ns();
+        match self.serving() {
+            Ok((_, core)) => FailoverView {
+                serving: true,
+                down: core.down_servers(now),
+                below_target: core.below_target(now),
+                leases_to_move: core.leases_to_move(now),
+            },
+            Err(_) => FailoverView::default(),
+        }
+    }
+}
+
+impl Handler<Rereplicate> for MasterServer {
+    type Result = u64;
+
+    fn handle(&mut self, _: Rereplicate, ctx: &mut Context<Self>) -> u64 {
+        self.start_clones(ctx)
+    }
+}
+
 impl MasterServer {
-    /// Re-replication and garbage collection, on the serving leader.
-    pub(super) fn scan(&mut self, ctx: &mut Context<Self>) {
+    /// Re-replication (§4.3), on the serving leader, when the failover supervisor asks: one
+    /// clone for each chunk below its target that can be cloned now. How many were ordered.
+    fn start_clones(&mut self, ctx: &mut Context<Self>) -> u64 {
         let now = self.node.now_ns();
         let Ok((term, core)) = self.serving() else {
-            return;
+            return 0;
         };
-        let revocations = core.to_revoke(now);
         let clones = core.tick(now);
-        let reclaimed = core.gc(now);
+        let ordered = clones.len() as u64;
         let timeout = self.options.plan.timing.replication_timeout;
         for effect in clones {
             if let Effect::Create {
@@ -166,6 +192,18 @@ impl MasterServer {
                 }
             }));
         }
+        ordered
+    }
+
+    /// Lease revocations (a group member lost, or a clone waiting) and garbage collection, on
+    /// the serving leader.
+    pub(super) fn scan(&mut self, ctx: &mut Context<Self>) {
+        let now = self.node.now_ns();
+        let Ok((term, core)) = self.serving() else {
+            return;
+        };
+        let revocations = core.to_revoke(now);
+        let reclaimed = core.gc(now);
         for (handle, primary) in revocations {
             if !self.revoking.insert(handle) {
                 continue;

@@ -12,7 +12,7 @@ use std::time::Duration;
 use troupe_messages::gfs::{
     ChunkAck, ChunkHandle, ChunkLocation, ChunkRefusal, ChunkVersion, CloneChunk, CreateChunk,
     DeleteChunks, Heartbeat, HeartbeatReply, InspectMaster, LeaseInfo, MasterOp, MasterRefusal,
-    MasterReply, MasterRequest, MasterStatus, NewVersion,
+    MasterReply, MasterRequest, MasterStatus, NewVersion, Rereplicate,
 };
 use troupe_messages::{ActorPath, NodeId};
 use troupe_runtime::testkit::Cluster;
@@ -161,6 +161,26 @@ pub(super) struct Gfs {
     pub plan: GfsPlan,
 }
 
+/// Plays the failover supervisor's part in re-replication (supervisors/ is built on this
+/// crate): asks its node's master replica to start clones every scan period.
+struct Rereplicator {
+    node: Node,
+    every: Duration,
+}
+
+impl Actor for Rereplicator {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.run_interval(self.every, |act, _| {
+            let master = ActorPath::new(act.node.id(), MASTER);
+            if let Err(e) = act.node.send(&master, Rereplicate) {
+                tracing::debug!("rereplicate not sent: {e}");
+            }
+        });
+    }
+}
+
 pub(super) fn plan() -> GfsPlan {
     GfsPlan::new(
         MASTERS.iter().map(|&n| NodeId(n)).collect(),
@@ -185,6 +205,10 @@ pub(super) fn start(seed: u64, snapshot_every: u64) -> Gfs {
             let id = node.id().0;
             if MASTERS.contains(&id) {
                 MasterServer::spawn(node, options.clone()).expect("the master starts");
+                node.spawn(Rereplicator {
+                    node: node.clone(),
+                    every: options.plan.timing.scan,
+                });
             } else if let Some(disk) = topology_disks.get(&id) {
                 let fake = FakeChunkserver {
                     node: node.clone(),

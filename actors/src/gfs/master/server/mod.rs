@@ -51,7 +51,10 @@ use committed::{Applied, Committed};
 use fence::Fence;
 use gates::LeaseGates;
 use std::time::Duration;
-use troupe_messages::gfs::{Heartbeat, InspectMaster, MasterRefusal, MasterRequest, ReportCorrupt};
+use troupe_messages::gfs::{
+    Heartbeat, InspectFailover, InspectMaster, MasterRefusal, MasterRequest, ReportCorrupt,
+    Rereplicate,
+};
 use troupe_messages::raft::{GetStatus, RaftStatus, Start, Term};
 use troupe_messages::NodeId;
 use troupe_runtime::timer::run_interval;
@@ -160,7 +163,9 @@ impl MasterServer {
             .accept::<MasterRequest>()
             .accept::<Heartbeat>()
             .accept::<ReportCorrupt>()
-            .accept::<InspectMaster>();
+            .accept::<InspectMaster>()
+            .accept::<InspectFailover>()
+            .accept::<Rereplicate>();
         let peer = match RaftPeer::spawn(node, raft_options, server.addr().clone().recipient()) {
             Ok(peer) => peer,
             Err(e) => {
