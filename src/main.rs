@@ -8,6 +8,7 @@
 //! troupe kv --config /tmp/c/cluster.toml put k v
 //! troupe gfs --config /tmp/g/cluster.toml put ./notes.txt /docs/notes.txt
 //! troupe status --config /tmp/c/cluster.toml --json
+//! troupe mr sequential --app wc --out /tmp/wc tests/data/gutenberg/pg-*.txt
 //! ```
 
 // The simulator and the benchmarks need the `simulation` feature (on by default); a build
@@ -16,6 +17,7 @@
 mod bench;
 mod check;
 mod cluster;
+mod mr;
 mod parse;
 #[cfg(feature = "simulation")]
 mod sim;
@@ -53,6 +55,9 @@ enum Command {
     Kv(cluster::KvArgs),
     /// A file client of a real GFS cluster: put, get, cat, ls, rm, append, records.
     Gfs(cluster::GfsArgs),
+    /// MapReduce jobs on real files (so far `sequential`, the reference run).
+    #[command(subcommand)]
+    Mr(mr::MrCommand),
     /// Every node's role, term, commit index and reachability; exit 1 if no node can serve
     /// (no leader, no chain node in a chain, no VM primary, or no GFS master serving).
     Status(cluster::StatusArgs),
@@ -150,6 +155,7 @@ fn run() -> Result<ExitCode> {
         Command::Node(args) => cluster::node(args)?,
         Command::Kv(args) => return cluster::kv(args),
         Command::Gfs(args) => return cluster::gfs(args),
+        Command::Mr(command) => mr::run(command)?,
         Command::Status(args) => return cluster::status(args),
         Command::Check(args) => return check::run(args),
     }

@@ -5,7 +5,8 @@
 //!
 //! - [`failover`]: a primary crashing during appends; a partitioned primary that keeps its
 //!   lease, with no second primary before it expires; the master crashing, recovering from its
-//!   log and checkpoint, and failing over to another replica of its log.
+//!   log and checkpoint, and failing over to another replica of its log; with no client, the
+//!   failover supervisor moving a dead primary's lease after it expired and re-replicating.
 //! - [`storage`]: a stale replica that comes back and is never served; a corrupt block found on
 //!   read and repaired; a chunkserver that stays down, its chunks cloned to the target count.
 //! - [`replicas`]: a primary cut off from one secondary acknowledges nothing that secondary

@@ -1,0 +1,120 @@
+//! MapReduce applications, registered by name. Each is a map function, which turns one input
+//! file into key/value pairs, and a reduce function, which turns one key and all its values
+//! into one output value. The output of a job is a line `key value` per key.
+//!
+//! A word, for both applications here, is a maximal run of letters (6.824's definition).
+
+use std::collections::BTreeSet;
+
+/// One intermediate pair.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct KeyValue {
+    /// The key.
+    pub key: String,
+    /// The value.
+    pub value: String,
+}
+
+/// A MapReduce application.
+pub trait App: Send + Sync {
+    /// The pairs of one input file (`name` is its path, `contents` its text).
+    fn map(&self, name: &str, contents: &str) -> Vec<KeyValue>;
+    /// The output value of `key`, from all its values.
+    fn reduce(&self, key: &str, values: &[String]) -> String;
+}
+
+/// The names of the applications [`app`] knows.
+pub const APPS: &[&str] = &["wc", "indexer"];
+
+/// The application called `name`.
+pub fn app(name: &str) -> Option<Box<dyn App>> {
+    match name {
+        "wc" => Some(Box::new(WordCount)),
+        "indexer" => Some(Box::new(Indexer)),
+        _ => None,
+    }
+}
+
+/// The words of `text`: maximal runs of letters.
+pub fn words(text: &str) -> impl Iterator<Item = &str> {
+    text.split(|c: char| !c.is_alphabetic())
+        .filter(|w| !w.is_empty())
+}
+
+/// Word count: `word count` for every word of the input.
+pub struct WordCount;
+
+impl App for WordCount {
+    fn map(&self, _: &str, contents: &str) -> Vec<KeyValue> {
+        words(contents)
+            .map(|w| KeyValue {
+                key: w.to_string(),
+                value: "1".to_string(),
+            })
+            .collect()
+    }
+
+    fn reduce(&self, _: &str, values: &[String]) -> String {
+        values.len().to_string()
+    }
+}
+
+/// An inverted index: `word n doc1,doc2,...`, the documents that contain the word, sorted.
+pub struct Indexer;
+
+impl App for Indexer {
+    fn map(&self, name: &str, contents: &str) -> Vec<KeyValue> {
+        let distinct: BTreeSet<&str> = words(contents).collect();
+        distinct
+            .into_iter()
+            .map(|w| KeyValue {
+                key: w.to_string(),
+                value: name.to_string(),
+            })
+            .collect()
+    }
+
+    fn reduce(&self, _: &str, values: &[String]) -> String {
+        let docs: BTreeSet<&str> = values.iter().map(String::as_str).collect();
+        let docs: Vec<&str> = docs.into_iter().collect();
+        format!("{} {}", docs.len(), docs.join(","))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_word_is_a_maximal_run_of_letters() {
+        let found: Vec<&str> = words("It's 2 o'clock--time, Café!").collect();
+        assert_eq!(found, ["It", "s", "o", "clock", "time", "Café"]);
+    }
+
+    #[test]
+    fn word_count_counts_each_occurrence() {
+        let wc = app("wc").expect("wc is registered");
+        let pairs = wc.map("f", "a b a");
+        assert_eq!(pairs.len(), 3);
+        let ones: Vec<String> = pairs.into_iter().map(|kv| kv.value).collect();
+        assert_eq!(wc.reduce("a", &ones[..2]), "2");
+    }
+
+    #[test]
+    fn the_indexer_lists_each_document_once_and_sorted() {
+        let ix = app("indexer").expect("indexer is registered");
+        assert_eq!(
+            ix.map("d2", "x y x").len(),
+            2,
+            "each word once per document"
+        );
+        let docs = ["d2", "d1", "d2"].map(String::from);
+        assert_eq!(ix.reduce("x", &docs), "2 d1,d2");
+    }
+
+    #[test]
+    fn unknown_names_are_not_applications() {
+        assert!(app("grep").is_none());
+        assert!(APPS.iter().all(|name| app(name).is_some()));
+    }
+}

@@ -1,0 +1,80 @@
+//! The sequential reference run (the lab's `mrsequential`): one process maps every input
+//! file, sorts all the pairs by key, reduces each key, and writes `mr-out-0` with a line
+//! `key value` per key, in key order. A distributed run's output, its lines sorted, must equal
+//! this one's.
+
+use super::{App, KeyValue, MapReduceError};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// The output lines of `app` over `inputs` (each a name and its contents), in key order.
+pub fn run_in_memory<'a>(
+    app: &dyn App,
+    inputs: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Vec<String> {
+    let mut pairs: Vec<KeyValue> = inputs
+        .into_iter()
+        .flat_map(|(name, contents)| app.map(name, contents))
+        .collect();
+    pairs.sort_by(|a, b| a.key.cmp(&b.key));
+    let mut lines = Vec::new();
+    let mut rest = pairs.as_slice();
+    while let Some(first) = rest.first() {
+        let same = rest.iter().take_while(|kv| kv.key == first.key).count();
+        let values: Vec<String> = rest[..same].iter().map(|kv| kv.value.clone()).collect();
+        lines.push(format!("{} {}", first.key, app.reduce(&first.key, &values)));
+        rest = &rest[same..];
+    }
+    lines
+}
+
+/// Runs `app` over the files `inputs` and writes `out/mr-out-0` (through a temporary file and
+/// a rename). The path of the output.
+pub fn run_files(app: &dyn App, inputs: &[PathBuf], out: &Path) -> Result<PathBuf, MapReduceError> {
+    let io = |path: &Path| {
+        let path = path.display().to_string();
+        move |source| MapReduceError::Io { path, source }
+    };
+    let mut texts = Vec::with_capacity(inputs.len());
+    for input in inputs {
+        let bytes = std::fs::read(input).map_err(io(input))?;
+        texts.push((
+            input.display().to_string(),
+            String::from_utf8_lossy(&bytes).into_owned(),
+        ));
+    }
+    let lines = run_in_memory(app, texts.iter().map(|(n, t)| (n.as_str(), t.as_str())));
+    std::fs::create_dir_all(out).map_err(io(out))?;
+    let final_path = out.join("mr-out-0");
+    let temp = out.join(".mr-out-0.tmp");
+    let mut file = std::fs::File::create(&temp).map_err(io(&temp))?;
+    let mut text = String::new();
+    for line in &lines {
+        text.push_str(line);
+        text.push('\n');
+    }
+    file.write_all(text.as_bytes()).map_err(io(&temp))?;
+    file.sync_all().map_err(io(&temp))?;
+    std::fs::rename(&temp, &final_path).map_err(io(&final_path))?;
+    Ok(final_path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mapreduce::app;
+
+    #[test]
+    fn word_count_gives_a_line_per_word_in_key_order() {
+        let wc = app("wc").expect("wc");
+        let lines = run_in_memory(wc.as_ref(), [("a", "the cat, the hat"), ("b", "The cat")]);
+        assert_eq!(lines, ["The 1", "cat 2", "hat 1", "the 2"]);
+    }
+
+    #[test]
+    fn the_indexer_names_every_document_of_a_word() {
+        let ix = app("indexer").expect("indexer");
+        let lines = run_in_memory(ix.as_ref(), [("b", "x y"), ("a", "x")]);
+        assert_eq!(lines, ["x 2 a,b", "y 1 b"]);
+    }
+}
