@@ -5,10 +5,14 @@
 //! - [`apps`]: the applications (`wc`, `indexer`), each a map and a reduce function.
 //! - [`partition`]: which of `n_reduce` buckets a key goes to.
 //! - [`sequential`]: one process runs the whole job, like the lab's `mrsequential`.
+//! - [`task_files`]: a worker's map and reduce tasks on real files, written atomically.
+//! - [`tasks`]: the coordinator's task table: hand-outs, timeouts, backup tasks, restarts.
 
 pub mod apps;
 pub mod partition;
 pub mod sequential;
+pub mod task_files;
+pub mod tasks;
 
 pub use apps::{app, App, KeyValue, APPS};
 

@@ -4,7 +4,6 @@
 //! this one's.
 
 use super::{App, KeyValue, MapReduceError};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// The output lines of `app` over `inputs` (each a name and its contents), in key order.
@@ -12,10 +11,15 @@ pub fn run_in_memory<'a>(
     app: &dyn App,
     inputs: impl IntoIterator<Item = (&'a str, &'a str)>,
 ) -> Vec<String> {
-    let mut pairs: Vec<KeyValue> = inputs
+    let pairs: Vec<KeyValue> = inputs
         .into_iter()
         .flat_map(|(name, contents)| app.map(name, contents))
         .collect();
+    reduce_sorted(app, pairs)
+}
+
+/// `pairs` sorted by key and reduced by `app`: a `key value` line per key, in key order.
+pub fn reduce_sorted(app: &dyn App, mut pairs: Vec<KeyValue>) -> Vec<String> {
     pairs.sort_by(|a, b| a.key.cmp(&b.key));
     let mut lines = Vec::new();
     let mut rest = pairs.as_slice();
@@ -45,17 +49,13 @@ pub fn run_files(app: &dyn App, inputs: &[PathBuf], out: &Path) -> Result<PathBu
     }
     let lines = run_in_memory(app, texts.iter().map(|(n, t)| (n.as_str(), t.as_str())));
     std::fs::create_dir_all(out).map_err(io(out))?;
-    let final_path = out.join("mr-out-0");
-    let temp = out.join(".mr-out-0.tmp");
-    let mut file = std::fs::File::create(&temp).map_err(io(&temp))?;
+    let final_path = super::task_files::output(out, 0);
     let mut text = String::new();
     for line in &lines {
         text.push_str(line);
         text.push('\n');
     }
-    file.write_all(text.as_bytes()).map_err(io(&temp))?;
-    file.sync_all().map_err(io(&temp))?;
-    std::fs::rename(&temp, &final_path).map_err(io(&final_path))?;
+    super::task_files::write_atomically(&final_path, text.as_bytes(), "sequential")?;
     Ok(final_path)
 }
 
