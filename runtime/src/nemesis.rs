@@ -276,7 +276,7 @@ impl Nemesis {
                 report.log(NemesisEvent::Restart(id));
             }
         } else if let Some(&id) = up.choose(&mut self.rng) {
-            if down.len() < minority && lost(Some(id)) <= minority {
+            if lost(Some(id)) <= minority {
                 self.net.crash(id);
                 report.crashes += 1;
                 report.log(NemesisEvent::Crash(id));

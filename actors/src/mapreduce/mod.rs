@@ -23,7 +23,7 @@ pub enum MapReduceError {
     #[error("no MapReduce application `{0}` (known: {known})", known = APPS.join(", "))]
     NoSuchApp(String),
     /// An input or output file could not be read or written.
-    #[error("{path}: {source}")]
+    #[error("cannot read or write {path}")]
     Io {
         /// The file.
         path: String,

@@ -3,6 +3,7 @@
 //! `key value` per key, in key order. A distributed run's output, its lines sorted, must equal
 //! this one's.
 
+use super::task_files::{io_error, output, write_atomically};
 use super::{App, KeyValue, MapReduceError};
 use std::path::{Path, PathBuf};
 
@@ -35,27 +36,23 @@ pub fn reduce_sorted(app: &dyn App, mut pairs: Vec<KeyValue>) -> Vec<String> {
 /// Runs `app` over the files `inputs` and writes `out/mr-out-0` (through a temporary file and
 /// a rename). The path of the output.
 pub fn run_files(app: &dyn App, inputs: &[PathBuf], out: &Path) -> Result<PathBuf, MapReduceError> {
-    let io = |path: &Path| {
-        let path = path.display().to_string();
-        move |source| MapReduceError::Io { path, source }
-    };
     let mut texts = Vec::with_capacity(inputs.len());
     for input in inputs {
-        let bytes = std::fs::read(input).map_err(io(input))?;
+        let bytes = std::fs::read(input).map_err(io_error(input))?;
         texts.push((
             input.display().to_string(),
             String::from_utf8_lossy(&bytes).into_owned(),
         ));
     }
     let lines = run_in_memory(app, texts.iter().map(|(n, t)| (n.as_str(), t.as_str())));
-    std::fs::create_dir_all(out).map_err(io(out))?;
-    let final_path = super::task_files::output(out, 0);
+    std::fs::create_dir_all(out).map_err(io_error(out))?;
+    let final_path = output(out, 0);
     let mut text = String::new();
     for line in &lines {
         text.push_str(line);
         text.push('\n');
     }
-    super::task_files::write_atomically(&final_path, text.as_bytes(), "sequential")?;
+    write_atomically(&final_path, text.as_bytes(), "sequential")?;
     Ok(final_path)
 }
 

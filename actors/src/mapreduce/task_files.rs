@@ -25,7 +25,7 @@ pub fn output(dir: &Path, reduce: usize) -> PathBuf {
     dir.join(format!("mr-out-{reduce}"))
 }
 
-fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> MapReduceError {
+pub(super) fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> MapReduceError {
     let path = path.display().to_string();
     move |source| MapReduceError::Io { path, source }
 }

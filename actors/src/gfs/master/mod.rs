@@ -271,10 +271,6 @@ impl MasterCore {
 
     /// How many chunks have fewer live up-to-date replicas than the target at `now`.
     pub fn under_replicated(&self, now: u64) -> usize {
-        self.state
-            .versions
-            .keys()
-            .filter(|&&h| self.up_to_date(h, now).len() < self.config.target)
-            .count()
+        self.below_target(now).len()
     }
 }
