@@ -55,7 +55,8 @@ enum Command {
     Kv(cluster::KvArgs),
     /// A file client of a real GFS cluster: put, get, cat, ls, rm, append, records.
     Gfs(cluster::GfsArgs),
-    /// MapReduce jobs on real files (so far `sequential`, the reference run).
+    /// MapReduce jobs on real files: `run` (coordinator and worker processes), `coordinator`,
+    /// `worker`, and `sequential`, the reference.
     #[command(subcommand)]
     Mr(mr::MrCommand),
     /// Every node's role, term, commit index and reachability; exit 1 if no node can serve

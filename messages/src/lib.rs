@@ -15,6 +15,7 @@ pub mod echo;
 pub mod gfs;
 pub mod ids;
 pub mod kv;
+pub mod mapreduce;
 pub mod ping;
 pub mod raft;
 pub mod register;

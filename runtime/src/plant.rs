@@ -55,11 +55,19 @@ pub enum Bug {
     /// secondary applied it; a failed secondary leaves a record the client believes is
     /// everywhere.
     AckBeforeReplicas,
+    /// MapReduce: a reduce task writes `mr-out-<r>` in place as it goes, instead of to a
+    /// temporary file renamed when complete, so a reader (or a job that stops early) sees half
+    /// an output, and a worker that dies mid-task leaves one.
+    ReduceWrittenInPlace,
+    /// MapReduce: the coordinator counts a completion of a task that is done already (a
+    /// timed-out attempt's late result, or a backup's) as another task done, so a phase ends
+    /// with a task still unfinished.
+    LateResultCountedTwice,
 }
 
 impl Bug {
     /// Every bug, in the order `--plant list` prints them.
-    pub const ALL: [Bug; 13] = [
+    pub const ALL: [Bug; 15] = [
         Bug::LeaderReadsLocally,
         Bug::FollowerReadsLocally,
         Bug::AckBeforeMajority,
@@ -73,6 +81,8 @@ impl Bug {
         Bug::NewPrimaryBeforeLeaseExpiry,
         Bug::StaleReplicaServed,
         Bug::AckBeforeReplicas,
+        Bug::ReduceWrittenInPlace,
+        Bug::LateResultCountedTwice,
     ];
 
     /// The bug's name on the command line.
@@ -91,6 +101,8 @@ impl Bug {
             Bug::NewPrimaryBeforeLeaseExpiry => "new-primary-before-lease-expiry",
             Bug::StaleReplicaServed => "stale-replica-served",
             Bug::AckBeforeReplicas => "ack-before-replicas",
+            Bug::ReduceWrittenInPlace => "reduce-written-in-place",
+            Bug::LateResultCountedTwice => "late-result-counted-twice",
         }
     }
 
@@ -108,6 +120,7 @@ impl Bug {
             Bug::NewPrimaryBeforeLeaseExpiry | Bug::StaleReplicaServed | Bug::AckBeforeReplicas => {
                 "gfs"
             }
+            Bug::ReduceWrittenInPlace | Bug::LateResultCountedTwice => "mapreduce",
         }
     }
 
@@ -138,6 +151,10 @@ impl Bug {
             }
             Bug::AckBeforeReplicas => {
                 "the primary acknowledges a record append before every secondary applied it"
+            }
+            Bug::ReduceWrittenInPlace => "a reduce task writes its output in place, not renamed",
+            Bug::LateResultCountedTwice => {
+                "the coordinator counts a late completion of a done task as another task done"
             }
         }
     }

@@ -8,6 +8,8 @@
 //!   failover supervisor per chain.
 //! - [`gfs`]: the Google File System: a master on Raft, chunkservers, leases, versions and
 //!   record append, each role under a supervisor.
+//! - [`mapreduce`]: MapReduce: a coordinator that persists its task table and worker pools
+//!   whose workers run map and reduce tasks on real files.
 //! - [`register`]: one durable, supervised register server, not replicated: the system
 //!   docs/adding-a-system.md builds.
 //! - [`vmft`]: a fault-tolerant virtual machine, replicated as primary and backup by
@@ -15,6 +17,7 @@
 
 pub mod chain;
 pub mod gfs;
+pub mod mapreduce;
 pub mod raft_kv;
 pub mod register;
 pub mod vmft;

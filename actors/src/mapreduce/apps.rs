@@ -2,8 +2,12 @@
 //! file into key/value pairs, and a reduce function, which turns one key and all its values
 //! into one output value. The output of a job is a line `key value` per key.
 //!
+//! The test applications of 6.824's test-mr.sh (`mtiming`, `rtiming`, `jobcount`,
+//! `early_exit`, `crash`, `nocrash`) are in [`super::test_apps`].
+//!
 //! A word, for both applications here, is a maximal run of letters (6.824's definition).
 
+use super::test_apps::{Crash, EarlyExit, JobCount, MapTiming, ReduceTiming};
 use std::collections::BTreeSet;
 
 /// One intermediate pair.
@@ -24,13 +28,28 @@ pub trait App: Send + Sync {
 }
 
 /// The names of the applications [`app`] knows.
-pub const APPS: &[&str] = &["wc", "indexer"];
+pub const APPS: &[&str] = &[
+    "wc",
+    "indexer",
+    "mtiming",
+    "rtiming",
+    "jobcount",
+    "early_exit",
+    "crash",
+    "nocrash",
+];
 
 /// The application called `name`.
 pub fn app(name: &str) -> Option<Box<dyn App>> {
     match name {
         "wc" => Some(Box::new(WordCount)),
         "indexer" => Some(Box::new(Indexer)),
+        "mtiming" => Some(Box::new(MapTiming)),
+        "rtiming" => Some(Box::new(ReduceTiming)),
+        "jobcount" => Some(Box::new(JobCount)),
+        "early_exit" => Some(Box::new(EarlyExit)),
+        "crash" => Some(Box::new(Crash { faults: true })),
+        "nocrash" => Some(Box::new(Crash { faults: false })),
         _ => None,
     }
 }

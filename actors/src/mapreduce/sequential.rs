@@ -3,8 +3,9 @@
 //! `key value` per key, in key order. A distributed run's output, its lines sorted, must equal
 //! this one's.
 
+use super::functions::reduce_groups;
 use super::task_files::{io_error, output, write_atomically};
-use super::{App, KeyValue, MapReduceError};
+use super::{App, Functions, KeyValue, MapReduceError};
 use std::path::{Path, PathBuf};
 
 /// The output lines of `app` over `inputs` (each a name and its contents), in key order.
@@ -23,35 +24,35 @@ pub fn run_in_memory<'a>(
 pub fn reduce_sorted(app: &dyn App, mut pairs: Vec<KeyValue>) -> Vec<String> {
     pairs.sort_by(|a, b| a.key.cmp(&b.key));
     let mut lines = Vec::new();
-    let mut rest = pairs.as_slice();
-    while let Some(first) = rest.first() {
-        let same = rest.iter().take_while(|kv| kv.key == first.key).count();
-        let values: Vec<String> = rest[..same].iter().map(|kv| kv.value.clone()).collect();
-        lines.push(format!("{} {}", first.key, app.reduce(&first.key, &values)));
-        rest = &rest[same..];
-    }
+    let collect = &mut |line: &str| {
+        lines.push(line.to_string());
+        Ok(())
+    };
+    // Collecting lines cannot fail.
+    let _ = reduce_groups(app, &pairs, collect);
     lines
 }
 
-/// Runs `app` over the files `inputs` and writes `out/mr-out-0` (through a temporary file and
-/// a rename). The path of the output.
-pub fn run_files(app: &dyn App, inputs: &[PathBuf], out: &Path) -> Result<PathBuf, MapReduceError> {
-    let mut texts = Vec::with_capacity(inputs.len());
+/// Runs `functions` over the files `inputs` and writes `out/mr-out-0` (through a temporary
+/// file and a rename). The path of the output.
+pub fn run_files(
+    functions: &Functions,
+    inputs: &[PathBuf],
+    out: &Path,
+) -> Result<PathBuf, MapReduceError> {
+    let mut pairs = Vec::new();
     for input in inputs {
-        let bytes = std::fs::read(input).map_err(io_error(input))?;
-        texts.push((
-            input.display().to_string(),
-            String::from_utf8_lossy(&bytes).into_owned(),
-        ));
+        pairs.extend(functions.map(input)?);
     }
-    let lines = run_in_memory(app, texts.iter().map(|(n, t)| (n.as_str(), t.as_str())));
-    std::fs::create_dir_all(out).map_err(io_error(out))?;
-    let final_path = output(out, 0);
+    pairs.sort_by(|a, b| a.key.cmp(&b.key));
     let mut text = String::new();
-    for line in &lines {
+    functions.reduce(&pairs, &mut |line| {
         text.push_str(line);
         text.push('\n');
-    }
+        Ok(())
+    })?;
+    std::fs::create_dir_all(out).map_err(io_error(out))?;
+    let final_path = output(out, 0);
     write_atomically(&final_path, text.as_bytes(), "sequential")?;
     Ok(final_path)
 }

@@ -10,10 +10,15 @@
 //! all) leaves the same output.
 
 use super::partition::bucket;
-use super::sequential::reduce_sorted;
-use super::{App, KeyValue, MapReduceError};
+use super::{Functions, KeyValue, MapReduceError};
+use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
+use troupe_runtime::plant::{armed, Bug};
+
+/// How much of a reduce output is written at once when the disk is paced.
+const PACED_CHUNK: usize = 4096;
 
 /// The intermediate file of map task `map` for reduce bucket `reduce`.
 pub fn intermediate(dir: &Path, map: usize, reduce: usize) -> PathBuf {
@@ -33,48 +38,109 @@ pub(super) fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> MapReduceE
 /// Writes `bytes` to `path` through a temporary file in the same directory, synced, then
 /// renamed into place (`tag` keeps concurrent writers of one file apart).
 pub fn write_atomically(path: &Path, bytes: &[u8], tag: &str) -> Result<(), MapReduceError> {
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("out");
-    let temp = path.with_file_name(format!(".{name}.{tag}.tmp"));
-    let mut file = std::fs::File::create(&temp).map_err(io_error(&temp))?;
-    file.write_all(bytes).map_err(io_error(&temp))?;
-    file.sync_all().map_err(io_error(&temp))?;
-    std::fs::rename(&temp, path).map_err(io_error(path))
+    let mut sink = Sink::open(path, tag, false)?;
+    sink.write(bytes)?;
+    sink.commit()
 }
 
-/// Map task `map`: `input` mapped by `app` into `n_reduce` intermediate files in `dir`.
-pub fn run_map(
-    app: &dyn App,
+/// A file being written: to a temporary name renamed into place by [`Sink::commit`], or (the
+/// planted bug) to its final name from the first byte.
+struct Sink {
+    file: File,
+    writing: PathBuf,
+    path: PathBuf,
+}
+
+impl Sink {
+    fn open(path: &Path, tag: &str, in_place: bool) -> Result<Sink, MapReduceError> {
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("out");
+        let writing = if in_place {
+            path.to_path_buf()
+        } else {
+            path.with_file_name(format!(".{name}.{tag}.tmp"))
+        };
+        let file = File::create(&writing).map_err(io_error(&writing))?;
+        Ok(Sink {
+            file,
+            writing,
+            path: path.to_path_buf(),
+        })
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> Result<(), MapReduceError> {
+        self.file.write_all(bytes).map_err(io_error(&self.writing))
+    }
+
+    /// Syncs the file and renames it into place.
+    fn commit(self) -> Result<(), MapReduceError> {
+        self.file.sync_all().map_err(io_error(&self.writing))?;
+        if self.writing != self.path {
+            std::fs::rename(&self.writing, &self.path).map_err(io_error(&self.path))?;
+        }
+        Ok(())
+    }
+}
+
+/// Where a task runs: the job's directory, the worker's tag for temporary names, and, in a
+/// simulation, how fast the worker's disk is (bytes per virtual second), so that a task takes
+/// virtual time in proportion to its data and a crash can catch it half done.
+#[derive(Debug, Clone)]
+pub struct TaskPlace {
+    /// The job's directory.
+    pub dir: PathBuf,
+    /// Unique to the worker (and its attempt): temporary files of concurrent attempts differ.
+    pub tag: String,
+    /// Bytes per virtual second, or None to run at the machine's speed.
+    pub pace: Option<u64>,
+}
+
+impl TaskPlace {
+    /// Waits as long as moving `bytes` takes at this place's pace.
+    async fn spend(&self, bytes: usize) {
+        if let Some(rate) = self.pace.filter(|r| *r > 0) {
+            let secs = bytes as f64 / rate as f64;
+            tokio::time::sleep(Duration::from_secs_f64(secs)).await;
+        }
+    }
+}
+
+/// Map task `map`: `input` mapped by `functions` into `n_reduce` intermediate files.
+pub async fn run_map(
+    functions: &Functions,
     map: usize,
     input: &Path,
     n_reduce: usize,
-    dir: &Path,
-    tag: &str,
+    place: &TaskPlace,
 ) -> Result<(), MapReduceError> {
-    let bytes = std::fs::read(input).map_err(io_error(input))?;
-    let contents = String::from_utf8_lossy(&bytes);
-    let name = input.display().to_string();
+    let pairs = functions.map(input)?;
+    let read = std::fs::metadata(input).map(|m| m.len()).unwrap_or(0);
+    place
+        .spend(usize::try_from(read).unwrap_or(usize::MAX))
+        .await;
     let mut buckets = vec![String::new(); n_reduce.max(1)];
-    for kv in app.map(&name, &contents) {
+    for kv in pairs {
         let line = serde_json::to_string(&(&kv.key, &kv.value)).unwrap_or_default();
         let text = &mut buckets[bucket(&kv.key, n_reduce)];
         text.push_str(&line);
         text.push('\n');
     }
     for (reduce, text) in buckets.iter().enumerate() {
-        write_atomically(&intermediate(dir, map, reduce), text.as_bytes(), tag)?;
+        write_atomically(
+            &intermediate(&place.dir, map, reduce),
+            text.as_bytes(),
+            &place.tag,
+        )?;
     }
     Ok(())
 }
 
-/// Reduce task `reduce`: the bucket's pairs from all `n_map` map tasks in `dir`, reduced by
-/// `app` into `mr-out-reduce`.
-pub fn run_reduce(
-    app: &dyn App,
+/// Bucket `reduce`'s pairs from all `n_map` map tasks, sorted by key (stable: a key's values
+/// in map-task order).
+pub fn read_bucket(
+    dir: &Path,
     reduce: usize,
     n_map: usize,
-    dir: &Path,
-    tag: &str,
-) -> Result<(), MapReduceError> {
+) -> Result<Vec<KeyValue>, MapReduceError> {
     let mut pairs = Vec::new();
     for map in 0..n_map {
         let path = intermediate(dir, map, reduce);
@@ -88,18 +154,54 @@ pub fn run_reduce(
             pairs.push(KeyValue { key, value });
         }
     }
-    let mut text = String::new();
-    for line in reduce_sorted(app, pairs) {
-        text.push_str(&line);
-        text.push('\n');
+    pairs.sort_by(|a, b| a.key.cmp(&b.key));
+    Ok(pairs)
+}
+
+/// Reduce task `reduce`: the bucket's pairs from all `n_map` map tasks, reduced by
+/// `functions` into `mr-out-<reduce>`, written through a temporary file renamed into place.
+/// At the machine's speed each line goes to the file as it is made; at a pace, the output is
+/// written a chunk at a time, each taking its share of virtual time.
+pub async fn run_reduce(
+    functions: &Functions,
+    reduce: usize,
+    n_map: usize,
+    place: &TaskPlace,
+) -> Result<(), MapReduceError> {
+    let pairs = read_bucket(&place.dir, reduce, n_map)?;
+    let path = output(&place.dir, reduce);
+    let in_place = armed(Bug::ReduceWrittenInPlace);
+    let mut sink = Sink::open(&path, &place.tag, in_place)?;
+    if place.pace.is_none() {
+        functions.reduce(&pairs, &mut |line| {
+            sink.write(line.as_bytes())?;
+            sink.write(b"\n")
+        })?;
+        return sink.commit();
     }
-    write_atomically(&output(dir, reduce), text.as_bytes(), tag)
+    let mut text = Vec::new();
+    functions.reduce(&pairs, &mut |line| {
+        text.extend_from_slice(line.as_bytes());
+        text.push(b'\n');
+        Ok(())
+    })?;
+    for chunk in text.chunks(PACED_CHUNK) {
+        sink.write(chunk)?;
+        place.spend(chunk.len()).await;
+    }
+    sink.commit()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::mapreduce::{app, sequential::run_in_memory};
+    use troupe_messages::mapreduce::AppSpec;
+
+    fn run<F: std::future::Future>(task: F) -> F::Output {
+        let runtime = tokio::runtime::Builder::new_current_thread().build();
+        runtime.expect("a runtime").block_on(task)
+    }
 
     fn job_dir(name: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!("troupe-mr-{name}-{}", std::process::id()));
@@ -121,21 +223,27 @@ mod tests {
                 path
             })
             .collect();
-        let wc = app("wc").expect("wc");
+        let wc = Functions::of(&AppSpec::Named("wc".into())).expect("wc");
         let n_reduce = 3;
+        let place = |tag: &str| TaskPlace {
+            dir: dir.clone(),
+            tag: tag.into(),
+            pace: None,
+        };
         for (m, input) in inputs.iter().enumerate() {
-            run_map(wc.as_ref(), m, input, n_reduce, &dir, "w1").expect("map");
+            run(run_map(&wc, m, input, n_reduce, &place("w1"))).expect("map");
         }
         // A map task run again (a backup) changes nothing.
-        run_map(wc.as_ref(), 1, &inputs[1], n_reduce, &dir, "w2").expect("map again");
+        run(run_map(&wc, 1, &inputs[1], n_reduce, &place("w2"))).expect("map again");
         let mut lines = Vec::new();
         for r in 0..n_reduce {
-            run_reduce(wc.as_ref(), r, inputs.len(), &dir, "w1").expect("reduce");
+            run(run_reduce(&wc, r, inputs.len(), &place("w1"))).expect("reduce");
             let text = std::fs::read_to_string(output(&dir, r)).expect("output");
             lines.extend(text.lines().map(str::to_string));
         }
         lines.sort();
         let names: Vec<String> = inputs.iter().map(|p| p.display().to_string()).collect();
+        let wc = app("wc").expect("wc");
         let reference = run_in_memory(wc.as_ref(), names.iter().map(String::as_str).zip(texts));
         assert_eq!(lines, reference);
         let leftovers = std::fs::read_dir(&dir)

@@ -3,6 +3,7 @@
 
 pub mod chain;
 pub mod gfs;
+pub mod mapreduce;
 pub mod raft;
 pub mod register;
 pub mod vmft;
