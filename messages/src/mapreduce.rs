@@ -69,6 +69,16 @@ pub enum MrRequest {
         /// The task.
         task: TaskId,
     },
+    /// `worker` could not run `task` (an input missing, a streaming command that failed):
+    /// the task may be handed out again at once.
+    Failed {
+        /// The worker's id.
+        worker: u64,
+        /// The task.
+        task: TaskId,
+        /// What went wrong.
+        reason: String,
+    },
     /// How far the job has got.
     Progress,
 }
@@ -94,6 +104,8 @@ pub struct JobProgress {
     pub backups: u64,
     /// Completions reported for a task already done (backups and late attempts).
     pub duplicates: u64,
+    /// Attempts that failed (their worker reported it).
+    pub failed: u64,
 }
 
 impl JobProgress {
@@ -119,6 +131,8 @@ pub enum MrReply {
     Wait,
     /// The job is done: exit.
     Exit,
+    /// A failed attempt was recorded.
+    Noted,
     /// A finished task was recorded (`first`: it was the task's first completion).
     Recorded {
         /// Whether this completion was the first.

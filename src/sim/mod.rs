@@ -5,6 +5,7 @@
 mod chain;
 mod gfs;
 mod latency;
+mod mapreduce;
 mod narrate;
 mod ping;
 mod plant;
@@ -83,6 +84,10 @@ systems! {
     /// (no acknowledged record lost or missed by a later read, no lease overlap, every chunk
     /// at its replica count after healing).
     Gfs(gfs::GfsArgs),
+    /// MapReduce: a coordinator that persists its task table and worker pools on real files,
+    /// one node's disk slow; judged by the output against a sequential run and by an observer
+    /// that must never read an incomplete output.
+    Mapreduce(mapreduce::MapReduceArgs),
     /// Every node pings every other node every 100 ms: the runtime's own smoke topology.
     Ping(ping::PingArgs),
     /// One durable, supervised register server (not replicated) whose crashes lose no

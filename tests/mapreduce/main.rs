@@ -1,37 +1,31 @@
-//! MapReduce on real files. So far the sequential reference run, `troupe mr sequential`,
-//! checked against the GNU pipeline over the Gutenberg texts of tests/data/gutenberg.
+//! MapReduce on real files: the sequential reference run, `troupe mr sequential`, checked
+//! against the GNU pipeline over the Gutenberg texts of tests/data/gutenberg ([`lab`]: every
+//! check of 6.824's test-mr.sh on real processes; [`faults`]: crashes, a coordinator restart,
+//! a straggler, streaming jobs).
+
+mod faults;
+mod lab;
+mod support;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
-
-/// The Gutenberg inputs, in name order.
-fn inputs() -> Vec<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/gutenberg");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .expect("tests/data/gutenberg is in the repository")
-        .map(|e| e.expect("a directory entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "txt"))
-        .collect();
-    files.sort();
-    files
-}
+use support::inputs;
 
 /// Runs `troupe mr sequential --app APP` over the inputs; the lines of its `mr-out-0`.
 fn sequential(app: &str) -> Vec<String> {
     static RUNS: AtomicU64 = AtomicU64::new(0);
     let run = RUNS.fetch_add(1, Ordering::Relaxed);
     let out = std::env::temp_dir().join(format!("troupe-mr-{app}-{}-{run}", std::process::id()));
-    let status = Command::new(env!("CARGO_BIN_EXE_troupe"))
+    let run = Command::new(env!("CARGO_BIN_EXE_troupe"))
         .args(["mr", "sequential", "--app", app, "--out"])
         .arg(&out)
         .args(inputs())
-        .status()
+        .output()
         .expect("troupe runs");
     assert!(
-        status.success(),
-        "troupe mr sequential --app {app}: {status}"
+        run.status.success(),
+        "troupe mr sequential --app {app}: {run:?}"
     );
     let text = std::fs::read_to_string(out.join("mr-out-0")).expect("mr-out-0 was written");
     let _ = std::fs::remove_dir_all(&out);

@@ -125,6 +125,15 @@ impl Handler<MrRequest> for Coordinator {
                 self.log_progress();
                 MrReply::Recorded { first }
             }
+            MrRequest::Failed {
+                worker,
+                task,
+                reason,
+            } => {
+                tracing::warn!(worker, %task, "task failed: {reason}");
+                self.table.failed(worker, task);
+                MrReply::Noted
+            }
             MrRequest::Progress => MrReply::Progress(self.table.progress()),
         }
     }

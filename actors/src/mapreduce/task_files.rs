@@ -18,7 +18,7 @@ use std::time::Duration;
 use troupe_runtime::plant::{armed, Bug};
 
 /// How much of a reduce output is written at once when the disk is paced.
-const PACED_CHUNK: usize = 4096;
+const PACED_CHUNK: usize = 1024;
 
 /// The intermediate file of map task `map` for reduce bucket `reduce`.
 pub fn intermediate(dir: &Path, map: usize, reduce: usize) -> PathBuf {
@@ -135,16 +135,18 @@ pub async fn run_map(
 }
 
 /// Bucket `reduce`'s pairs from all `n_map` map tasks, sorted by key (stable: a key's values
-/// in map-task order).
+/// in map-task order), and the bytes read.
 pub fn read_bucket(
     dir: &Path,
     reduce: usize,
     n_map: usize,
-) -> Result<Vec<KeyValue>, MapReduceError> {
+) -> Result<(Vec<KeyValue>, usize), MapReduceError> {
     let mut pairs = Vec::new();
+    let mut read = 0;
     for map in 0..n_map {
         let path = intermediate(dir, map, reduce);
         let text = std::fs::read_to_string(&path).map_err(io_error(&path))?;
+        read += text.len();
         for line in text.lines() {
             let (key, value): (String, String) =
                 serde_json::from_str(line).map_err(|e| MapReduceError::Io {
@@ -155,20 +157,21 @@ pub fn read_bucket(
         }
     }
     pairs.sort_by(|a, b| a.key.cmp(&b.key));
-    Ok(pairs)
+    Ok((pairs, read))
 }
 
 /// Reduce task `reduce`: the bucket's pairs from all `n_map` map tasks, reduced by
 /// `functions` into `mr-out-<reduce>`, written through a temporary file renamed into place.
 /// At the machine's speed each line goes to the file as it is made; at a pace, the output is
-/// written a chunk at a time, each taking its share of virtual time.
+/// written a chunk at a time, each chunk after its share of virtual time (a map task pays for
+/// the input it reads, a reduce task for the output it writes).
 pub async fn run_reduce(
     functions: &Functions,
     reduce: usize,
     n_map: usize,
     place: &TaskPlace,
 ) -> Result<(), MapReduceError> {
-    let pairs = read_bucket(&place.dir, reduce, n_map)?;
+    let (pairs, _) = read_bucket(&place.dir, reduce, n_map)?;
     let path = output(&place.dir, reduce);
     let in_place = armed(Bug::ReduceWrittenInPlace);
     let mut sink = Sink::open(&path, &place.tag, in_place)?;
@@ -186,8 +189,8 @@ pub async fn run_reduce(
         Ok(())
     })?;
     for chunk in text.chunks(PACED_CHUNK) {
-        sink.write(chunk)?;
         place.spend(chunk.len()).await;
+        sink.write(chunk)?;
     }
     sink.commit()
 }

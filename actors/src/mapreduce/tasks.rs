@@ -85,6 +85,7 @@ pub struct TaskTable {
     reissued: u64,
     backups: u64,
     duplicates: u64,
+    failed: u64,
 }
 
 impl TaskTable {
@@ -99,6 +100,7 @@ impl TaskTable {
             reissued: 0,
             backups: 0,
             duplicates: 0,
+            failed: 0,
         }
     }
 
@@ -190,6 +192,19 @@ impl TaskTable {
         true
     }
 
+    /// `worker`'s attempt at `task` failed: the task is idle again unless another attempt runs
+    /// (and it may go back to the same worker).
+    pub fn failed(&mut self, worker: u64, task: TaskId) {
+        self.failed += 1;
+        let slot = match task {
+            TaskId::Map(i) => self.maps.get_mut(i),
+            TaskId::Reduce(r) => self.reduces.get_mut(r),
+        };
+        if let Some(t) = slot {
+            t.running.retain(|a| a.worker != worker);
+        }
+    }
+
     /// Whether every task is counted done.
     pub fn done(&self) -> bool {
         self.maps_done >= self.maps.len() && self.reduces_done >= self.reduces.len()
@@ -206,6 +221,7 @@ impl TaskTable {
             reissued: self.reissued,
             backups: self.backups,
             duplicates: self.duplicates,
+            failed: self.failed,
         }
     }
 
@@ -350,6 +366,20 @@ mod tests {
         }
         assert_eq!(runs, 8);
         assert_eq!(t.progress().backups, 0);
+    }
+
+    #[test]
+    fn a_failed_attempt_makes_its_task_idle_at_once() {
+        let mut t = table(2, 1);
+        assert_eq!(t.request(1, 0), run(TaskId::Map(0), 1));
+        assert_eq!(t.request(2, 0), run(TaskId::Map(1), 1));
+        t.failed(1, TaskId::Map(0));
+        assert_eq!(
+            t.request(3, S),
+            run(TaskId::Map(0), 2),
+            "long before its timeout"
+        );
+        assert_eq!(t.progress().failed, 1);
     }
 
     #[test]

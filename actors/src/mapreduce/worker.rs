@@ -184,9 +184,17 @@ pub async fn work(link: Rc<CoordinatorLink>, config: WorkerConfig) -> Result<(),
             Ok(MrReply::Run { task, attempt, job }) => {
                 unreachable_since = None;
                 tracing::debug!(worker = config.id, %task, attempt, "running");
-                run_task(&job, task, &config)
-                    .await
-                    .map_err(|source| WorkerStop::Task { task, source })?;
+                if let Err(source) = run_task(&job, task, &config).await {
+                    // Tell the coordinator, so that the task goes out again at once; then
+                    // stop, for the supervisor to start a fresh worker.
+                    let failed = MrRequest::Failed {
+                        worker: config.id,
+                        task,
+                        reason: source.to_string(),
+                    };
+                    let _ = link.call(failed, config.call_timeout).await;
+                    return Err(WorkerStop::Task { task, source });
+                }
                 if !report(&link, task, &config).await {
                     return Ok(());
                 }
