@@ -9,6 +9,7 @@ mod etcd;
 #[cfg(feature = "etcd-grpc")]
 mod etcd_grpc;
 mod gfs;
+mod mapreduce;
 mod messaging;
 mod nodes;
 mod raft;
@@ -46,6 +47,11 @@ pub enum Bench {
     /// each rate beside the network's limit; with --real, read and write MB/s of 3 real
     /// processes beside a plain file's on the same disk, rounds interleaved.
     Gfs,
+    /// MapReduce word count (`troupe mr run --app wc`, 1, 2 and 4 worker processes) against
+    /// the GNU pipeline `tr | sort | uniq -c` and a single-threaded Rust program, over the
+    /// Gutenberg texts and a generated corpus of about 1 GB (--mb), in --dir; fails if any
+    /// output differs from the baseline's.
+    Mapreduce,
 }
 
 /// Options of `troupe bench`.
@@ -72,10 +78,12 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 0.4, value_parser = cpu_share)]
     cpu_per_node: f64,
     /// gfs --real: MiB written and read back per round (default 64; 16 with --quick).
+    /// mapreduce: MiB of the generated corpus (default 1024; 64 with --quick).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=4096))]
     mb: Option<u64>,
     /// gfs --real: the directory whose disk is measured; the chunk files and the plain file
-    /// go into a scratch directory made in it and removed at the end.
+    /// go into a scratch directory made in it and removed at the end. mapreduce: where the
+    /// generated corpus and the outputs go (a scratch directory, removed at the end).
     #[arg(long, default_value = ".")]
     dir: std::path::PathBuf,
     /// With --real: the etcd binary to compare with (default: `etcd` on the PATH).
@@ -108,5 +116,6 @@ pub fn run(args: BenchArgs) -> Result<()> {
             &args.dir,
         ),
         Bench::Gfs => gfs::run(args.quick, args.json),
+        Bench::Mapreduce => mapreduce::run(args.quick, args.json, args.mb, &args.dir),
     }
 }

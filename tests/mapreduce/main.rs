@@ -3,6 +3,7 @@
 //! check of 6.824's test-mr.sh on real processes; [`faults`]: crashes, a coordinator restart,
 //! a straggler, streaming jobs).
 
+mod bench;
 mod faults;
 mod lab;
 mod support;

@@ -8,6 +8,7 @@
 //! A word, for both applications here, is a maximal run of letters (6.824's definition).
 
 use super::test_apps::{Crash, EarlyExit, JobCount, MapTiming, ReduceTiming};
+use rustc_hash::FxHashMap;
 use std::collections::BTreeSet;
 
 /// One intermediate pair.
@@ -25,6 +26,13 @@ pub trait App: Send + Sync {
     fn map(&self, name: &str, contents: &str) -> Vec<KeyValue>;
     /// The output value of `key`, from all its values.
     fn reduce(&self, key: &str, values: &[String]) -> String;
+    /// The paper's combiner (§4.3): the map output of one input file already reduced, one pair
+    /// per key, so that far less crosses to the reduce tasks. Only an application whose
+    /// reduce can take its own output as a value (word count's sum of counts) has one; the
+    /// default, None, means the plain [`App::map`] output is used.
+    fn map_combined(&self, _name: &str, _contents: &str) -> Option<Vec<KeyValue>> {
+        None
+    }
 }
 
 /// The names of the applications [`app`] knows.
@@ -73,9 +81,33 @@ impl App for WordCount {
             .collect()
     }
 
+    /// The sum of the counts (each plain map value is a 1; a combined one is a file's count).
     fn reduce(&self, _: &str, values: &[String]) -> String {
-        values.len().to_string()
+        let sum: u64 = values.iter().filter_map(|v| v.parse::<u64>().ok()).sum();
+        sum.to_string()
     }
+
+    fn map_combined(&self, _: &str, contents: &str) -> Option<Vec<KeyValue>> {
+        Some(
+            count_words(contents)
+                .into_iter()
+                .map(|(word, n)| KeyValue {
+                    key: word.to_string(),
+                    value: n.to_string(),
+                })
+                .collect(),
+        )
+    }
+}
+
+/// How often each word occurs in `text` (in a map with a fast, non-cryptographic hash: the
+/// words are the job's own input, not an adversary's).
+pub fn count_words(text: &str) -> FxHashMap<&str, u64> {
+    let mut counts: FxHashMap<&str, u64> = FxHashMap::default();
+    for word in words(text) {
+        *counts.entry(word).or_default() += 1;
+    }
+    counts
 }
 
 /// An inverted index: `word n doc1,doc2,...`, the documents that contain the word, sorted.
@@ -117,6 +149,21 @@ mod tests {
         assert_eq!(pairs.len(), 3);
         let ones: Vec<String> = pairs.into_iter().map(|kv| kv.value).collect();
         assert_eq!(wc.reduce("a", &ones[..2]), "2");
+    }
+
+    #[test]
+    fn combined_word_counts_reduce_to_the_same_counts() {
+        let wc = app("wc").expect("wc is registered");
+        let mut combined = wc.map_combined("f", "a b a").expect("wc has a combiner");
+        combined.sort();
+        let values: Vec<String> = combined.iter().map(|kv| kv.value.clone()).collect();
+        assert_eq!(values, ["2", "1"]);
+        // A file's count and another's single occurrence.
+        assert_eq!(wc.reduce("a", &["2".into(), "1".into()]), "3");
+        assert!(app("indexer")
+            .expect("indexer")
+            .map_combined("f", "a")
+            .is_none());
     }
 
     #[test]

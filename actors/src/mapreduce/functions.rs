@@ -41,11 +41,25 @@ impl Functions {
 
     /// The pairs of the input file `input`.
     pub fn map(&self, input: &Path) -> Result<Vec<KeyValue>, MapReduceError> {
+        self.map_with(input, false)
+    }
+
+    /// The pairs of the input file `input`, through the application's combiner when it has
+    /// one (what a map task writes; the sequential reference run uses [`Functions::map`]).
+    pub fn map_combined(&self, input: &Path) -> Result<Vec<KeyValue>, MapReduceError> {
+        self.map_with(input, true)
+    }
+
+    fn map_with(&self, input: &Path, combine: bool) -> Result<Vec<KeyValue>, MapReduceError> {
         match self {
             Functions::Compiled(app) => {
                 let bytes = std::fs::read(input).map_err(super::task_files::io_error(input))?;
                 let contents = String::from_utf8_lossy(&bytes);
-                Ok(app.map(&input.display().to_string(), &contents))
+                let name = input.display().to_string();
+                let combined = combine
+                    .then(|| app.map_combined(&name, &contents))
+                    .flatten();
+                Ok(combined.unwrap_or_else(|| app.map(&name, &contents)))
             }
             Functions::Streaming { map, .. } => {
                 let file =

@@ -112,7 +112,7 @@ pub async fn run_map(
     n_reduce: usize,
     place: &TaskPlace,
 ) -> Result<(), MapReduceError> {
-    let pairs = functions.map(input)?;
+    let pairs = functions.map_combined(input)?;
     let read = std::fs::metadata(input).map(|m| m.len()).unwrap_or(0);
     place
         .spend(usize::try_from(read).unwrap_or(usize::MAX))
