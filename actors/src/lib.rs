@@ -5,8 +5,9 @@
 //! (with the gateway and remote clerk of real clusters), [`chain`] replication and CRAQ,
 //! [`register`], one durable register server (the system docs/adding-a-system.md builds),
 //! [`vmft`], fault-tolerant virtual machines (a deterministic VM replicated as primary and
-//! backup), [`gfs`], the Google File System, [`mapreduce`] (its applications and sequential
-//! reference run so far), and [`ping`], the pinger of the messaging benchmark and the runtime's tests.
+//! backup), [`gfs`], the Google File System, [`mapreduce`] (its coordinator, workers and
+//! applications), [`zk`], ZooKeeper (its znode tree so far), and [`ping`], the pinger of the
+//! messaging benchmark and the runtime's tests.
 
 pub mod chain;
 pub mod client;
@@ -17,3 +18,4 @@ pub mod ping;
 pub mod raft;
 pub mod register;
 pub mod vmft;
+pub mod zk;

@@ -22,6 +22,7 @@ pub mod register;
 pub mod supervision;
 pub mod system;
 pub mod vmft;
+pub mod zk;
 
 pub use ids::{ActorPath, ClientId, NodeId, TraceId};
 

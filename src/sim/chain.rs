@@ -103,10 +103,7 @@ fn run(system_args: ChainArgs, args: &Common) -> Result<bool> {
                 }
             })
             .build();
-        if let Some(file) = events {
-            let log = cluster.net().log();
-            log.write_to(Box::new(std::io::BufWriter::new(file)));
-        }
+        super::log_events(&cluster, events);
         let start = tokio::time::Instant::now();
         let recorder = Rc::new(RefCell::new(Recorder::default()));
         let clerk = |on: u32, n: u64| system.client(cluster.up(on), client_id(seed, n), seed);

@@ -206,10 +206,7 @@ fn run(system_args: MapReduceArgs, args: &Common) -> Result<bool> {
             .baseline(links)
             .topology(topology(system.clone()))
             .build();
-        if let Some(file) = events {
-            let log = cluster.net().log();
-            log.write_to(Box::new(std::io::BufWriter::new(file)));
-        }
+        super::log_events(&cluster, events);
         let start = tokio::time::Instant::now();
         let observer = cluster.up(observer_node);
         let observed = Rc::new(RefCell::new(Observed::default()));

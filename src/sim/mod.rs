@@ -197,6 +197,14 @@ impl Common {
     }
 }
 
+/// Sends every event of `cluster`'s network to `file` (the `--events` log), if there is one.
+pub fn log_events(cluster: &troupe_runtime::testkit::Cluster, file: Option<std::fs::File>) {
+    if let Some(file) = file {
+        let log = cluster.net().log();
+        log.write_to(Box::new(std::io::BufWriter::new(file)));
+    }
+}
+
 /// The systems (subcommands of `sim`, found in `sim_command`) that have the flag `--long`:
 /// what to tell someone who gave it to another system.
 pub fn systems_with_flag(sim_command: &clap::Command, long: &str) -> Vec<String> {

@@ -78,12 +78,7 @@ fn run(system: PingArgs, args: &Common) -> Result<bool> {
                 }
             })
             .build();
-        if let Some(file) = events {
-            cluster
-                .net()
-                .log()
-                .write_to(Box::new(std::io::BufWriter::new(file)));
-        }
+        super::log_events(&cluster, events);
         if !args.json {
             println!(
                 "running {nodes} pinging nodes for {:?} of virtual time, nemesis {}, seed {}",

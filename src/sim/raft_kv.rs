@@ -55,12 +55,7 @@ fn run(system_args: RaftKvArgs, args: &Common) -> Result<bool> {
             .baseline(links)
             .topology(topology(system.clone()))
             .build();
-        if let Some(file) = events {
-            cluster
-                .net()
-                .log()
-                .write_to(Box::new(std::io::BufWriter::new(file)));
-        }
+        super::log_events(&cluster, events);
         let start = tokio::time::Instant::now();
         let recorder = Rc::new(RefCell::new(Recorder::default()));
         let stop = Rc::new(Cell::new(false));

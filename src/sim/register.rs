@@ -80,10 +80,7 @@ fn run(system_args: RegisterArgs, args: &Common) -> Result<bool> {
             .baseline(links)
             .topology(topology(system.clone()))
             .build();
-        if let Some(file) = events {
-            let log = cluster.net().log();
-            log.write_to(Box::new(std::io::BufWriter::new(file)));
-        }
+        super::log_events(&cluster, events);
         let start = tokio::time::Instant::now();
         let recorder = Rc::new(RefCell::new(Recorder::default()));
         let workload_clients = (0..clients)

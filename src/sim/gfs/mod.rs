@@ -144,12 +144,7 @@ fn run(system_args: GfsArgs, args: &Common) -> Result<bool> {
             .baseline(links)
             .topology(topology(system.clone()))
             .build();
-        if let Some(file) = events {
-            cluster
-                .net()
-                .log()
-                .write_to(Box::new(std::io::BufWriter::new(file)));
-        }
+        crate::sim::log_events(&cluster, events);
         let start = tokio::time::Instant::now();
         let timeline = Timeline::default();
         let checker = cluster.up(last);
