@@ -4,4 +4,12 @@
 //!
 //! - [`tree`]: the znode tree, a plain deterministic state machine every replica applies in
 //!   log order.
+//! - [`state`]: the tree and the live sessions, and the commands of the Raft log that change
+//!   them.
+//! - [`watches`]: the one-shot watches a server holds for its connections.
+//! - [`sessions`]: the leader's view of session liveness, timeouts and session ids.
+
+pub mod sessions;
+pub mod state;
 pub mod tree;
+pub mod watches;
