@@ -8,7 +8,10 @@
 //!   them.
 //! - [`watches`]: the one-shot watches a server holds for its connections.
 //! - [`sessions`]: the leader's view of session liveness, timeouts and session ids.
+//! - [`jute`]: ZooKeeper's wire protocol, both directions, so that kazoo and zkCli speak to
+//!   troupe unchanged.
 
+pub mod jute;
 pub mod sessions;
 pub mod state;
 pub mod tree;
