@@ -63,11 +63,20 @@ pub enum Bug {
     /// timed-out attempt's late result, or a backup's) as another task done, so a phase ends
     /// with a task still unfinished.
     LateResultCountedTwice,
+    /// A ZooKeeper server takes a client that saw a later zxid than its replica has applied,
+    /// so the client can read back in time.
+    ZkReadBehindClient,
+    /// A ZooKeeper server fires a write's watches after the replies that follow the write,
+    /// so a client can read the new data before it hears of the change.
+    ZkWatchAfterReply,
+    /// A ZooKeeper write from a session that has already expired still applies (ZooKeeper's
+    /// own ZOOKEEPER-1208), so an ephemeral node can outlive its session.
+    ZkEphemeralOutlivesSession,
 }
 
 impl Bug {
     /// Every bug, in the order `--plant list` prints them.
-    pub const ALL: [Bug; 15] = [
+    pub const ALL: [Bug; 18] = [
         Bug::LeaderReadsLocally,
         Bug::FollowerReadsLocally,
         Bug::AckBeforeMajority,
@@ -83,6 +92,9 @@ impl Bug {
         Bug::AckBeforeReplicas,
         Bug::ReduceWrittenInPlace,
         Bug::LateResultCountedTwice,
+        Bug::ZkReadBehindClient,
+        Bug::ZkWatchAfterReply,
+        Bug::ZkEphemeralOutlivesSession,
     ];
 
     /// The bug's name on the command line.
@@ -103,6 +115,9 @@ impl Bug {
             Bug::AckBeforeReplicas => "ack-before-replicas",
             Bug::ReduceWrittenInPlace => "reduce-written-in-place",
             Bug::LateResultCountedTwice => "late-result-counted-twice",
+            Bug::ZkReadBehindClient => "zk-read-behind-client",
+            Bug::ZkWatchAfterReply => "zk-watch-after-reply",
+            Bug::ZkEphemeralOutlivesSession => "zk-ephemeral-outlives-session",
         }
     }
 
@@ -121,6 +136,9 @@ impl Bug {
                 "gfs"
             }
             Bug::ReduceWrittenInPlace | Bug::LateResultCountedTwice => "mapreduce",
+            Bug::ZkReadBehindClient | Bug::ZkWatchAfterReply | Bug::ZkEphemeralOutlivesSession => {
+                "zk"
+            }
         }
     }
 
@@ -155,6 +173,15 @@ impl Bug {
             Bug::ReduceWrittenInPlace => "a reduce task writes its output in place, not renamed",
             Bug::LateResultCountedTwice => {
                 "the coordinator counts a late completion of a done task as another task done"
+            }
+            Bug::ZkReadBehindClient => {
+                "a ZooKeeper server takes a client that saw a later zxid than it has applied"
+            }
+            Bug::ZkWatchAfterReply => {
+                "a ZooKeeper server fires watches after the replies that follow the write"
+            }
+            Bug::ZkEphemeralOutlivesSession => {
+                "a write from an expired session still applies: an orphan ephemeral node"
             }
         }
     }

@@ -10,8 +10,10 @@
 //! - [`sessions`]: the leader's view of session liveness, timeouts and session ids.
 //! - [`jute`]: ZooKeeper's wire protocol, both directions, so that kazoo and zkCli speak to
 //!   troupe unchanged.
+//! - [`server`]: one server's decisions: connections, ordering, proposals, watches, expiry.
 
 pub mod jute;
+pub mod server;
 pub mod sessions;
 pub mod state;
 pub mod tree;

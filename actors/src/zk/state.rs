@@ -51,13 +51,26 @@ pub enum ZkCommand {
     Sync,
 }
 
-/// A log entry's command and the proposer's clock when it was proposed.
+/// A log entry's command, the proposer's clock when it was proposed, and who proposed it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ZkEntry {
     /// Milliseconds since the epoch.
     pub time: i64,
     /// The command.
     pub command: ZkCommand,
+    /// The server that proposed it and its number there: the server answers its client when
+    /// it applies the entry that carries its own origin (None: the leader's own, an expiry).
+    pub origin: Option<Origin>,
+}
+
+/// Who proposed an entry: a server and the proposal's number on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Origin {
+    /// The server's node id.
+    pub server: u32,
+    /// The proposal's number on that server (counting from a random start, so that a
+    /// restarted server does not take an earlier incarnation's entries for its own).
+    pub proposal: u64,
 }
 
 /// A live session, as the log knows it.
@@ -146,7 +159,10 @@ impl ZkState {
                 (Outcome::SessionClosed, events)
             }
             ZkCommand::Write { session, .. } | ZkCommand::Multi { session, .. }
-                if !self.sessions.contains_key(session) =>
+                if !self.sessions.contains_key(session)
+                    && !troupe_runtime::plant::armed(
+                        troupe_runtime::plant::Bug::ZkEphemeralOutlivesSession,
+                    ) =>
             {
                 (Outcome::Refused(ZkError::SessionExpired), Vec::new())
             }
@@ -169,7 +185,11 @@ mod tests {
     use troupe_messages::zk::{CreateMode, EventType};
 
     fn entry(command: ZkCommand) -> ZkEntry {
-        ZkEntry { time: 42, command }
+        ZkEntry {
+            time: 42,
+            command,
+            origin: None,
+        }
     }
 
     fn open(session: i64) -> ZkEntry {
@@ -248,5 +268,20 @@ mod tests {
         let back: ZkState = troupe_runtime::decode(&bytes).expect("decoded");
         assert_eq!(back, state);
         assert_eq!(back.tree().ephemerals_of(1), ["/e"]);
+    }
+
+    /// A write from an expired session that still applies leaves an orphan ephemeral node:
+    /// the test must catch it.
+    #[cfg(feature = "planted-bugs")]
+    #[test]
+    fn an_ephemeral_node_outliving_its_session_is_caught() {
+        use troupe_runtime::plant::{fails_with, Bug};
+        assert!(
+            fails_with(
+                Bug::ZkEphemeralOutlivesSession,
+                a_closed_session_takes_its_ephemeral_nodes_and_can_write_no_more
+            ),
+            "an orphan ephemeral node went unnoticed"
+        );
     }
 }
