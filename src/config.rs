@@ -12,7 +12,9 @@
 //! - `gfs`: `master` (a replica of the GFS master, its operation log on Raft) and
 //!   `chunkserver` (chunks as files under `<data_dir>/<node>/chunks`). `cluster init` makes
 //!   every node a chunkserver and the first three also master replicas. A `[gfs]` table sets
-//!   the chunk size, replicas per chunk, the lease and when a silent chunkserver is dead.
+//!   the chunk size, replicas per chunk, the lease and when a silent chunkserver is dead;
+//! - `zk`: `server` (a ZooKeeper server on Raft); each node's `zk_addr` is where ZooKeeper's
+//!   own clients (kazoo, zkCli) connect.
 //!
 //! ```toml
 //! cluster = "troupe-local"
@@ -51,6 +53,9 @@ pub struct NodeEntry {
     pub peer_addr: SocketAddr,
     /// Where clients reach it.
     pub client_addr: SocketAddr,
+    /// Where ZooKeeper clients (kazoo, zkCli) reach it: `system = "zk"` only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zk_addr: Option<SocketAddr>,
     /// The roles of its system it runs (empty: every one).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub roles: Vec<String>,
@@ -60,11 +65,12 @@ pub struct NodeEntry {
 pub const CONFIG_FILE: &str = "cluster.toml";
 
 /// The systems a cluster file may name, and each one's roles.
-pub const SYSTEMS: [(&str, &[&str]); 4] = [
+pub const SYSTEMS: [(&str, &[&str]); 5] = [
     ("raft-kv", &["replica"]),
     ("chain", &["manager", "chain", "supervisor"]),
     ("vmft", &["storage", "host", "supervisor"]),
     ("gfs", &["master", "chunkserver"]),
+    ("zk", &["server"]),
 ];
 
 /// How many nodes of a GFS cluster `cluster init` makes master replicas (the first ones).
@@ -317,6 +323,7 @@ impl ClusterConfig {
                     id: format!("n{i}"),
                     peer_addr: port()?,
                     client_addr: port()?,
+                    zk_addr: if system == "zk" { Some(port()?) } else { None },
                     roles: roles.map(|r| r.to_string()).collect(),
                 })
             })

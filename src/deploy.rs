@@ -11,6 +11,7 @@ use crate::systems::chain::Chain;
 use crate::systems::gfs::{ChunkPlace, Gfs};
 use crate::systems::raft_kv::RaftKv;
 use crate::systems::vmft::Vmft;
+use crate::systems::zk::Zk;
 use crate::systems::Assembly;
 use anyhow::{Context as _, Result};
 use std::sync::Arc;
@@ -74,6 +75,15 @@ pub fn kv_options(config: &ClusterConfig, members: Vec<NodeId>) -> KvOptions {
     };
     options.max_raft_state = Some(config.max_raft_state_bytes);
     options
+}
+
+/// ZooKeeper as `config` describes it (`system = "zk"`): a server on every node with the
+/// `server` role, with the file's Raft timing; entry times count from `epoch_ms`.
+pub fn zk(config: &ClusterConfig, epoch_ms: i64) -> Result<Zk> {
+    let servers = config.nodes_with_role("server")?;
+    let mut system = Zk::on(servers.clone(), epoch_ms);
+    system.options.raft = kv_options(config, servers).raft;
+    Ok(system)
 }
 
 /// The key-value service `config` describes (`system = "raft-kv"`).
@@ -243,6 +253,29 @@ pub fn start(
                 let gateway = gateway.clone();
                 async move { gateway.answer(request, GFS_GATEWAY_TIMEOUT).await }
             }));
+        }
+        "zk" => {
+            // Entry times: the wall clock, counted from this node's time zero.
+            let wall_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64);
+            let epoch_ms = wall_ms - (node.now_ns() / 1_000_000) as i64;
+            let system = zk(config, epoch_ms)?;
+            system.start(&node)?;
+            let entry = config.nodes.iter().find(|n| n.id == id.to_string());
+            if let Some(addr) = entry.and_then(|n| n.zk_addr) {
+                let listener = std::net::TcpListener::bind(addr).with_context(|| {
+                    format!("node {id} cannot serve ZooKeeper clients on {addr}")
+                })?;
+                listener.set_nonblocking(true)?;
+                let listener = tokio::net::TcpListener::from_std(listener)?;
+                actix_rt::spawn(troupe_actors::zk::server::tcp::serve(
+                    listener,
+                    system.cell.clone(),
+                ));
+            }
+            // troupe's own client port is not served for ZooKeeper yet.
+            drop(clients);
         }
         _ => {
             raft_kv(config)?.start(&node)?;

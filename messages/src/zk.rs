@@ -270,6 +270,41 @@ pub struct WatchEvent {
     pub path: String,
 }
 
+/// Entries a server proposes to the leader, in order (each an encoded log entry). The
+/// leader starts them in its Raft log in this order; a server sends its next batch only after
+/// the answer to this one, so that a client's writes keep their order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, actix::Message)]
+#[rtype(result = "ZkProposed")]
+pub struct ZkPropose {
+    /// The encoded entries.
+    pub entries: Vec<serde_bytes::ByteBuf>,
+}
+
+impl crate::Wire for ZkPropose {
+    const TAG: &'static str = "zk.propose";
+}
+
+/// The leader's answer to [`ZkPropose`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, actix::MessageResponse)]
+pub struct ZkProposed {
+    /// Whether it leads and started the entries.
+    pub accepted: bool,
+    /// Who it believes leads, if not itself.
+    pub leader: Option<crate::NodeId>,
+}
+
+/// Sessions a server's clients were heard from, for the leader's session tracker.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, actix::Message)]
+#[rtype(result = "()")]
+pub struct ZkTouch {
+    /// The session ids.
+    pub sessions: Vec<i64>,
+}
+
+impl crate::Wire for ZkTouch {
+    const TAG: &'static str = "zk.touch";
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -18,9 +18,10 @@ pub struct InitArgs {
     /// The system: raft-kv (a key-value service on Raft), chain (chain replication, with
     /// its configuration manager and failover supervisor on every node), vmft (a
     /// fault-tolerant VM, with a storage replica, a VM host and a failover supervisor on every
-    /// node) or gfs (the Google File System: a chunkserver on every node, a master replica on
-    /// the first three).
-    #[arg(long, default_value = "raft-kv", value_parser = ["raft-kv", "chain", "vmft", "gfs"])]
+    /// node), gfs (the Google File System: a chunkserver on every node, a master replica on
+    /// the first three) or zk (ZooKeeper on Raft, with a `zk_addr` per node for ZooKeeper's
+    /// own clients).
+    #[arg(long, default_value = "raft-kv", value_parser = ["raft-kv", "chain", "vmft", "gfs", "zk"])]
     system: String,
     /// Number of nodes, 1 to 100.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_NODES)))]

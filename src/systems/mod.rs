@@ -14,6 +14,8 @@
 //!   docs/adding-a-system.md builds.
 //! - [`vmft`]: a fault-tolerant virtual machine, replicated as primary and backup by
 //!   deterministic replay of a log, with a failover supervisor that starts new backups.
+//! - [`zk`]: ZooKeeper on Raft: znodes, sessions and watches, and ZooKeeper's own protocol
+//!   for its clients.
 
 pub mod chain;
 pub mod gfs;
@@ -21,6 +23,7 @@ pub mod mapreduce;
 pub mod raft_kv;
 pub mod register;
 pub mod vmft;
+pub mod zk;
 
 use troupe_runtime::Node;
 

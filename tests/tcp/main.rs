@@ -30,6 +30,7 @@ pub fn one_node_config(
             id: "n1".into(),
             peer_addr,
             client_addr,
+            zk_addr: None,
             roles: Vec::new(),
         }],
         base: dir.to_path_buf(),

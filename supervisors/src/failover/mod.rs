@@ -7,3 +7,4 @@ pub mod mapreduce;
 pub mod raft;
 pub mod register;
 pub mod vmft;
+pub mod zk;

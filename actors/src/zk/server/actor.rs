@@ -1,0 +1,413 @@
+//! The ZooKeeper server actor: a thin shell around [`ZkCore`]. It feeds the core the frames
+//! of its client connections (from a transport: TCP in a real node), the entries its Raft peer
+//! applies, and the time; it carries out the core's effects (frames out, connections closed)
+//! and its proposals: into its own Raft log when it leads, else to the leader's server in
+//! batches, one batch in flight at a time so that a client's writes keep their order.
+
+use super::core::{ConnId, CoreOptions, Effect, ZkCore};
+use crate::raft::peer::{Applied, PeerOptions, RaftPeer};
+use crate::raft::Apply;
+use crate::zk::jute::connect::ConnectRequest;
+use crate::zk::state::{ZkEntry, ZkState};
+use actix::{Actor, ActorFutureExt, Addr, AsyncContext, Context, Handler, Message, WrapFuture};
+use rand::Rng as _;
+use serde_bytes::ByteBuf;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+use tokio::sync::mpsc::UnboundedSender;
+use tokio::time::Instant;
+use troupe_messages::raft::{GetStatus, Start};
+use troupe_messages::zk::{ZkPropose, ZkProposed, ZkTouch};
+use troupe_messages::NodeId;
+use troupe_runtime::{decode, encode, ActorHandle, ExitReason, Node};
+
+/// The name a ZooKeeper server registers under.
+pub const NAME: &str = "zk";
+
+/// How a server runs.
+#[derive(Debug, Clone)]
+pub struct ZkOptions {
+    /// The Raft group (the servers) and its timing.
+    pub raft: PeerOptions,
+    /// ZooKeeper's tick (2 s): session timeouts are clamped to 2 to 20 of them.
+    pub tick: Duration,
+    /// How long a write may take to be applied before its connection is closed.
+    pub commit_timeout: Duration,
+    /// How often the server looks at its Raft peer and the clock.
+    pub poll: Duration,
+    /// How often a follower passes its clients' session touches to the leader.
+    pub touch_every: Duration,
+    /// The wall clock, in ms since the epoch, at the run's time zero: an entry's time is this
+    /// plus the run's clock (so a simulated run stays deterministic).
+    pub epoch_ms: i64,
+}
+
+impl ZkOptions {
+    /// Servers `members` with ZooKeeper's 2 s tick, Raft's default timing, writes given 5 s,
+    /// a look every 20 ms and touches passed on every 500 ms.
+    pub fn new(members: Vec<NodeId>, epoch_ms: i64) -> ZkOptions {
+        ZkOptions {
+            raft: PeerOptions {
+                members,
+                config: crate::raft::RaftConfig::default(),
+                tick: Duration::from_millis(10),
+            },
+            tick: Duration::from_secs(2),
+            commit_timeout: Duration::from_secs(5),
+            poll: Duration::from_millis(20),
+            touch_every: Duration::from_millis(500),
+            epoch_ms,
+        }
+    }
+}
+
+/// What a connection's writer is told.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConnOut {
+    /// Send this frame.
+    Frame(Vec<u8>),
+    /// Close the connection.
+    Close,
+}
+
+/// A transport opened connection `conn`; what the server sends on it goes to `sink`.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ConnOpened {
+    /// The connection.
+    pub conn: ConnId,
+    /// Where its outgoing frames go.
+    pub sink: UnboundedSender<ConnOut>,
+}
+
+/// A frame arrived on `conn` (the first is its handshake).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ConnFrame {
+    /// The connection.
+    pub conn: ConnId,
+    /// The frame, without its length prefix.
+    pub bytes: Vec<u8>,
+}
+
+/// `conn` closed.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ConnClosed {
+    /// The connection.
+    pub conn: ConnId,
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+struct SetRaft(Addr<RaftPeer>);
+
+/// Where a node's client port finds its ZooKeeper server: set by every start of the server,
+/// so that connections made after a restart by its supervisor reach the new one.
+#[derive(Clone, Default)]
+pub struct ServerCell(std::sync::Arc<std::sync::Mutex<Option<Addr<ZkServer>>>>);
+
+impl ServerCell {
+    /// The server now running, if one is.
+    pub fn get(&self) -> Option<Addr<ZkServer>> {
+        self.0
+            .lock()
+            .ok()
+            .and_then(|a| a.clone())
+            .filter(|a| a.connected())
+    }
+
+    fn set(&self, addr: Addr<ZkServer>) {
+        if let Ok(mut slot) = self.0.lock() {
+            *slot = Some(addr);
+        }
+    }
+}
+
+impl std::fmt::Debug for ServerCell {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ServerCell")
+    }
+}
+
+/// The server actor.
+pub struct ZkServer {
+    node: Node,
+    raft: Option<Addr<RaftPeer>>,
+    core: ZkCore,
+    options: ZkOptions,
+    sinks: BTreeMap<ConnId, UnboundedSender<ConnOut>>,
+    handshaken: BTreeSet<ConnId>,
+    leader: Option<NodeId>,
+    /// Encoded entries waiting for the next batch to the leader.
+    queued: Vec<ByteBuf>,
+    in_flight: bool,
+    last_touch: Instant,
+}
+
+impl ZkServer {
+    /// Starts a server and its Raft peer on `node`; the server registers as [`NAME`] (and in
+    /// `cell`, for a client port). The two are linked: if either stops, so does the other.
+    pub fn spawn(
+        node: &Node,
+        options: ZkOptions,
+        cell: Option<&ServerCell>,
+    ) -> troupe_runtime::Result<ActorHandle> {
+        let core_options = CoreOptions {
+            server: node.id().0,
+            tick: options.tick,
+            commit_timeout: options.commit_timeout,
+        };
+        let first_proposal = node.with_rng(|rng| rng.gen::<u64>() >> 1);
+        let now_ms = now_ms(node, &options);
+        let server = ZkServer {
+            node: node.clone(),
+            raft: None,
+            core: ZkCore::new(
+                core_options,
+                u64::try_from(now_ms).unwrap_or(0),
+                first_proposal,
+            ),
+            options: options.clone(),
+            sinks: BTreeMap::new(),
+            handshaken: BTreeSet::new(),
+            leader: None,
+            queued: Vec::new(),
+            in_flight: false,
+            last_touch: Instant::now(),
+        };
+        let server = node
+            .spawn_named(NAME, server)?
+            .accept::<ZkPropose>()
+            .accept::<ZkTouch>();
+        let recipient = server.addr().clone().recipient();
+        let peer = match RaftPeer::spawn(node, options.raft, recipient) {
+            Ok(peer) => peer,
+            Err(e) => {
+                server
+                    .handle()
+                    .kill(ExitReason::Failed(format!("raft peer did not start: {e}")));
+                return Err(e);
+            }
+        };
+        let (server_handle, peer_handle) = (server.handle().clone(), peer.handle().clone());
+        let linked = server_handle.clone();
+        peer_handle.on_exit(move |reason| {
+            linked.kill(ExitReason::Failed(format!(
+                "its raft peer stopped: {reason}"
+            )));
+        });
+        let linked = peer_handle.clone();
+        server_handle.on_exit(move |_| linked.kill(ExitReason::Shutdown));
+        server.addr().do_send(SetRaft(peer.into_addr()));
+        if let Some(cell) = cell {
+            cell.set(server.addr().clone());
+        }
+        Ok(server_handle)
+    }
+
+    fn now_ms(&self) -> i64 {
+        now_ms(&self.node, &self.options)
+    }
+
+    /// Carries out the core's effects, then sends what it proposed.
+    fn flush(&mut self, ctx: &mut Context<Self>) {
+        for effect in self.core.take_effects() {
+            match effect {
+                Effect::Send { conn, frame } => {
+                    if let Some(sink) = self.sinks.get(&conn) {
+                        let _ = sink.send(ConnOut::Frame(frame));
+                    }
+                }
+                Effect::Close { conn } => {
+                    if let Some(sink) = self.sinks.remove(&conn) {
+                        let _ = sink.send(ConnOut::Close);
+                    }
+                    self.handshaken.remove(&conn);
+                }
+            }
+        }
+        for entry in self.core.take_outbox() {
+            match encode(&entry) {
+                Ok(bytes) => self.queued.push(ByteBuf::from(bytes)),
+                Err(e) => tracing::error!("a ZooKeeper entry does not encode: {e}"),
+            }
+        }
+        if self.queued.is_empty() || self.in_flight {
+            return;
+        }
+        if self.core.is_leader() {
+            if let Some(raft) = &self.raft {
+                for entry in self.queued.drain(..) {
+                    raft.do_send(Start {
+                        command: entry.into_vec(),
+                    });
+                }
+            }
+            return;
+        }
+        let Some(leader) = self.leader else {
+            // No leader known: the proposals wait, and time out if none appears.
+            return;
+        };
+        self.in_flight = true;
+        let batch = ZkPropose {
+            entries: std::mem::take(&mut self.queued),
+        };
+        let node = self.node.clone();
+        let to = troupe_messages::ActorPath::new(leader, NAME);
+        let timeout = self.options.commit_timeout;
+        let call = async move { node.call(&to, batch, timeout).await };
+        ctx.spawn(call.into_actor(self).map(|answer, act, ctx| {
+            act.in_flight = false;
+            if !matches!(answer, Ok(ZkProposed { accepted: true, .. })) {
+                // Those entries are lost; their connections close when they time out.
+                tracing::debug!(node = %act.node.id(), "a batch of proposals was not taken: {answer:?}");
+            }
+            act.flush(ctx);
+        }));
+    }
+
+    /// Looks at the Raft peer and the clock.
+    fn poll(&mut self, ctx: &mut Context<Self>) {
+        let Some(raft) = self.raft.clone() else {
+            return;
+        };
+        let status = async move { raft.send(GetStatus).await };
+        ctx.spawn(status.into_actor(self).map(|status, act, ctx| {
+            let now = Instant::now();
+            if let Ok(status) = status {
+                act.leader = status.leader;
+                act.core
+                    .set_leadership(status.is_leader, status.leader.is_some(), now);
+            }
+            let now_ms = act.now_ms();
+            act.core.tick(now, now_ms);
+            if now >= act.last_touch + act.options.touch_every {
+                act.last_touch = now;
+                let sessions = act.core.take_touches();
+                if let (false, Some(leader)) = (act.core.is_leader(), act.leader) {
+                    if !sessions.is_empty() {
+                        let to = troupe_messages::ActorPath::new(leader, NAME);
+                        let _ = act.node.send(&to, ZkTouch { sessions });
+                    }
+                }
+            }
+            act.flush(ctx);
+        }));
+    }
+}
+
+fn now_ms(node: &Node, options: &ZkOptions) -> i64 {
+    options.epoch_ms + i64::try_from(node.now_ns() / 1_000_000).unwrap_or(0)
+}
+
+impl Actor for ZkServer {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.run_interval(self.options.poll, |act, ctx| act.poll(ctx));
+    }
+}
+
+impl Handler<SetRaft> for ZkServer {
+    type Result = ();
+    fn handle(&mut self, msg: SetRaft, _: &mut Context<Self>) {
+        self.raft = Some(msg.0);
+    }
+}
+
+impl Handler<Applied> for ZkServer {
+    type Result = ();
+
+    fn handle(&mut self, msg: Applied, ctx: &mut Context<Self>) {
+        let now = Instant::now();
+        match msg.0 {
+            Apply::Command { index, command, .. } => match decode::<ZkEntry>(&command) {
+                Ok(entry) => self.core.apply(index, &entry, now),
+                Err(e) => {
+                    tracing::error!(node = %self.node.id(), index, "undecodable entry skipped: {e}")
+                }
+            },
+            Apply::Snapshot { data, .. } => match decode::<ZkState>(&data) {
+                Ok(state) => self.core.install(state, now),
+                Err(e) => tracing::error!(node = %self.node.id(), "undecodable snapshot: {e}"),
+            },
+        }
+        self.flush(ctx);
+    }
+}
+
+impl Handler<ZkPropose> for ZkServer {
+    type Result = ZkProposed;
+
+    fn handle(&mut self, msg: ZkPropose, _: &mut Context<Self>) -> ZkProposed {
+        let Some(raft) = self.raft.as_ref().filter(|_| self.core.is_leader()) else {
+            return ZkProposed {
+                accepted: false,
+                leader: self.leader,
+            };
+        };
+        for entry in msg.entries {
+            raft.do_send(Start {
+                command: entry.into_vec(),
+            });
+        }
+        ZkProposed {
+            accepted: true,
+            leader: Some(self.node.id()),
+        }
+    }
+}
+
+impl Handler<ZkTouch> for ZkServer {
+    type Result = ();
+
+    fn handle(&mut self, msg: ZkTouch, _: &mut Context<Self>) {
+        self.core.touched_elsewhere(&msg.sessions, Instant::now());
+    }
+}
+
+impl Handler<ConnOpened> for ZkServer {
+    type Result = ();
+
+    fn handle(&mut self, msg: ConnOpened, _: &mut Context<Self>) {
+        self.sinks.insert(msg.conn, msg.sink);
+    }
+}
+
+impl Handler<ConnFrame> for ZkServer {
+    type Result = ();
+
+    fn handle(&mut self, msg: ConnFrame, ctx: &mut Context<Self>) {
+        let (now, now_ms) = (Instant::now(), self.now_ms());
+        if self.handshaken.contains(&msg.conn) {
+            self.core.request(msg.conn, &msg.bytes, now, now_ms);
+        } else {
+            match ConnectRequest::decode(&msg.bytes) {
+                Ok(request) => {
+                    self.handshaken.insert(msg.conn);
+                    let password = self.node.with_rng(|rng| rng.gen::<[u8; 16]>());
+                    self.core.connect(msg.conn, &request, password, now, now_ms);
+                }
+                Err(e) => {
+                    tracing::debug!(conn = msg.conn, "a malformed handshake: {e}");
+                    if let Some(sink) = self.sinks.remove(&msg.conn) {
+                        let _ = sink.send(ConnOut::Close);
+                    }
+                }
+            }
+        }
+        self.flush(ctx);
+    }
+}
+
+impl Handler<ConnClosed> for ZkServer {
+    type Result = ();
+
+    fn handle(&mut self, msg: ConnClosed, _: &mut Context<Self>) {
+        self.core.closed(msg.conn);
+        self.sinks.remove(&msg.conn);
+        self.handshaken.remove(&msg.conn);
+    }
+}
