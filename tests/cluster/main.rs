@@ -18,3 +18,4 @@ mod kill_and_corrupt;
 mod support;
 mod up;
 mod vmft;
+mod zk;
