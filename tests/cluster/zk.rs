@@ -121,3 +121,111 @@ fn kazoo_drives_a_troupe_zookeeper_of_three_processes() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Where Debian's zookeeper package puts ZooKeeper's command-line client.
+const ZKCLI: &str = "/usr/share/zookeeper/bin/zkCli.sh";
+
+/// ZooKeeper's zkCli, installing Debian's zookeeper package (3.8) if it is missing.
+fn zkcli() -> PathBuf {
+    let path = PathBuf::from(ZKCLI);
+    if !path.exists() {
+        let install = || {
+            Command::new("apt-get")
+                .args(["install", "-y", "-q", "zookeeper"])
+                .output()
+                .is_ok_and(|o| o.status.success())
+        };
+        let installed = install()
+            || (Command::new("apt-get")
+                .args(["update", "-q"])
+                .output()
+                .is_ok_and(|o| o.status.success())
+                && install());
+        assert!(
+            installed && path.exists(),
+            "zkCli is missing and could not be installed: apt-get install zookeeper (as root)"
+        );
+    }
+    path
+}
+
+#[test]
+fn zkcli_creates_gets_sets_lists_and_deletes() {
+    let zkcli = zkcli();
+    let mut cluster = Processes::init_with("zk-zkcli", 3, &["--system", "zk"]);
+    for id in cluster.ids() {
+        cluster.start(id);
+    }
+    let addr = cluster.config.nodes[1].zk_addr.expect("a zk_addr");
+    // zkCli sends its commands as it reads them, connected or not: wait for a session first.
+    serves_sessions_within(addr, Duration::from_secs(60));
+    let script =
+        "create /zc hello\nget /zc\nset /zc world\nget /zc\nls /\ndelete /zc\nls /\nquit\n";
+    // zkCli retries its connection until the servers have a leader.
+    let mut child = Command::new(zkcli)
+        .args(["-server", &addr.to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("zkCli starts");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(script.as_bytes())
+        .expect("zkCli reads its commands");
+    let mut stdout = child.stdout.take().expect("stdout");
+    let (status, stderr) = super::support::exit_within(child, Duration::from_secs(120), "zkCli");
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut out).expect("zkCli's output");
+    let lines: Vec<&str> = out.lines().map(str::trim).collect();
+    assert!(status.success(), "zkCli: {status}\n{out}");
+    // zkCli 3.8 reports a create on stderr, and the rest on stdout.
+    assert!(
+        stderr.lines().any(|l| l.trim() == "Created /zc"),
+        "{stderr}"
+    );
+    let expected = ["hello", "world", "[zc, zookeeper]", "[zookeeper]"];
+    let mut at = 0;
+    for want in expected {
+        match lines[at..].iter().position(|l| *l == want) {
+            Some(i) => at += i + 1,
+            None => panic!("zkCli did not print {want:?} in order:\n{out}"),
+        }
+    }
+}
+
+/// Polls `addr` with ZooKeeper handshakes until one is answered with a session (the servers
+/// have a leader), or panics after `within`.
+fn serves_sessions_within(addr: std::net::SocketAddr, within: Duration) {
+    use std::io::Read as _;
+    use troupe_actors::zk::jute::connect::{ConnectRequest, ConnectResponse};
+    let handshake = ConnectRequest {
+        timeout_ms: 4_000,
+        password: vec![0; 16],
+        ..ConnectRequest::default()
+    }
+    .encode();
+    let deadline = Instant::now() + within;
+    loop {
+        let answered = std::net::TcpStream::connect(addr).ok().and_then(|mut s| {
+            s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+            s.write_all(&(handshake.len() as u32).to_be_bytes()).ok()?;
+            s.write_all(&handshake).ok()?;
+            let mut len = [0u8; 4];
+            s.read_exact(&mut len).ok()?;
+            let mut frame = vec![0; u32::from_be_bytes(len) as usize];
+            s.read_exact(&mut frame).ok()?;
+            ConnectResponse::decode(&frame).ok()
+        });
+        if answered.is_some_and(|r| r.session_id != 0) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{addr} gave no session within {within:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
