@@ -229,3 +229,81 @@ fn serves_sessions_within(addr: std::net::SocketAddr, within: Duration) {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+#[test]
+fn the_rust_client_pipelines_watches_and_keeps_its_session_through_a_server_kill() {
+    use troupe_actors::zk::client::ZkClient;
+    use troupe_messages::zk::CreateMode;
+    let mut cluster = Processes::init_with("zk-rust-client", 3, &["--system", "zk"]);
+    for id in cluster.ids() {
+        cluster.start(id);
+    }
+    let hosts: Vec<std::net::SocketAddr> = cluster
+        .config
+        .nodes
+        .iter()
+        .map(|n| n.zk_addr.expect("a zk_addr"))
+        .collect();
+    let first = cluster.ids()[0];
+    let runtime = super::support::runtime();
+    runtime.block_on(async {
+        let secs = Duration::from_secs;
+        let (zk, mut events) = ZkClient::connect(hosts.clone(), secs(6), secs(60))
+            .await
+            .expect("a session");
+        let (other, _) = ZkClient::connect(hosts[1..].to_vec(), secs(6), secs(60))
+            .await
+            .expect("a second session");
+        // Pipelined: both sent before either answer is read; answered in order.
+        let (a, b) = tokio::join!(
+            zk.create("/r", b"1", CreateMode::PERSISTENT),
+            zk.create("/r/e-", b"", CreateMode::EPHEMERAL_SEQUENTIAL)
+        );
+        assert_eq!(a.as_deref(), Ok("/r"));
+        let ephemeral = b.expect("an ephemeral sequential node");
+        assert_eq!(ephemeral, "/r/e-0000000000");
+        let (data, stat) = zk.get_data("/r", true).await.expect("/r");
+        assert_eq!((data.as_slice(), stat.version), (&b"1"[..], 0));
+        other.sync("/").await.expect("sync");
+        other.set_data("/r", b"2", 0).await.expect("set");
+        let event = tokio::time::timeout(secs(10), events.recv())
+            .await
+            .expect("a notification in time")
+            .expect("the channel is open");
+        assert_eq!((event.kind, event.path.as_str()), (3, "/r"));
+        assert_eq!(
+            other.set_data("/r", b"3", 0).await,
+            Err(troupe_messages::zk::ZkError::BadVersion)
+        );
+        // The session outlives the server it is connected to (the first host).
+        let session = zk.session_id();
+        cluster.kill(first);
+        let deadline = Instant::now() + secs(30);
+        let stat = loop {
+            match zk.exists(&ephemeral, false).await {
+                Ok(stat) => break stat,
+                Err(_) if Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(50)).await
+                }
+                Err(e) => panic!("no answer after the failover: {e}"),
+            }
+        };
+        assert_eq!(zk.session_id(), session);
+        assert_eq!(stat.map(|s| s.ephemeral_owner), Some(session));
+        // A write right after the failover may meet a server that still names the dead
+        // leader: it fails with connection loss, as ZooKeeper's would, and a retry goes
+        // through (a close is idempotent).
+        let deadline = Instant::now() + secs(30);
+        loop {
+            match zk.close().await {
+                Ok(()) | Err(troupe_messages::zk::ZkError::SessionExpired) => break,
+                Err(e) => assert!(Instant::now() < deadline, "close: {e}"),
+            }
+        }
+        let deadline = Instant::now() + secs(30);
+        while let Err(e) = other.sync("/").await {
+            assert!(Instant::now() < deadline, "sync: {e}");
+        }
+        assert_eq!(other.exists(&ephemeral, false).await, Ok(None));
+    });
+}

@@ -10,8 +10,12 @@
 //! - [`sessions`]: the leader's view of session liveness, timeouts and session ids.
 //! - [`jute`]: ZooKeeper's wire protocol, both directions, so that kazoo and zkCli speak to
 //!   troupe unchanged.
-//! - [`server`]: one server's decisions: connections, ordering, proposals, watches, expiry.
+//! - [`server`]: one server's decisions: connections, ordering, proposals, watches, expiry;
+//!   the actor that runs them over Raft; the client port.
+//! - [`client`]: a ZooKeeper client over ZooKeeper's protocol, for examples, the load
+//!   generator and tests.
 
+pub mod client;
 pub mod jute;
 pub mod server;
 pub mod sessions;

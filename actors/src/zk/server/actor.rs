@@ -33,6 +33,9 @@ pub struct ZkOptions {
     pub tick: Duration,
     /// How long a write may take to be applied before its connection is closed.
     pub commit_timeout: Duration,
+    /// How long a follower waits for the leader to take a batch of proposals; if it does not,
+    /// their connections close at once (the leader may be dead).
+    pub forward_timeout: Duration,
     /// How often the server looks at its Raft peer and the clock.
     pub poll: Duration,
     /// How often a follower passes its clients' session touches to the leader.
@@ -54,6 +57,7 @@ impl ZkOptions {
             },
             tick: Duration::from_secs(2),
             commit_timeout: Duration::from_secs(5),
+            forward_timeout: Duration::from_secs(1),
             poll: Duration::from_millis(20),
             touch_every: Duration::from_millis(500),
             epoch_ms,
@@ -139,8 +143,9 @@ pub struct ZkServer {
     sinks: BTreeMap<ConnId, UnboundedSender<ConnOut>>,
     handshaken: BTreeSet<ConnId>,
     leader: Option<NodeId>,
-    /// Encoded entries waiting for the next batch to the leader.
+    /// Encoded entries waiting for the next batch to the leader, and their proposal numbers.
     queued: Vec<ByteBuf>,
+    queued_proposals: Vec<u64>,
     in_flight: bool,
     last_touch: Instant,
 }
@@ -173,6 +178,7 @@ impl ZkServer {
             handshaken: BTreeSet::new(),
             leader: None,
             queued: Vec::new(),
+            queued_proposals: Vec::new(),
             in_flight: false,
             last_touch: Instant::now(),
         };
@@ -229,7 +235,12 @@ impl ZkServer {
         }
         for entry in self.core.take_outbox() {
             match encode(&entry) {
-                Ok(bytes) => self.queued.push(ByteBuf::from(bytes)),
+                Ok(bytes) => {
+                    self.queued.push(ByteBuf::from(bytes));
+                    if let Some(origin) = entry.origin {
+                        self.queued_proposals.push(origin.proposal);
+                    }
+                }
                 Err(e) => tracing::error!("a ZooKeeper entry does not encode: {e}"),
             }
         }
@@ -243,6 +254,7 @@ impl ZkServer {
                         command: entry.into_vec(),
                     });
                 }
+                self.queued_proposals.clear();
             }
             return;
         }
@@ -254,15 +266,20 @@ impl ZkServer {
         let batch = ZkPropose {
             entries: std::mem::take(&mut self.queued),
         };
+        let proposals = std::mem::take(&mut self.queued_proposals);
         let node = self.node.clone();
         let to = troupe_messages::ActorPath::new(leader, NAME);
-        let timeout = self.options.commit_timeout;
+        let timeout = self.options.forward_timeout;
         let call = async move { node.call(&to, batch, timeout).await };
-        ctx.spawn(call.into_actor(self).map(|answer, act, ctx| {
+        ctx.spawn(call.into_actor(self).map(move |answer, act, ctx| {
             act.in_flight = false;
             if !matches!(answer, Ok(ZkProposed { accepted: true, .. })) {
-                // Those entries are lost; their connections close when they time out.
+                // Not taken, or not known to be: their connections close now.
                 tracing::debug!(node = %act.node.id(), "a batch of proposals was not taken: {answer:?}");
+                act.core.lost(&proposals);
+                if let Ok(ZkProposed { leader, .. }) = answer {
+                    act.leader = leader;
+                }
             }
             act.flush(ctx);
         }));

@@ -286,6 +286,16 @@ impl ZkCore {
         self.has_leader = has_leader;
     }
 
+    /// Proposals that did not reach a leader (the call failed): their connections close now,
+    /// as ZooKeeper's do when a follower loses its leader, rather than at the commit timeout.
+    pub fn lost(&mut self, proposals: &[u64]) {
+        for proposal in proposals {
+            if let Some(p) = self.proposals.remove(proposal) {
+                self.drop_conn(p.conn);
+            }
+        }
+    }
+
     /// Sessions other servers heard from (the leader keeps them alive).
     pub fn touched_elsewhere(&mut self, sessions: &[i64], now: Instant) {
         for session in sessions {

@@ -1,0 +1,458 @@
+//! A ZooKeeper client in Rust, over ZooKeeper's own protocol, for troupe's examples, load
+//! generator and tests. It talks to any ZooKeeper server (troupe's or Apache's) the way kazoo
+//! does:
+//!
+//! - one session, on a connection to one server at a time; requests are pipelined (each gets
+//!   an xid and its reply is matched by it) and answered in order;
+//! - a ping every third of the session timeout keeps the session alive;
+//! - if the connection breaks, the requests in flight fail with `ConnectionLoss` (their fate
+//!   is unknown), and the client reconnects to the next server with its session id, password
+//!   and the last zxid it saw, and sets its watches again; if the session is gone, every
+//!   later request fails with `SessionExpired`;
+//! - watch notifications arrive on the channel [`ZkClient::connect`] returns, in the order
+//!   the server sent them, before any reply sent after them.
+//!
+//! The connection is a task (spawned with `tokio::spawn`, or `actix::spawn` on an actix
+//! system) that owns the socket; a [`ZkClient`] handle sends it requests.
+
+use super::jute::codec::Reader;
+use super::jute::connect::{ConnectRequest, ConnectResponse};
+use super::jute::reply::{self, Incoming, ReplyHeader, Response};
+use super::jute::request::{self, JuteOp, Request};
+use super::jute::xid;
+use super::watches::Rewatch;
+use futures_util::{SinkExt as _, StreamExt};
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::bytes::Bytes;
+use tokio_util::codec::{Framed, LengthDelimitedCodec};
+use troupe_messages::zk::{CreateMode, Stat, ZkError};
+
+/// A watch notification: ZooKeeper's event type number and the path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notification {
+    /// 1 created, 2 deleted, 3 data changed, 4 children changed.
+    pub kind: i32,
+    /// The path.
+    pub path: String,
+}
+
+type Reply = Result<Response, ZkError>;
+
+struct Call {
+    request: Request,
+    reply: oneshot::Sender<Reply>,
+}
+
+/// A handle on a session. Cloning it shares the session.
+#[derive(Clone)]
+pub struct ZkClient {
+    calls: mpsc::UnboundedSender<Call>,
+    session: std::sync::Arc<std::sync::atomic::AtomicI64>,
+}
+
+/// How long a connection attempt (TCP and handshake) may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+impl ZkClient {
+    /// Connects to one of `hosts` (tried in order, round and round) with a session of
+    /// `timeout`; returns once the session exists, or fails with `ConnectionLoss` if no
+    /// server gives one within `within`. The notifications come on the returned channel.
+    pub async fn connect(
+        hosts: Vec<SocketAddr>,
+        timeout: Duration,
+        within: Duration,
+    ) -> Result<(ZkClient, mpsc::UnboundedReceiver<Notification>), ZkError> {
+        let (calls, inbox) = mpsc::unbounded_channel();
+        let (events, notifications) = mpsc::unbounded_channel();
+        let mut conn = Connection {
+            hosts,
+            next_host: 0,
+            session: Session {
+                id: 0,
+                password: vec![0; 16],
+                timeout_ms: i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX),
+                last_zxid: 0,
+            },
+            watches: Watched::default(),
+            events,
+        };
+        let deadline = tokio::time::Instant::now() + within;
+        let link = loop {
+            if let Some(link) = conn.reconnect().await {
+                break link;
+            }
+            if tokio::time::Instant::now() >= deadline || conn.hosts.is_empty() {
+                return Err(ZkError::ConnectionLoss);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        let session = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(conn.session.id));
+        let shared = session.clone();
+        tokio::spawn(conn.run(link, inbox, shared));
+        Ok((ZkClient { calls, session }, notifications))
+    }
+
+    /// The session's id.
+    pub fn session_id(&self) -> i64 {
+        self.session.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    async fn call(&self, request: Request) -> Reply {
+        let (reply, answer) = oneshot::channel();
+        self.calls
+            .send(Call { request, reply })
+            .map_err(|_| ZkError::SessionExpired)?;
+        answer.await.unwrap_or(Err(ZkError::ConnectionLoss))
+    }
+
+    /// Creates `path` with `data`; the path created (a sequential node's full name).
+    pub async fn create(
+        &self,
+        path: &str,
+        data: &[u8],
+        mode: CreateMode,
+    ) -> Result<String, ZkError> {
+        let request = Request::Write(JuteOp::Create {
+            path: path.into(),
+            data: data.to_vec(),
+            flags: mode.flags(),
+            with_stat: false,
+        });
+        match self.call(request).await? {
+            Response::Path(path) => Ok(path),
+            _ => Err(ZkError::RuntimeInconsistency),
+        }
+    }
+
+    /// `path`'s data and stat; with `watch`, a data watch.
+    pub async fn get_data(&self, path: &str, watch: bool) -> Result<(Vec<u8>, Stat), ZkError> {
+        match self
+            .call(Request::GetData {
+                path: path.into(),
+                watch,
+            })
+            .await?
+        {
+            Response::Data(data, stat) => Ok((data, stat)),
+            _ => Err(ZkError::RuntimeInconsistency),
+        }
+    }
+
+    /// Sets `path`'s data if its version is `version` (-1: any); the new stat.
+    pub async fn set_data(&self, path: &str, data: &[u8], version: i32) -> Result<Stat, ZkError> {
+        let request = Request::Write(JuteOp::SetData {
+            path: path.into(),
+            data: data.to_vec(),
+            version,
+        });
+        match self.call(request).await? {
+            Response::Stat(stat) => Ok(stat),
+            _ => Err(ZkError::RuntimeInconsistency),
+        }
+    }
+
+    /// Deletes `path` if its version is `version` (-1: any).
+    pub async fn delete(&self, path: &str, version: i32) -> Result<(), ZkError> {
+        let request = Request::Write(JuteOp::Delete {
+            path: path.into(),
+            version,
+        });
+        self.call(request).await.map(|_| ())
+    }
+
+    /// `path`'s stat, or None; with `watch`, a watch on its creation, change or deletion.
+    pub async fn exists(&self, path: &str, watch: bool) -> Result<Option<Stat>, ZkError> {
+        match self
+            .call(Request::Exists {
+                path: path.into(),
+                watch,
+            })
+            .await
+        {
+            Ok(Response::Stat(stat)) => Ok(Some(stat)),
+            Ok(_) => Err(ZkError::RuntimeInconsistency),
+            Err(ZkError::NoNode) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The names of `path`'s children, sorted; with `watch`, a child watch.
+    pub async fn get_children(&self, path: &str, watch: bool) -> Result<Vec<String>, ZkError> {
+        let request = Request::GetChildren {
+            path: path.into(),
+            watch,
+            with_stat: false,
+        };
+        match self.call(request).await? {
+            Response::Children(mut children) => {
+                children.sort();
+                Ok(children)
+            }
+            _ => Err(ZkError::RuntimeInconsistency),
+        }
+    }
+
+    /// Waits until the server this session is connected to has applied every write committed
+    /// before now.
+    pub async fn sync(&self, path: &str) -> Result<(), ZkError> {
+        self.call(Request::Sync { path: path.into() })
+            .await
+            .map(|_| ())
+    }
+
+    /// Ends the session (its ephemeral nodes go).
+    pub async fn close(&self) -> Result<(), ZkError> {
+        self.call(Request::Close).await.map(|_| ())
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Session {
+    id: i64,
+    password: Vec<u8>,
+    timeout_ms: i32,
+    last_zxid: i64,
+}
+
+/// The watches this client set and that have not fired: set again after a reconnection.
+#[derive(Debug, Default)]
+struct Watched {
+    data: BTreeSet<String>,
+    exist: BTreeSet<String>,
+    child: BTreeSet<String>,
+}
+
+type Link = Framed<TcpStream, LengthDelimitedCodec>;
+
+struct Connection {
+    hosts: Vec<SocketAddr>,
+    next_host: usize,
+    session: Session,
+    watches: Watched,
+    events: mpsc::UnboundedSender<Notification>,
+}
+
+/// Why a connection ended.
+enum Ended {
+    /// Every handle is gone, or the session was closed: the task ends.
+    Done,
+    /// The link broke: reconnect.
+    Broken,
+}
+
+impl Connection {
+    /// One attempt at the next host: a link with the session (a new one if there is none
+    /// yet), or None.
+    async fn reconnect(&mut self) -> Option<Link> {
+        let host = *self.hosts.get(self.next_host % self.hosts.len().max(1))?;
+        self.next_host += 1;
+        let attempt = async {
+            let stream = TcpStream::connect(host).await.ok()?;
+            let _ = stream.set_nodelay(true);
+            let codec = LengthDelimitedCodec::builder()
+                .max_frame_length(super::server::tcp::MAX_FRAME)
+                .new_codec();
+            let mut link = Framed::new(stream, codec);
+            let handshake = ConnectRequest {
+                protocol_version: 0,
+                last_zxid_seen: self.session.last_zxid,
+                timeout_ms: self.session.timeout_ms,
+                session_id: self.session.id,
+                password: self.session.password.clone(),
+                read_only: false,
+            };
+            link.send(Bytes::from(handshake.encode())).await.ok()?;
+            let frame = link.next().await?.ok()?;
+            let answer = ConnectResponse::decode(&frame).ok()?;
+            Some((link, answer))
+        };
+        let (link, answer) = tokio::time::timeout(CONNECT_TIMEOUT, attempt)
+            .await
+            .ok()??;
+        if answer.session_id == 0 {
+            // The session expired: nothing more can be done with it.
+            self.hosts.clear();
+            return None;
+        }
+        self.session.id = answer.session_id;
+        self.session.password = answer.password;
+        self.session.timeout_ms = answer.timeout_ms;
+        Some(link)
+    }
+
+    async fn run(
+        mut self,
+        mut link: Link,
+        mut inbox: mpsc::UnboundedReceiver<Call>,
+        session: std::sync::Arc<std::sync::atomic::AtomicI64>,
+    ) {
+        loop {
+            session.store(self.session.id, std::sync::atomic::Ordering::Relaxed);
+            match self.serve(&mut link, &mut inbox).await {
+                Ended::Done => return,
+                Ended::Broken => {}
+            }
+            // Reconnect within the session's timeout, or give up on it.
+            let within = Duration::from_millis(u64::try_from(self.session.timeout_ms).unwrap_or(0));
+            let deadline = tokio::time::Instant::now() + within;
+            let mut relinked = None;
+            while relinked.is_none() && !self.hosts.is_empty() {
+                relinked = self.reconnect().await;
+                if relinked.is_none() {
+                    if tokio::time::Instant::now() >= deadline {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+            match relinked {
+                Some(next) => link = next,
+                None => {
+                    // The session is gone: refuse every later request.
+                    inbox.close();
+                    while let Some(call) = inbox.recv().await {
+                        let _ = call.reply.send(Err(ZkError::SessionExpired));
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Serves one link until it breaks or the client is done.
+    async fn serve(&mut self, link: &mut Link, inbox: &mut mpsc::UnboundedReceiver<Call>) -> Ended {
+        let mut pending: BTreeMap<i32, Call> = BTreeMap::new();
+        let mut next_xid = 1;
+        // Watches set before a reconnection are set again first.
+        if !(self.watches.data.is_empty()
+            && self.watches.exist.is_empty()
+            && self.watches.child.is_empty())
+        {
+            let rewatch = Request::SetWatches(Rewatch {
+                relative_zxid: self.session.last_zxid,
+                data: self.watches.data.iter().cloned().collect(),
+                exist: self.watches.exist.iter().cloned().collect(),
+                child: self.watches.child.iter().cloned().collect(),
+            });
+            if link
+                .send(Bytes::from(request::encode(xid::SET_WATCHES, &rewatch)))
+                .await
+                .is_err()
+            {
+                return Ended::Broken;
+            }
+        }
+        let ping_every = Duration::from_millis(
+            u64::try_from(self.session.timeout_ms / 3)
+                .unwrap_or(1)
+                .max(1),
+        );
+        let mut ping = tokio::time::interval(ping_every);
+        ping.tick().await;
+        let ended = loop {
+            tokio::select! {
+                call = inbox.recv() => {
+                    let Some(call) = call else { break Ended::Done };
+                    let xid = next_xid;
+                    next_xid += 1;
+                    self.note_watch(&call.request);
+                    let frame = request::encode(xid, &call.request);
+                    let closing = matches!(call.request, Request::Close);
+                    pending.insert(xid, call);
+                    if link.send(Bytes::from(frame)).await.is_err() {
+                        break Ended::Broken;
+                    }
+                    if closing {
+                        // Wait for the close's answer, then end; without it the link broke
+                        // first, and the close is tried again on the next one.
+                        while let Some(Ok(frame)) = link.next().await {
+                            if self.dispatch(&frame, &mut pending).is_err() || pending.is_empty() {
+                                break;
+                            }
+                        }
+                        break if pending.is_empty() { Ended::Done } else { Ended::Broken };
+                    }
+                }
+                frame = link.next() => match frame {
+                    Some(Ok(frame)) => {
+                        if self.dispatch(&frame, &mut pending).is_err() {
+                            break Ended::Broken;
+                        }
+                    }
+                    _ => break Ended::Broken,
+                },
+                _ = ping.tick() => {
+                    if link.send(Bytes::from(request::encode(xid::PING, &Request::Ping))).await.is_err() {
+                        break Ended::Broken;
+                    }
+                }
+            }
+        };
+        for (_, call) in pending {
+            let _ = call.reply.send(Err(ZkError::ConnectionLoss));
+        }
+        ended
+    }
+
+    /// Remembers the watch a request sets.
+    fn note_watch(&mut self, request: &Request) {
+        match request {
+            Request::GetData { path, watch: true } => {
+                self.watches.data.insert(path.clone());
+            }
+            Request::Exists { path, watch: true } => {
+                self.watches.exist.insert(path.clone());
+            }
+            Request::GetChildren {
+                path, watch: true, ..
+            } => {
+                self.watches.child.insert(path.clone());
+            }
+            _ => {}
+        }
+    }
+
+    /// Hands a frame to whoever waits for it.
+    fn dispatch(&mut self, frame: &[u8], pending: &mut BTreeMap<i32, Call>) -> Result<(), ()> {
+        let xid = Reader::new(frame).int().map_err(|_| ())?;
+        let asked = pending.get(&xid).map(|c| &c.request);
+        match reply::decode(frame, asked).map_err(|_| ())? {
+            Incoming::Notification { kind, path, .. } => {
+                // A fired watch is gone (data and exist watches fire alike).
+                match kind {
+                    4 => {
+                        self.watches.child.remove(&path);
+                    }
+                    2 => {
+                        self.watches.child.remove(&path);
+                        self.watches.data.remove(&path);
+                        self.watches.exist.remove(&path);
+                    }
+                    _ => {
+                        self.watches.data.remove(&path);
+                        self.watches.exist.remove(&path);
+                    }
+                }
+                let _ = self.events.send(Notification { kind, path });
+            }
+            Incoming::Reply(ReplyHeader { xid, zxid, err }, response) => {
+                if zxid > self.session.last_zxid {
+                    self.session.last_zxid = zxid;
+                }
+                if let Some(call) = pending.remove(&xid) {
+                    let answer = if err == 0 {
+                        Ok(response)
+                    } else {
+                        Err(ZkError::from_code(err).unwrap_or(ZkError::RuntimeInconsistency))
+                    };
+                    let _ = call.reply.send(answer);
+                }
+            }
+        }
+        Ok(())
+    }
+}
