@@ -83,6 +83,7 @@ pub fn zk(config: &ClusterConfig, epoch_ms: i64) -> Result<Zk> {
     let servers = config.nodes_with_role("server")?;
     let mut system = Zk::on(servers.clone(), epoch_ms);
     system.options.raft = kv_options(config, servers).raft;
+    system.options.max_raft_state = Some(config.max_raft_state_bytes);
     Ok(system)
 }
 
@@ -274,8 +275,11 @@ pub fn start(
                     system.cell.clone(),
                 ));
             }
-            // troupe's own client port is not served for ZooKeeper yet.
-            drop(clients);
+            let gateway_node = node.clone();
+            actix_rt::spawn(serve_clients(clients, port, move |request| {
+                let node = gateway_node.clone();
+                async move { troupe_actors::zk::gateway::answer(node, request, GATEWAY_TIMEOUT).await }
+            }));
         }
         _ => {
             raft_kv(config)?.start(&node)?;

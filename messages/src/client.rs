@@ -59,6 +59,17 @@ pub struct NodeStatus {
     pub leader: Option<NodeId>,
 }
 
+/// One server of a ZooKeeper cluster, as `troupe status` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ZkNodeStatus {
+    /// Its Raft peer's view.
+    pub raft: NodeStatus,
+    /// The last Raft index its snapshot covers (0: none yet).
+    pub snapshot_index: Index,
+    /// Its server's view.
+    pub server: crate::zk::ZkServerStatus,
+}
+
 /// One node of a chain cluster, as `troupe status` shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChainNodeStatus {
@@ -96,6 +107,8 @@ pub enum ClientResponse {
     Gfs(GfsClientReply),
     /// The answer to [`ClientRequest::Status`] in a GFS cluster.
     GfsStatus(GfsNodeStatus),
+    /// The answer to [`ClientRequest::Status`] in a ZooKeeper cluster.
+    ZkStatus(ZkNodeStatus),
     /// The answer to [`ClientRequest::ReadLocal`] ("" for a missing key).
     Value(String),
     /// The node could not serve the request (its replica is restarting, say); try again or

@@ -305,6 +305,30 @@ impl crate::Wire for ZkTouch {
     const TAG: &'static str = "zk.touch";
 }
 
+/// Asks a ZooKeeper server for its [`ZkServerStatus`].
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, actix::Message)]
+#[rtype(result = "ZkServerStatus")]
+pub struct GetZkStatus;
+
+impl crate::Wire for GetZkStatus {
+    const TAG: &'static str = "zk.status";
+}
+
+/// A ZooKeeper server's view of itself.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, actix::MessageResponse,
+)]
+pub struct ZkServerStatus {
+    /// The zxid of the last write its replica applied.
+    pub last_zxid: i64,
+    /// Live sessions, cluster-wide, as its replica knows them.
+    pub sessions: u64,
+    /// Client connections open on this server.
+    pub connections: u64,
+    /// Znodes in its replica.
+    pub znodes: u64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

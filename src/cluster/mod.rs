@@ -11,6 +11,7 @@ mod kv;
 mod status;
 mod up;
 mod vmft_status;
+mod zk_status;
 
 pub use gfs::{gfs, GfsArgs};
 pub use kv::{kv, KvArgs};

@@ -1,7 +1,7 @@
 //! `troupe status`: every node's role and reachability, by the id the configuration gives it,
 //! with the reason a node could not be reached. It exits 1 when the cluster cannot serve: no
 //! reachable node leads (raft-kv), none has a place in a chain that serves (chain), none
-//! runs the VM's primary (vmft), or no master replica serves (gfs).
+//! runs the VM's primary (vmft), no master replica serves (gfs), or no server leads (zk).
 
 use super::client::{clerk, describe, nodes, runtime};
 use anyhow::Result;
@@ -27,7 +27,8 @@ pub struct StatusArgs {
 /// Prints every node's role and reachability: for a key-value cluster its Raft role, term and
 /// commit index; for a chain cluster its place in each chain, the epoch, and its manager role;
 /// for a VM-FT cluster its VM host's role, generation and log, and its storage replica's role;
-/// for a GFS cluster its roles, its master replica's and chunkserver's state.
+/// for a GFS cluster its roles, its master replica's and chunkserver's state; for a ZooKeeper
+/// cluster each server's role, term, last zxid, snapshot, sessions and connections.
 /// Exit 0 if the cluster can serve, 1 if no reachable node can.
 pub fn status(args: StatusArgs) -> Result<ExitCode> {
     let config = ClusterConfig::load(&args.config)?;
@@ -40,6 +41,8 @@ pub fn status(args: StatusArgs) -> Result<ExitCode> {
         super::vmft_status::show(clerk, &nodes, args.json)?
     } else if config.system == "gfs" {
         super::gfs_status::show(&config, clerk, &nodes, args.json)?
+    } else if config.system == "zk" {
+        super::zk_status::show(clerk, &nodes, args.json)?
     } else {
         let statuses = runtime()?.block_on(async {
             let mut statuses = Vec::new();

@@ -307,3 +307,75 @@ fn the_rust_client_pipelines_watches_and_keeps_its_session_through_a_server_kill
         assert_eq!(other.exists(&ephemeral, false).await, Ok(None));
     });
 }
+
+#[test]
+fn a_server_restarted_from_a_snapshot_has_every_node() {
+    use troupe_actors::zk::client::ZkClient;
+    use troupe_messages::zk::CreateMode;
+    let mut cluster = Processes::init_with("zk-snapshot", 3, &["--system", "zk"]);
+    // Snapshots every 2 KB of entries: a few hundred creates make several.
+    let toml = std::fs::read_to_string(&cluster.config_path).expect("cluster.toml");
+    let toml = toml
+        .lines()
+        .map(|l| {
+            if l.starts_with("max_raft_state_bytes") {
+                "max_raft_state_bytes = 4096"
+            } else {
+                l
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(&cluster.config_path, toml).expect("cluster.toml written");
+    cluster.reload();
+    for id in cluster.ids() {
+        cluster.start(id);
+    }
+    let hosts: Vec<std::net::SocketAddr> = cluster
+        .config
+        .nodes
+        .iter()
+        .map(|n| n.zk_addr.expect("a zk_addr"))
+        .collect();
+    let last = *cluster.ids().last().expect("a node");
+    let runtime = super::support::runtime();
+    let secs = Duration::from_secs;
+    runtime.block_on(async {
+        let (zk, _) = ZkClient::connect(hosts[..2].to_vec(), secs(6), secs(60))
+            .await
+            .expect("a session");
+        zk.create("/s", b"", CreateMode::PERSISTENT)
+            .await
+            .expect("/s");
+        let creates = (0..300).map(|i| {
+            let zk = zk.clone();
+            async move {
+                let path = format!("/s/node-{i:03}");
+                zk.create(&path, &[7; 32], CreateMode::PERSISTENT).await
+            }
+        });
+        for created in futures_util::future::join_all(creates).await {
+            created.expect("a create");
+        }
+    });
+    // Every server snapshots its own replica; the last one's must have, before its kill.
+    let status = cluster.status_json();
+    let snapshot_index = status["nodes"][2]["snapshot_index"].as_u64().unwrap_or(0);
+    assert!(snapshot_index > 0, "no snapshot: {status}");
+    cluster.kill(last);
+    cluster.start(last);
+    runtime.block_on(async {
+        // Only the restarted server: it must have every node, from its snapshot and log.
+        let (zk, _) = ZkClient::connect(vec![hosts[2]], secs(6), secs(60))
+            .await
+            .expect("a session on the restarted server");
+        let deadline = Instant::now() + secs(30);
+        while let Err(e) = zk.sync("/").await {
+            assert!(Instant::now() < deadline, "sync: {e}");
+        }
+        let children = zk.get_children("/s", false).await.expect("/s");
+        assert_eq!(children.len(), 300);
+        let (data, _) = zk.get_data("/s/node-299", false).await.expect("a node");
+        assert_eq!(data, [7; 32]);
+    });
+}

@@ -11,7 +11,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 use troupe_messages::client::{
-    ChainNodeStatus, ClientRequest, ClientResponse, GfsNodeStatus, NodeStatus, Role, VmftNodeStatus,
+    ChainNodeStatus, ClientRequest, ClientResponse, GfsNodeStatus, NodeStatus, Role,
+    VmftNodeStatus, ZkNodeStatus,
 };
 use troupe_messages::kv::{KvOp, KvReply, KvRequest};
 use troupe_messages::{ClientId, NodeId};
@@ -178,6 +179,14 @@ impl RemoteClerk {
     pub async fn gfs_status(&mut self, node: NodeId) -> Result<GfsNodeStatus> {
         match self.ask_node(node, &ClientRequest::Status).await? {
             ClientResponse::GfsStatus(status) => Ok(status),
+            other => Err(unexpected(node, other)),
+        }
+    }
+
+    /// Asks `node` of a ZooKeeper cluster for its status.
+    pub async fn zk_status(&mut self, node: NodeId) -> Result<ZkNodeStatus> {
+        match self.ask_node(node, &ClientRequest::Status).await? {
+            ClientResponse::ZkStatus(status) => Ok(status),
             other => Err(unexpected(node, other)),
         }
     }

@@ -12,10 +12,12 @@
 //!   troupe unchanged.
 //! - [`server`]: one server's decisions: connections, ordering, proposals, watches, expiry;
 //!   the actor that runs them over Raft; the client port.
+//! - [`gateway`]: what a node's troupe client port answers (`troupe status`).
 //! - [`client`]: a ZooKeeper client over ZooKeeper's protocol, for examples, the load
 //!   generator and tests.
 
 pub mod client;
+pub mod gateway;
 pub mod jute;
 pub mod server;
 pub mod sessions;

@@ -9,7 +9,10 @@ use crate::raft::peer::{Applied, PeerOptions, RaftPeer};
 use crate::raft::Apply;
 use crate::zk::jute::connect::ConnectRequest;
 use crate::zk::state::{ZkEntry, ZkState};
-use actix::{Actor, ActorFutureExt, Addr, AsyncContext, Context, Handler, Message, WrapFuture};
+use actix::{
+    Actor, ActorFutureExt, Addr, AsyncContext, Context, Handler, Message, ResponseActFuture,
+    WrapFuture,
+};
 use rand::Rng as _;
 use serde_bytes::ByteBuf;
 use std::collections::{BTreeMap, BTreeSet};
@@ -17,7 +20,7 @@ use std::time::Duration;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::time::Instant;
 use troupe_messages::raft::{GetStatus, Start};
-use troupe_messages::zk::{ZkPropose, ZkProposed, ZkTouch};
+use troupe_messages::zk::{GetZkStatus, ZkPropose, ZkProposed, ZkServerStatus, ZkTouch};
 use troupe_messages::NodeId;
 use troupe_runtime::{decode, encode, ActorHandle, ExitReason, Node};
 
@@ -43,6 +46,9 @@ pub struct ZkOptions {
     /// The wall clock, in ms since the epoch, at the run's time zero: an entry's time is this
     /// plus the run's clock (so a simulated run stays deterministic).
     pub epoch_ms: i64,
+    /// Snapshot the replica once about half this many bytes of entries were applied since
+    /// the last snapshot, so that Raft can drop its log up to there (None: never).
+    pub max_raft_state: Option<usize>,
 }
 
 impl ZkOptions {
@@ -61,6 +67,7 @@ impl ZkOptions {
             poll: Duration::from_millis(20),
             touch_every: Duration::from_millis(500),
             epoch_ms,
+            max_raft_state: None,
         }
     }
 }
@@ -147,6 +154,7 @@ pub struct ZkServer {
     queued: Vec<ByteBuf>,
     queued_proposals: Vec<u64>,
     in_flight: bool,
+    bytes_since_snapshot: usize,
     last_touch: Instant,
 }
 
@@ -180,12 +188,14 @@ impl ZkServer {
             queued: Vec::new(),
             queued_proposals: Vec::new(),
             in_flight: false,
+            bytes_since_snapshot: 0,
             last_touch: Instant::now(),
         };
         let server = node
             .spawn_named(NAME, server)?
             .accept::<ZkPropose>()
-            .accept::<ZkTouch>();
+            .accept::<ZkTouch>()
+            .accept::<GetZkStatus>();
         let recipient = server.addr().clone().recipient();
         let peer = match RaftPeer::spawn(node, options.raft, recipient) {
             Ok(peer) => peer,
@@ -315,6 +325,25 @@ impl ZkServer {
     }
 }
 
+impl ZkServer {
+    /// Hands Raft a snapshot of the replica at `index` once enough was applied since the last.
+    fn maybe_snapshot(&mut self, index: u64) {
+        let (Some(max), Some(raft)) = (self.options.max_raft_state, &self.raft) else {
+            return;
+        };
+        if self.bytes_since_snapshot < max / 2 {
+            return;
+        }
+        match encode(self.core.state()) {
+            Ok(data) => {
+                raft.do_send(crate::raft::peer::Snapshot { index, data });
+                self.bytes_since_snapshot = 0;
+            }
+            Err(e) => tracing::error!("a ZooKeeper snapshot does not encode: {e}"),
+        }
+    }
+}
+
 fn now_ms(node: &Node, options: &ZkOptions) -> i64 {
     options.epoch_ms + i64::try_from(node.now_ns() / 1_000_000).unwrap_or(0)
 }
@@ -340,14 +369,21 @@ impl Handler<Applied> for ZkServer {
     fn handle(&mut self, msg: Applied, ctx: &mut Context<Self>) {
         let now = Instant::now();
         match msg.0 {
-            Apply::Command { index, command, .. } => match decode::<ZkEntry>(&command) {
-                Ok(entry) => self.core.apply(index, &entry, now),
-                Err(e) => {
-                    tracing::error!(node = %self.node.id(), index, "undecodable entry skipped: {e}")
+            Apply::Command { index, command, .. } => {
+                match decode::<ZkEntry>(&command) {
+                    Ok(entry) => self.core.apply(index, &entry, now),
+                    Err(e) => {
+                        tracing::error!(node = %self.node.id(), index, "undecodable entry skipped: {e}")
+                    }
                 }
-            },
+                self.bytes_since_snapshot += command.len() + 16;
+                self.maybe_snapshot(index);
+            }
             Apply::Snapshot { data, .. } => match decode::<ZkState>(&data) {
-                Ok(state) => self.core.install(state, now),
+                Ok(state) => {
+                    self.core.install(state, now);
+                    self.bytes_since_snapshot = 0;
+                }
                 Err(e) => tracing::error!(node = %self.node.id(), "undecodable snapshot: {e}"),
             },
         }
@@ -356,23 +392,66 @@ impl Handler<Applied> for ZkServer {
 }
 
 impl Handler<ZkPropose> for ZkServer {
-    type Result = ZkProposed;
+    type Result = ResponseActFuture<Self, ZkProposed>;
 
-    fn handle(&mut self, msg: ZkPropose, _: &mut Context<Self>) -> ZkProposed {
-        let Some(raft) = self.raft.as_ref().filter(|_| self.core.is_leader()) else {
-            return ZkProposed {
-                accepted: false,
-                leader: self.leader,
-            };
+    /// Starts the batch in this server's Raft log if its peer leads (asked of the peer
+    /// itself: this server's own view may lag by a poll). The first entry tells; the rest
+    /// follow it through the peer's mailbox, in order.
+    fn handle(&mut self, msg: ZkPropose, _: &mut Context<Self>) -> Self::Result {
+        let rejected = ZkProposed {
+            accepted: false,
+            leader: self.leader,
         };
-        for entry in msg.entries {
-            raft.do_send(Start {
-                command: entry.into_vec(),
-            });
-        }
-        ZkProposed {
-            accepted: true,
-            leader: Some(self.node.id()),
+        let Some(raft) = self.raft.clone() else {
+            return Box::pin(actix::fut::ready(rejected));
+        };
+        let me = self.node.id();
+        let mut entries = msg.entries.into_iter();
+        let Some(first) = entries.next() else {
+            return Box::pin(actix::fut::ready(ZkProposed {
+                accepted: true,
+                leader: Some(me),
+            }));
+        };
+        let start = async move {
+            let started = raft
+                .send(Start {
+                    command: first.into_vec(),
+                })
+                .await;
+            match started {
+                Ok(s) if s.is_leader => {
+                    for entry in entries {
+                        raft.do_send(Start {
+                            command: entry.into_vec(),
+                        });
+                    }
+                    ZkProposed {
+                        accepted: true,
+                        leader: Some(me),
+                    }
+                }
+                Ok(s) => ZkProposed {
+                    accepted: false,
+                    leader: s.leader,
+                },
+                Err(_) => rejected,
+            }
+        };
+        Box::pin(start.into_actor(self))
+    }
+}
+
+impl Handler<GetZkStatus> for ZkServer {
+    type Result = ZkServerStatus;
+
+    fn handle(&mut self, _: GetZkStatus, _: &mut Context<Self>) -> ZkServerStatus {
+        let state = self.core.state();
+        ZkServerStatus {
+            last_zxid: state.last_zxid(),
+            sessions: state.sessions().count() as u64,
+            connections: self.core.connections() as u64,
+            znodes: state.tree().len() as u64,
         }
     }
 }
