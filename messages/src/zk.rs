@@ -329,6 +329,36 @@ pub struct ZkServerStatus {
     pub znodes: u64,
 }
 
+/// A frame of a ZooKeeper connection carried over troupe's network (the simulated one has no
+/// byte streams): `seq` numbers a connection's frames from 0 (the handshake), so the server
+/// takes them in order whatever order they arrive in. The answer carries every frame the
+/// server sent on the connection up to and including this frame's reply.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, actix::Message)]
+#[rtype(result = "ZkNetFrames")]
+pub struct ZkNetFrame {
+    /// The client's node.
+    pub client: crate::NodeId,
+    /// The connection, unique on the client's node.
+    pub conn: u32,
+    /// The frame's number on the connection.
+    pub seq: u64,
+    /// The frame (jute, without its length prefix).
+    pub frame: serde_bytes::ByteBuf,
+}
+
+impl crate::Wire for ZkNetFrame {
+    const TAG: &'static str = "zk.net-frame";
+}
+
+/// The server's frames on a connection, in order, and whether it closed the connection.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, actix::MessageResponse)]
+pub struct ZkNetFrames {
+    /// The frames.
+    pub frames: Vec<serde_bytes::ByteBuf>,
+    /// The connection is closed: nothing more comes on it.
+    pub closed: bool,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,6 +5,7 @@
 //! batches, one batch in flight at a time so that a client's writes keep their order.
 
 use super::core::{ConnId, CoreOptions, Effect, ZkCore};
+use super::net_port::{conn_id, is_net, xid_of, Expect, NetConns};
 use crate::raft::peer::{Applied, PeerOptions, RaftPeer};
 use crate::raft::Apply;
 use crate::zk::jute::connect::ConnectRequest;
@@ -20,7 +21,9 @@ use std::time::Duration;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::time::Instant;
 use troupe_messages::raft::{GetStatus, Start};
-use troupe_messages::zk::{GetZkStatus, ZkPropose, ZkProposed, ZkServerStatus, ZkTouch};
+use troupe_messages::zk::{
+    GetZkStatus, ZkNetFrame, ZkNetFrames, ZkPropose, ZkProposed, ZkServerStatus, ZkTouch,
+};
 use troupe_messages::NodeId;
 use troupe_runtime::{decode, encode, ActorHandle, ExitReason, Node};
 
@@ -41,7 +44,10 @@ pub struct ZkOptions {
     pub forward_timeout: Duration,
     /// How often the server looks at its Raft peer and the clock.
     pub poll: Duration,
-    /// How often a follower passes its clients' session touches to the leader.
+    /// How often a follower passes its clients' session touches to the leader: often, so
+    /// that a follower's crash loses the leader few of them (a client's last ping before it
+    /// would otherwise be lost, and its session expire before the client reaches another
+    /// server).
     pub touch_every: Duration,
     /// The wall clock, in ms since the epoch, at the run's time zero: an entry's time is this
     /// plus the run's clock (so a simulated run stays deterministic).
@@ -53,7 +59,7 @@ pub struct ZkOptions {
 
 impl ZkOptions {
     /// Servers `members` with ZooKeeper's 2 s tick, Raft's default timing, writes given 5 s,
-    /// a look every 20 ms and touches passed on every 500 ms.
+    /// a look every 20 ms and touches passed on every 20 ms.
     pub fn new(members: Vec<NodeId>, epoch_ms: i64) -> ZkOptions {
         ZkOptions {
             raft: PeerOptions {
@@ -65,7 +71,7 @@ impl ZkOptions {
             commit_timeout: Duration::from_secs(5),
             forward_timeout: Duration::from_secs(1),
             poll: Duration::from_millis(20),
-            touch_every: Duration::from_millis(500),
+            touch_every: Duration::from_millis(20),
             epoch_ms,
             max_raft_state: None,
         }
@@ -156,6 +162,8 @@ pub struct ZkServer {
     in_flight: bool,
     bytes_since_snapshot: usize,
     last_touch: Instant,
+    /// Connections of clients on other nodes, over troupe's network.
+    net: NetConns,
 }
 
 impl ZkServer {
@@ -189,13 +197,15 @@ impl ZkServer {
             queued_proposals: Vec::new(),
             in_flight: false,
             bytes_since_snapshot: 0,
+            net: NetConns::default(),
             last_touch: Instant::now(),
         };
         let server = node
             .spawn_named(NAME, server)?
             .accept::<ZkPropose>()
             .accept::<ZkTouch>()
-            .accept::<GetZkStatus>();
+            .accept::<GetZkStatus>()
+            .accept::<ZkNetFrame>();
         let recipient = server.addr().clone().recipient();
         let peer = match RaftPeer::spawn(node, options.raft, recipient) {
             Ok(peer) => peer,
@@ -230,12 +240,16 @@ impl ZkServer {
     fn flush(&mut self, ctx: &mut Context<Self>) {
         for effect in self.core.take_effects() {
             match effect {
+                Effect::Send { conn, frame } if is_net(conn) => self.net.sent(conn, frame),
                 Effect::Send { conn, frame } => {
                     if let Some(sink) = self.sinks.get(&conn) {
                         let _ = sink.send(ConnOut::Frame(frame));
                     }
                 }
                 Effect::Close { conn } => {
+                    if is_net(conn) {
+                        self.net.closed(conn);
+                    }
                     if let Some(sink) = self.sinks.remove(&conn) {
                         let _ = sink.send(ConnOut::Close);
                     }
@@ -472,29 +486,65 @@ impl Handler<ConnOpened> for ZkServer {
     }
 }
 
+impl ZkServer {
+    /// A frame of `conn`: its handshake first, then its requests. A handshake that does not
+    /// decode closes the connection.
+    fn take_frame(&mut self, conn: ConnId, bytes: &[u8]) {
+        let (now, now_ms) = (Instant::now(), self.now_ms());
+        if self.handshaken.contains(&conn) {
+            self.core.request(conn, bytes, now, now_ms);
+            return;
+        }
+        match ConnectRequest::decode(bytes) {
+            Ok(request) => {
+                self.handshaken.insert(conn);
+                let password = self.node.with_rng(|rng| rng.gen::<[u8; 16]>());
+                self.core.connect(conn, &request, password, now, now_ms);
+            }
+            Err(e) => {
+                tracing::debug!(conn, "a malformed handshake: {e}");
+                if let Some(sink) = self.sinks.remove(&conn) {
+                    let _ = sink.send(ConnOut::Close);
+                }
+                if is_net(conn) {
+                    self.net.closed(conn);
+                }
+            }
+        }
+    }
+}
+
 impl Handler<ConnFrame> for ZkServer {
     type Result = ();
 
     fn handle(&mut self, msg: ConnFrame, ctx: &mut Context<Self>) {
-        let (now, now_ms) = (Instant::now(), self.now_ms());
-        if self.handshaken.contains(&msg.conn) {
-            self.core.request(msg.conn, &msg.bytes, now, now_ms);
-        } else {
-            match ConnectRequest::decode(&msg.bytes) {
-                Ok(request) => {
-                    self.handshaken.insert(msg.conn);
-                    let password = self.node.with_rng(|rng| rng.gen::<[u8; 16]>());
-                    self.core.connect(msg.conn, &request, password, now, now_ms);
-                }
-                Err(e) => {
-                    tracing::debug!(conn = msg.conn, "a malformed handshake: {e}");
-                    if let Some(sink) = self.sinks.remove(&msg.conn) {
-                        let _ = sink.send(ConnOut::Close);
-                    }
-                }
-            }
+        self.take_frame(msg.conn, &msg.bytes);
+        self.flush(ctx);
+    }
+}
+
+impl Handler<ZkNetFrame> for ZkServer {
+    type Result = ResponseActFuture<Self, ZkNetFrames>;
+
+    fn handle(&mut self, msg: ZkNetFrame, ctx: &mut Context<Self>) -> Self::Result {
+        let conn = conn_id(msg.client, msg.conn);
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        let due = self.net.arrive(conn, msg.seq, msg.frame.into_vec(), answer);
+        for (frame, answer) in due {
+            let expect = if self.handshaken.contains(&conn) {
+                xid_of(&frame).map_or(Expect::Handshake, Expect::Xid)
+            } else {
+                Expect::Handshake
+            };
+            self.net.expect(conn, expect, answer);
+            self.take_frame(conn, &frame);
         }
         self.flush(ctx);
+        let closed = ZkNetFrames {
+            frames: Vec::new(),
+            closed: true,
+        };
+        Box::pin(async move { answered.await.unwrap_or(closed) }.into_actor(self))
     }
 }
 
@@ -503,6 +553,7 @@ impl Handler<ConnClosed> for ZkServer {
 
     fn handle(&mut self, msg: ConnClosed, _: &mut Context<Self>) {
         self.core.closed(msg.conn);
+        self.net.forget(msg.conn);
         self.sinks.remove(&msg.conn);
         self.handshaken.remove(&msg.conn);
     }

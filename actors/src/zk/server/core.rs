@@ -190,6 +190,13 @@ impl ZkCore {
             return;
         }
         if req.session_id != 0 {
+            tracing::debug!(
+                server = self.options.server,
+                session = req.session_id,
+                known = self.state.session(req.session_id).is_some(),
+                zxid = self.state.last_zxid(),
+                "a session resumes"
+            );
             let resumed = self
                 .state
                 .session(req.session_id)
@@ -326,6 +333,7 @@ impl ZkCore {
             if proposed.is_some_and(|at| *at + timeout > now) {
                 continue;
             }
+            tracing::debug!(server = self.options.server, session, "session expires");
             self.expiring.insert(session, now);
             self.outbox.push(ZkEntry {
                 time: now_ms,
@@ -353,6 +361,12 @@ impl ZkCore {
                 ..
             } => self.tracker.open(*session, *timeout_ms, now),
             ZkCommand::CloseSession { session } => {
+                tracing::debug!(
+                    server = self.options.server,
+                    session,
+                    zxid,
+                    "session closed"
+                );
                 self.tracker.close(*session);
                 self.expiring.remove(session);
             }

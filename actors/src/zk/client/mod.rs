@@ -12,8 +12,11 @@
 //! - watch notifications arrive on the channel [`ZkClient::connect`] returns, in the order
 //!   the server sent them, before any reply sent after them.
 //!
-//! The connection is a task (spawned with `tokio::spawn`, or `actix::spawn` on an actix
-//! system) that owns the socket; a [`ZkClient`] handle sends it requests.
+//! The connection is a task that owns the link; a [`ZkClient`] handle sends it requests. Over
+//! TCP ([`ZkClient::connect`]) it is spawned with `tokio::spawn`; over troupe's network from a
+//! simulated node ([`ZkClient::connect_net`]), on the node's actix system.
+
+pub mod links;
 
 use super::jute::codec::Reader;
 use super::jute::connect::{ConnectRequest, ConnectResponse};
@@ -21,15 +24,14 @@ use super::jute::reply::{self, Incoming, ReplyHeader, Response};
 use super::jute::request::{self, JuteOp, Request};
 use super::jute::xid;
 use super::watches::Rewatch;
-use futures_util::{SinkExt as _, StreamExt};
+use links::{FrameLink, Links, NetLinks, TcpLinks};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::time::Duration;
-use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
-use tokio_util::bytes::Bytes;
-use tokio_util::codec::{Framed, LengthDelimitedCodec};
 use troupe_messages::zk::{CreateMode, Stat, ZkError};
+use troupe_messages::NodeId;
+use troupe_runtime::Node;
 
 /// A watch notification: ZooKeeper's event type number and the path.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,49 +53,47 @@ struct Call {
 #[derive(Clone)]
 pub struct ZkClient {
     calls: mpsc::UnboundedSender<Call>,
-    session: std::sync::Arc<std::sync::atomic::AtomicI64>,
+    session: SessionId,
 }
+
+type SessionId = std::sync::Arc<std::sync::atomic::AtomicI64>;
 
 /// How long a connection attempt (TCP and handshake) may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 impl ZkClient {
-    /// Connects to one of `hosts` (tried in order, round and round) with a session of
-    /// `timeout`; returns once the session exists, or fails with `ConnectionLoss` if no
+    /// Connects over TCP to one of `hosts` (tried in order, round and round) with a session
+    /// of `timeout`; returns once the session exists, or fails with `ConnectionLoss` if no
     /// server gives one within `within`. The notifications come on the returned channel.
     pub async fn connect(
         hosts: Vec<SocketAddr>,
         timeout: Duration,
         within: Duration,
     ) -> Result<(ZkClient, mpsc::UnboundedReceiver<Notification>), ZkError> {
-        let (calls, inbox) = mpsc::unbounded_channel();
-        let (events, notifications) = mpsc::unbounded_channel();
-        let mut conn = Connection {
-            hosts,
-            next_host: 0,
-            session: Session {
-                id: 0,
-                password: vec![0; 16],
-                timeout_ms: i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX),
-                last_zxid: 0,
-            },
-            watches: Watched::default(),
-            events,
+        let (conn, link, inbox, events) =
+            Connection::open(TcpLinks(hosts), timeout, within).await?;
+        let client = conn.client();
+        tokio::spawn(conn.run(link, inbox));
+        Ok((client, events))
+    }
+
+    /// The same from `node` of a simulated cluster to the troupe servers on `servers`, over
+    /// troupe's network; must run on the node's actix system.
+    pub async fn connect_net(
+        node: Node,
+        servers: Vec<NodeId>,
+        timeout: Duration,
+        within: Duration,
+    ) -> Result<(ZkClient, mpsc::UnboundedReceiver<Notification>), ZkError> {
+        let links = NetLinks {
+            node,
+            servers,
+            call_timeout: timeout,
         };
-        let deadline = tokio::time::Instant::now() + within;
-        let link = loop {
-            if let Some(link) = conn.reconnect().await {
-                break link;
-            }
-            if tokio::time::Instant::now() >= deadline || conn.hosts.is_empty() {
-                return Err(ZkError::ConnectionLoss);
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        };
-        let session = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(conn.session.id));
-        let shared = session.clone();
-        tokio::spawn(conn.run(link, inbox, shared));
-        Ok((ZkClient { calls, session }, notifications))
+        let (conn, link, inbox, events) = Connection::open(links, timeout, within).await?;
+        let client = conn.client();
+        actix::spawn(conn.run(link, inbox));
+        Ok((client, events))
     }
 
     /// The session's id.
@@ -226,12 +226,13 @@ struct Watched {
     child: BTreeSet<String>,
 }
 
-type Link = Framed<TcpStream, LengthDelimitedCodec>;
-
-struct Connection {
-    hosts: Vec<SocketAddr>,
+struct Connection<L: Links> {
+    links: L,
     next_host: usize,
+    expired: bool,
     session: Session,
+    session_id: SessionId,
+    calls: mpsc::UnboundedSender<Call>,
     watches: Watched,
     events: mpsc::UnboundedSender<Notification>,
 }
@@ -244,29 +245,73 @@ enum Ended {
     Broken,
 }
 
-impl Connection {
-    /// One attempt at the next host: a link with the session (a new one if there is none
+type Opened<L> = (
+    Connection<L>,
+    <L as Links>::Link,
+    mpsc::UnboundedReceiver<Call>,
+    mpsc::UnboundedReceiver<Notification>,
+);
+
+impl<L: Links> Connection<L> {
+    /// A session through `links`, within `within`.
+    async fn open(links: L, timeout: Duration, within: Duration) -> Result<Opened<L>, ZkError> {
+        let (calls, inbox) = mpsc::unbounded_channel();
+        let (events, notifications) = mpsc::unbounded_channel();
+        let mut conn = Connection {
+            links,
+            next_host: 0,
+            expired: false,
+            session: Session {
+                id: 0,
+                password: vec![0; 16],
+                timeout_ms: i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX),
+                last_zxid: 0,
+            },
+            session_id: SessionId::default(),
+            calls,
+            watches: Watched::default(),
+            events,
+        };
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            if let Some(link) = conn.reconnect().await {
+                return Ok((conn, link, inbox, notifications));
+            }
+            if tokio::time::Instant::now() >= deadline || conn.expired {
+                return Err(ZkError::ConnectionLoss);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn client(&self) -> ZkClient {
+        ZkClient {
+            calls: self.calls.clone(),
+            session: self.session_id.clone(),
+        }
+    }
+
+    /// One attempt at the next server: a link with the session (a new one if there is none
     /// yet), or None.
-    async fn reconnect(&mut self) -> Option<Link> {
-        let host = *self.hosts.get(self.next_host % self.hosts.len().max(1))?;
+    async fn reconnect(&mut self) -> Option<L::Link> {
+        let count = self.links.count().max(1);
+        let host = self.next_host % count;
         self.next_host += 1;
-        let attempt = async {
-            let stream = TcpStream::connect(host).await.ok()?;
-            let _ = stream.set_nodelay(true);
-            let codec = LengthDelimitedCodec::builder()
-                .max_frame_length(super::server::tcp::MAX_FRAME)
-                .new_codec();
-            let mut link = Framed::new(stream, codec);
-            let handshake = ConnectRequest {
-                protocol_version: 0,
-                last_zxid_seen: self.session.last_zxid,
-                timeout_ms: self.session.timeout_ms,
-                session_id: self.session.id,
-                password: self.session.password.clone(),
-                read_only: false,
-            };
-            link.send(Bytes::from(handshake.encode())).await.ok()?;
-            let frame = link.next().await?.ok()?;
+        let handshake = ConnectRequest {
+            protocol_version: 0,
+            last_zxid_seen: self.session.last_zxid,
+            timeout_ms: self.session.timeout_ms,
+            session_id: self.session.id,
+            password: self.session.password.clone(),
+            read_only: false,
+        };
+        let links = &mut self.links;
+        let attempt = async move {
+            let mut link = links.open(host).await?;
+            if !link.send(handshake.encode()).await {
+                return None;
+            }
+            let frame = link.next().await?;
             let answer = ConnectResponse::decode(&frame).ok()?;
             Some((link, answer))
         };
@@ -275,23 +320,23 @@ impl Connection {
             .ok()??;
         if answer.session_id == 0 {
             // The session expired: nothing more can be done with it.
-            self.hosts.clear();
+            tracing::debug!(session = self.session.id, host, "the session expired");
+            self.expired = true;
             return None;
         }
         self.session.id = answer.session_id;
         self.session.password = answer.password;
         self.session.timeout_ms = answer.timeout_ms;
+        self.session_id
+            .store(self.session.id, std::sync::atomic::Ordering::Relaxed);
         Some(link)
     }
 
-    async fn run(
-        mut self,
-        mut link: Link,
-        mut inbox: mpsc::UnboundedReceiver<Call>,
-        session: std::sync::Arc<std::sync::atomic::AtomicI64>,
-    ) {
+    async fn run(mut self, mut link: L::Link, mut inbox: mpsc::UnboundedReceiver<Call>) {
+        // The handles' sender: dropped here, so that the inbox closes when they are all gone.
+        let (dropped, _) = mpsc::unbounded_channel();
+        self.calls = dropped;
         loop {
-            session.store(self.session.id, std::sync::atomic::Ordering::Relaxed);
             match self.serve(&mut link, &mut inbox).await {
                 Ended::Done => return,
                 Ended::Broken => {}
@@ -300,7 +345,7 @@ impl Connection {
             let within = Duration::from_millis(u64::try_from(self.session.timeout_ms).unwrap_or(0));
             let deadline = tokio::time::Instant::now() + within;
             let mut relinked = None;
-            while relinked.is_none() && !self.hosts.is_empty() {
+            while relinked.is_none() && !self.expired {
                 relinked = self.reconnect().await;
                 if relinked.is_none() {
                     if tokio::time::Instant::now() >= deadline {
@@ -312,6 +357,11 @@ impl Connection {
             match relinked {
                 Some(next) => link = next,
                 None => {
+                    tracing::debug!(
+                        session = self.session.id,
+                        expired = self.expired,
+                        "no server took the session back"
+                    );
                     // The session is gone: refuse every later request.
                     inbox.close();
                     while let Some(call) = inbox.recv().await {
@@ -324,7 +374,11 @@ impl Connection {
     }
 
     /// Serves one link until it breaks or the client is done.
-    async fn serve(&mut self, link: &mut Link, inbox: &mut mpsc::UnboundedReceiver<Call>) -> Ended {
+    async fn serve(
+        &mut self,
+        link: &mut L::Link,
+        inbox: &mut mpsc::UnboundedReceiver<Call>,
+    ) -> Ended {
         let mut pending: BTreeMap<i32, Call> = BTreeMap::new();
         let mut next_xid = 1;
         // Watches set before a reconnection are set again first.
@@ -338,11 +392,7 @@ impl Connection {
                 exist: self.watches.exist.iter().cloned().collect(),
                 child: self.watches.child.iter().cloned().collect(),
             });
-            if link
-                .send(Bytes::from(request::encode(xid::SET_WATCHES, &rewatch)))
-                .await
-                .is_err()
-            {
+            if !link.send(request::encode(xid::SET_WATCHES, &rewatch)).await {
                 return Ended::Broken;
             }
         }
@@ -353,6 +403,10 @@ impl Connection {
         );
         let mut ping = tokio::time::interval(ping_every);
         ping.tick().await;
+        // As ZooKeeper's client does: a server not heard for two thirds of the session
+        // timeout is given up, leaving a third to reach another before the session expires.
+        let read_timeout = ping_every * 2;
+        let mut last_heard = tokio::time::Instant::now();
         let ended = loop {
             tokio::select! {
                 call = inbox.recv() => {
@@ -363,13 +417,13 @@ impl Connection {
                     let frame = request::encode(xid, &call.request);
                     let closing = matches!(call.request, Request::Close);
                     pending.insert(xid, call);
-                    if link.send(Bytes::from(frame)).await.is_err() {
+                    if !link.send(frame).await {
                         break Ended::Broken;
                     }
                     if closing {
                         // Wait for the close's answer, then end; without it the link broke
                         // first, and the close is tried again on the next one.
-                        while let Some(Ok(frame)) = link.next().await {
+                        while let Some(frame) = link.next().await {
                             if self.dispatch(&frame, &mut pending).is_err() || pending.is_empty() {
                                 break;
                             }
@@ -378,15 +432,20 @@ impl Connection {
                     }
                 }
                 frame = link.next() => match frame {
-                    Some(Ok(frame)) => {
+                    Some(frame) => {
+                        last_heard = tokio::time::Instant::now();
                         if self.dispatch(&frame, &mut pending).is_err() {
                             break Ended::Broken;
                         }
                     }
                     _ => break Ended::Broken,
                 },
+                _ = tokio::time::sleep_until(last_heard + read_timeout) => {
+                    tracing::debug!(session = self.session.id, "the server went silent");
+                    break Ended::Broken;
+                }
                 _ = ping.tick() => {
-                    if link.send(Bytes::from(request::encode(xid::PING, &Request::Ping))).await.is_err() {
+                    if !link.send(request::encode(xid::PING, &Request::Ping)).await {
                         break Ended::Broken;
                     }
                 }
