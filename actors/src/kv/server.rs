@@ -14,7 +14,7 @@ use troupe_messages::kv::{KvOp, KvReply, KvRequest, ReadLocal};
 use troupe_messages::raft::{Index, Start};
 use troupe_messages::{ClientId, NodeId};
 use troupe_runtime::plant::{self, Bug};
-use troupe_runtime::{decode, encode, ActorHandle, ExitReason, Node};
+use troupe_runtime::{decode, encode, ActorHandle, Node};
 
 /// The name a key-value server registers under.
 pub const NAME: &str = "kv";
@@ -88,26 +88,9 @@ impl KvServer {
             .spawn_named(NAME, server)?
             .accept::<KvRequest>()
             .accept::<ReadLocal>();
-        let peer = match RaftPeer::spawn(node, raft_options, server.addr().clone().recipient()) {
-            Ok(peer) => peer,
-            Err(e) => {
-                server
-                    .handle()
-                    .kill(ExitReason::Failed(format!("raft peer did not start: {e}")));
-                return Err(e);
-            }
-        };
-        let (server_handle, peer_handle) = (server.handle().clone(), peer.handle().clone());
-        let linked = server_handle.clone();
-        peer_handle.on_exit(move |reason| {
-            linked.kill(ExitReason::Failed(format!(
-                "its raft peer stopped: {reason}"
-            )));
-        });
-        let linked = peer_handle.clone();
-        server_handle.on_exit(move |_| linked.kill(ExitReason::Shutdown));
-        server.addr().do_send(SetRaft(peer.into_addr()));
-        Ok(server_handle)
+        let peer = RaftPeer::spawn_linked(node, raft_options, &server)?;
+        server.addr().do_send(SetRaft(peer));
+        Ok(server.handle().clone())
     }
 
     fn resolve_up_to(&mut self, index: Index, applied: Option<(&Command, Option<String>)>) {

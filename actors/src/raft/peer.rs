@@ -71,6 +71,40 @@ pub struct RaftPeer {
 struct FlushQueued;
 
 impl RaftPeer {
+    /// Starts a peer for `service` (a service actor just spawned on `node`) and links the
+    /// two: if either stops, the other is stopped too, so that a supervisor of the service's
+    /// handle restarts the pair (the peer from what it persisted). If the peer does not start,
+    /// the service is stopped and the error returned. Returns the peer's address, for the
+    /// service to propose to.
+    pub fn spawn_linked<S>(
+        node: &Node,
+        options: PeerOptions,
+        service: &Spawned<S>,
+    ) -> troupe_runtime::Result<actix::Addr<RaftPeer>>
+    where
+        S: Actor<Context = Context<S>> + Handler<Applied>,
+    {
+        let peer = match RaftPeer::spawn(node, options, service.addr().clone().recipient()) {
+            Ok(peer) => peer,
+            Err(e) => {
+                service
+                    .handle()
+                    .kill(ExitReason::Failed(format!("raft peer did not start: {e}")));
+                return Err(e);
+            }
+        };
+        let (service_handle, peer_handle) = (service.handle().clone(), peer.handle().clone());
+        let linked = service_handle.clone();
+        peer_handle.on_exit(move |reason| {
+            linked.kill(ExitReason::Failed(format!(
+                "its raft peer stopped: {reason}"
+            )));
+        });
+        let linked = peer_handle.clone();
+        service_handle.on_exit(move |_| linked.kill(ExitReason::Shutdown));
+        Ok(peer.into_addr())
+    }
+
     /// Starts a peer on `node` under [`NAME`], restored from what the node persisted; committed
     /// entries go to `service`.
     pub fn spawn(

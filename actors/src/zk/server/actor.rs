@@ -25,7 +25,7 @@ use troupe_messages::zk::{
     GetZkStatus, ZkNetFrame, ZkNetFrames, ZkPropose, ZkProposed, ZkServerStatus, ZkTouch,
 };
 use troupe_messages::NodeId;
-use troupe_runtime::{decode, encode, ActorHandle, ExitReason, Node};
+use troupe_runtime::{decode, encode, ActorHandle, Node};
 
 /// The name a ZooKeeper server registers under.
 pub const NAME: &str = "zk";
@@ -206,30 +206,12 @@ impl ZkServer {
             .accept::<ZkTouch>()
             .accept::<GetZkStatus>()
             .accept::<ZkNetFrame>();
-        let recipient = server.addr().clone().recipient();
-        let peer = match RaftPeer::spawn(node, options.raft, recipient) {
-            Ok(peer) => peer,
-            Err(e) => {
-                server
-                    .handle()
-                    .kill(ExitReason::Failed(format!("raft peer did not start: {e}")));
-                return Err(e);
-            }
-        };
-        let (server_handle, peer_handle) = (server.handle().clone(), peer.handle().clone());
-        let linked = server_handle.clone();
-        peer_handle.on_exit(move |reason| {
-            linked.kill(ExitReason::Failed(format!(
-                "its raft peer stopped: {reason}"
-            )));
-        });
-        let linked = peer_handle.clone();
-        server_handle.on_exit(move |_| linked.kill(ExitReason::Shutdown));
-        server.addr().do_send(SetRaft(peer.into_addr()));
+        let peer = RaftPeer::spawn_linked(node, options.raft, &server)?;
+        server.addr().do_send(SetRaft(peer));
         if let Some(cell) = cell {
             cell.set(server.addr().clone());
         }
-        Ok(server_handle)
+        Ok(server.handle().clone())
     }
 
     fn now_ms(&self) -> i64 {

@@ -58,7 +58,7 @@ use troupe_messages::gfs::{
 use troupe_messages::raft::{GetStatus, RaftStatus, Start, Term};
 use troupe_messages::NodeId;
 use troupe_runtime::timer::run_interval;
-use troupe_runtime::{encode, ActorHandle, ExitReason, Node};
+use troupe_runtime::{encode, ActorHandle, Node};
 use waiters::{NotCommitted, Waiters};
 
 /// How to run a master replica.
@@ -166,26 +166,9 @@ impl MasterServer {
             .accept::<InspectMaster>()
             .accept::<InspectFailover>()
             .accept::<Rereplicate>();
-        let peer = match RaftPeer::spawn(node, raft_options, server.addr().clone().recipient()) {
-            Ok(peer) => peer,
-            Err(e) => {
-                server
-                    .handle()
-                    .kill(ExitReason::Failed(format!("raft peer did not start: {e}")));
-                return Err(e);
-            }
-        };
-        let (server_handle, peer_handle) = (server.handle().clone(), peer.handle().clone());
-        let linked = server_handle.clone();
-        peer_handle.on_exit(move |reason| {
-            linked.kill(ExitReason::Failed(format!(
-                "its raft peer stopped: {reason}"
-            )));
-        });
-        let linked = peer_handle.clone();
-        server_handle.on_exit(move |_| linked.kill(ExitReason::Shutdown));
-        server.addr().do_send(SetRaft(peer.into_addr()));
-        Ok(server_handle)
+        let peer = RaftPeer::spawn_linked(node, raft_options, &server)?;
+        server.addr().do_send(SetRaft(peer));
+        Ok(server.handle().clone())
     }
 
     /// The serving core and its term, or why this replica does not serve.
