@@ -122,6 +122,19 @@ fn kazoo_drives_a_troupe_zookeeper_of_three_processes() {
     );
 }
 
+/// Starts every node of `cluster`; their ZooKeeper addresses, in node order.
+fn start_all(cluster: &mut Processes) -> Vec<std::net::SocketAddr> {
+    for id in cluster.ids() {
+        cluster.start(id);
+    }
+    cluster
+        .config
+        .nodes
+        .iter()
+        .map(|n| n.zk_addr.expect("a zk_addr per node"))
+        .collect()
+}
+
 /// Where Debian's zookeeper package puts ZooKeeper's command-line client.
 const ZKCLI: &str = "/usr/share/zookeeper/bin/zkCli.sh";
 
@@ -153,10 +166,7 @@ fn zkcli() -> PathBuf {
 fn zkcli_creates_gets_sets_lists_and_deletes() {
     let zkcli = zkcli();
     let mut cluster = Processes::init_with("zk-zkcli", 3, &["--system", "zk"]);
-    for id in cluster.ids() {
-        cluster.start(id);
-    }
-    let addr = cluster.config.nodes[1].zk_addr.expect("a zk_addr");
+    let addr = start_all(&mut cluster)[1];
     // zkCli sends its commands as it reads them, connected or not: wait for a session first.
     serves_sessions_within(addr, Duration::from_secs(60));
     let script =
@@ -235,15 +245,7 @@ fn the_rust_client_pipelines_watches_and_keeps_its_session_through_a_server_kill
     use troupe_actors::zk::client::ZkClient;
     use troupe_messages::zk::CreateMode;
     let mut cluster = Processes::init_with("zk-rust-client", 3, &["--system", "zk"]);
-    for id in cluster.ids() {
-        cluster.start(id);
-    }
-    let hosts: Vec<std::net::SocketAddr> = cluster
-        .config
-        .nodes
-        .iter()
-        .map(|n| n.zk_addr.expect("a zk_addr"))
-        .collect();
+    let hosts = start_all(&mut cluster);
     let first = cluster.ids()[0];
     let runtime = super::support::runtime();
     runtime.block_on(async {
@@ -328,15 +330,7 @@ fn a_server_restarted_from_a_snapshot_has_every_node() {
         .join("\n");
     std::fs::write(&cluster.config_path, toml).expect("cluster.toml written");
     cluster.reload();
-    for id in cluster.ids() {
-        cluster.start(id);
-    }
-    let hosts: Vec<std::net::SocketAddr> = cluster
-        .config
-        .nodes
-        .iter()
-        .map(|n| n.zk_addr.expect("a zk_addr"))
-        .collect();
+    let hosts = start_all(&mut cluster);
     let last = *cluster.ids().last().expect("a node");
     let runtime = super::support::runtime();
     let secs = Duration::from_secs;
