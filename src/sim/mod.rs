@@ -14,6 +14,7 @@ mod register;
 mod report;
 pub mod rules;
 mod vmft;
+mod zk;
 
 use anyhow::{bail, Context as _, Result};
 use clap::{Args, Subcommand};
@@ -98,6 +99,11 @@ systems! {
     /// test-and-set on a Raft-replicated storage, and a new backup after every failover; the
     /// clients' history is checked for linearizability.
     Vmft(vmft::VmftArgs),
+    /// ZooKeeper on Raft: clients speaking ZooKeeper's protocol over the simulated network,
+    /// with watches, ephemeral and sequential nodes, sessions closed, abandoned and stalled
+    /// past their timeout; the history is judged by a znode-tree model (linearizable writes,
+    /// reads at their zxid, FIFO client order, watch order, no node outliving its session).
+    Zk(zk::ZkArgs),
 }
 
 /// Options of `troupe sim`: the system to run, with its own flags, and the flags every system

@@ -135,7 +135,7 @@ fn run(system_args: RaftKvArgs, args: &Common) -> Result<bool> {
 
 /// Counts the distinct terms in which some server was seen leading, polling every 50 ms, keeps
 /// the latest leader seen in `leader` (the nemesis's focus), and notes each on the timeline.
-async fn count_leader_terms(
+pub(super) async fn count_leader_terms(
     cluster: Cluster,
     servers: Vec<NodeId>,
     watching: Rc<Cell<bool>>,

@@ -412,6 +412,12 @@ impl SimNet {
             .insert((from, to), faults);
     }
 
+    /// Gives the directed link `from -> to` back to the faults every link has (undoes
+    /// [`SimNet::set_link_faults`]).
+    pub fn clear_link_faults(&self, from: NodeId, to: NodeId) {
+        self.inner.faults.borrow_mut().links.remove(&(from, to));
+    }
+
     /// Returns every link to the baseline (no loss, its usual latency): partitions are left as
     /// they are; see [`SimNet::heal`].
     pub fn clear_faults(&self) {

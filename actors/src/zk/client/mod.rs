@@ -10,7 +10,9 @@
 //!   and the last zxid it saw, and sets its watches again; if the session is gone, every
 //!   later request fails with `SessionExpired`;
 //! - watch notifications arrive on the channel [`ZkClient::connect`] returns, in the order
-//!   the server sent them, before any reply sent after them.
+//!   the server sent them, before any reply sent after them;
+//! - [`ZkClient::submit`] also tells a reply's zxid and its place among the frames the session
+//!   received, as each [`Notification`] does: a checker can then see which came first.
 //!
 //! The connection is a task that owns the link; a [`ZkClient`] handle sends it requests. Over
 //! TCP ([`ZkClient::connect`]) it is spawned with `tokio::spawn`; over troupe's network from a
@@ -40,13 +42,39 @@ pub struct Notification {
     pub kind: i32,
     /// The path.
     pub path: String,
+    /// Its place among the frames this session received (counted from 1, over every
+    /// connection of the session): the order a checker compares with [`Answer::order`].
+    pub order: u64,
 }
 
 type Reply = Result<Response, ZkError>;
 
+/// A request's answer with what its reply's header said.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer {
+    /// The response, or the error the server (or a lost connection) gave.
+    pub result: Reply,
+    /// The zxid in the reply's header: a write's own zxid; for a read, the last zxid of the
+    /// replica that answered. None when no reply came (a lost connection, an expired session).
+    pub zxid: Option<i64>,
+    /// The reply's place among the frames this session received (see
+    /// [`Notification::order`]); None when no reply came.
+    pub order: Option<u64>,
+}
+
+impl Answer {
+    fn lost(error: ZkError) -> Answer {
+        Answer {
+            result: Err(error),
+            zxid: None,
+            order: None,
+        }
+    }
+}
+
 struct Call {
     request: Request,
-    reply: oneshot::Sender<Reply>,
+    reply: oneshot::Sender<Answer>,
 }
 
 /// A handle on a session. Cloning it shares the session.
@@ -102,11 +130,18 @@ impl ZkClient {
     }
 
     async fn call(&self, request: Request) -> Reply {
+        self.submit(request).await.result
+    }
+
+    /// Sends any request and waits for its answer, with its reply's zxid and order.
+    pub async fn submit(&self, request: Request) -> Answer {
         let (reply, answer) = oneshot::channel();
-        self.calls
-            .send(Call { request, reply })
-            .map_err(|_| ZkError::SessionExpired)?;
-        answer.await.unwrap_or(Err(ZkError::ConnectionLoss))
+        if self.calls.send(Call { request, reply }).is_err() {
+            return Answer::lost(ZkError::SessionExpired);
+        }
+        answer
+            .await
+            .unwrap_or_else(|_| Answer::lost(ZkError::ConnectionLoss))
     }
 
     /// Creates `path` with `data`; the path created (a sequential node's full name).
@@ -235,6 +270,8 @@ struct Connection<L: Links> {
     calls: mpsc::UnboundedSender<Call>,
     watches: Watched,
     events: mpsc::UnboundedSender<Notification>,
+    /// Frames received over the session's life.
+    frames: u64,
 }
 
 /// Why a connection ended.
@@ -271,6 +308,7 @@ impl<L: Links> Connection<L> {
             calls,
             watches: Watched::default(),
             events,
+            frames: 0,
         };
         let deadline = tokio::time::Instant::now() + within;
         loop {
@@ -365,7 +403,7 @@ impl<L: Links> Connection<L> {
                     // The session is gone: refuse every later request.
                     inbox.close();
                     while let Some(call) = inbox.recv().await {
-                        let _ = call.reply.send(Err(ZkError::SessionExpired));
+                        let _ = call.reply.send(Answer::lost(ZkError::SessionExpired));
                     }
                     return;
                 }
@@ -407,35 +445,35 @@ impl<L: Links> Connection<L> {
         // timeout is given up, leaving a third to reach another before the session expires.
         let read_timeout = ping_every * 2;
         let mut last_heard = tokio::time::Instant::now();
+        let mut closing = false;
         let ended = loop {
+            // Biased (branches tried in order): an unbiased select picks at random, and a
+            // simulated run must replay exactly from its seed.
             tokio::select! {
+                biased;
                 call = inbox.recv() => {
                     let Some(call) = call else { break Ended::Done };
                     let xid = next_xid;
                     next_xid += 1;
-                    self.note_watch(&call.request);
                     let frame = request::encode(xid, &call.request);
-                    let closing = matches!(call.request, Request::Close);
+                    let is_close = matches!(call.request, Request::Close);
                     pending.insert(xid, call);
                     if !link.send(frame).await {
                         break Ended::Broken;
                     }
-                    if closing {
-                        // Wait for the close's answer, then end; without it the link broke
-                        // first, and the close is tried again on the next one.
-                        while let Some(frame) = link.next().await {
-                            if self.dispatch(&frame, &mut pending).is_err() || pending.is_empty() {
-                                break;
-                            }
-                        }
-                        break if pending.is_empty() { Ended::Done } else { Ended::Broken };
-                    }
+                    // After a close, the loop goes on (pinging, watching for silence) until
+                    // its answer comes: over troupe's network, frames come back only as
+                    // answers to the client's own calls.
+                    closing |= is_close;
                 }
                 frame = link.next() => match frame {
                     Some(frame) => {
                         last_heard = tokio::time::Instant::now();
                         if self.dispatch(&frame, &mut pending).is_err() {
                             break Ended::Broken;
+                        }
+                        if closing && pending.is_empty() {
+                            break Ended::Done;
                         }
                     }
                     _ => break Ended::Broken,
@@ -452,23 +490,30 @@ impl<L: Links> Connection<L> {
             }
         };
         for (_, call) in pending {
-            let _ = call.reply.send(Err(ZkError::ConnectionLoss));
+            let _ = call.reply.send(Answer::lost(ZkError::ConnectionLoss));
         }
         ended
     }
 
-    /// Remembers the watch a request sets.
-    fn note_watch(&mut self, request: &Request) {
+    /// Remembers the watch a read set, as ZooKeeper's client does: getData and
+    /// getChildren set one only if the node exists; exists sets a data watch on a node that
+    /// exists and an exist watch on one that does not.
+    fn note_watch(&mut self, request: &Request, err: i32) {
+        let found = err == 0;
+        let missing = err == ZkError::NoNode.code();
         match request {
-            Request::GetData { path, watch: true } => {
+            Request::GetData { path, watch: true } if found => {
                 self.watches.data.insert(path.clone());
             }
-            Request::Exists { path, watch: true } => {
+            Request::Exists { path, watch: true } if found => {
+                self.watches.data.insert(path.clone());
+            }
+            Request::Exists { path, watch: true } if missing => {
                 self.watches.exist.insert(path.clone());
             }
             Request::GetChildren {
                 path, watch: true, ..
-            } => {
+            } if found => {
                 self.watches.child.insert(path.clone());
             }
             _ => {}
@@ -479,7 +524,10 @@ impl<L: Links> Connection<L> {
     fn dispatch(&mut self, frame: &[u8], pending: &mut BTreeMap<i32, Call>) -> Result<(), ()> {
         let xid = Reader::new(frame).int().map_err(|_| ())?;
         let asked = pending.get(&xid).map(|c| &c.request);
-        match reply::decode(frame, asked).map_err(|_| ())? {
+        let incoming = reply::decode(frame, asked).map_err(|_| ())?;
+        self.frames += 1;
+        let order = self.frames;
+        match incoming {
             Incoming::Notification { kind, path, .. } => {
                 // A fired watch is gone (data and exist watches fire alike).
                 match kind {
@@ -496,19 +544,24 @@ impl<L: Links> Connection<L> {
                         self.watches.exist.remove(&path);
                     }
                 }
-                let _ = self.events.send(Notification { kind, path });
+                let _ = self.events.send(Notification { kind, path, order });
             }
             Incoming::Reply(ReplyHeader { xid, zxid, err }, response) => {
                 if zxid > self.session.last_zxid {
                     self.session.last_zxid = zxid;
                 }
                 if let Some(call) = pending.remove(&xid) {
-                    let answer = if err == 0 {
+                    self.note_watch(&call.request, err);
+                    let result = if err == 0 {
                         Ok(response)
                     } else {
                         Err(ZkError::from_code(err).unwrap_or(ZkError::RuntimeInconsistency))
                     };
-                    let _ = call.reply.send(answer);
+                    let _ = call.reply.send(Answer {
+                        result,
+                        zxid: Some(zxid),
+                        order: Some(order),
+                    });
                 }
             }
         }
