@@ -7,6 +7,7 @@
 #   scripts/sim-seeds.sh 200 -- chain --nodes 3 --nemesis all
 #   scripts/sim-seeds.sh 200 -- chain --craq --nodes 3 --nemesis all
 #   scripts/sim-seeds.sh 200 -- raft-kv --nemesis all
+#   scripts/sim-seeds.sh 200 -- zk --nemesis all
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seeds=${1:-200}

@@ -104,6 +104,37 @@ pub struct ZkState {
     tree: DataTree,
     sessions: BTreeMap<i64, SessionInfo>,
     last_zxid: i64,
+    /// The origins of the entries applied lately: an entry whose origin is among them is a
+    /// copy (a proposal the network delivered twice, started twice) and is skipped.
+    #[serde(default)]
+    recent: RecentOrigins,
+}
+
+/// How many origins [`RecentOrigins`] keeps: copies of a proposal arrive within seconds of
+/// each other, far fewer entries apart than this.
+const RECENT_ORIGINS: usize = 4096;
+
+/// The last [`RECENT_ORIGINS`] origins applied, oldest first, and as a set.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct RecentOrigins {
+    order: std::collections::VecDeque<Origin>,
+    set: std::collections::BTreeSet<Origin>,
+}
+
+impl RecentOrigins {
+    /// Notes `origin`; false if it was there already (a copy).
+    fn note(&mut self, origin: Origin) -> bool {
+        if !self.set.insert(origin) {
+            return false;
+        }
+        self.order.push_back(origin);
+        if self.order.len() > RECENT_ORIGINS {
+            if let Some(old) = self.order.pop_front() {
+                self.set.remove(&old);
+            }
+        }
+        true
+    }
 }
 
 impl ZkState {
@@ -129,12 +160,19 @@ impl ZkState {
 
     /// Applies `entry` at `zxid` (its log index): what it did and the watch events it fired.
     /// Entries must come in increasing zxid order; one at or below the last is ignored
-    /// (already applied, e.g. from a snapshot).
+    /// (already applied, e.g. from a snapshot), and so is a copy of an entry applied lately
+    /// (same origin).
     pub fn apply(&mut self, zxid: i64, entry: &ZkEntry) -> Option<(Outcome, Vec<WatchEvent>)> {
         if zxid <= self.last_zxid {
             return None;
         }
         self.last_zxid = zxid;
+        if let Some(origin) = entry.origin {
+            if !self.recent.note(origin) {
+                tracing::debug!(zxid, ?origin, "a copy of an applied entry is skipped");
+                return None;
+            }
+        }
         let ctx = |session| WriteContext {
             zxid,
             time: entry.time,
@@ -209,6 +247,35 @@ mod tests {
                 mode: CreateMode::EPHEMERAL,
             },
         })
+    }
+
+    #[test]
+    fn a_copy_of_an_applied_proposal_is_skipped() {
+        let mut state = ZkState::default();
+        state.apply(1, &open(10));
+        let mut create = create_ephemeral(10, "/once-");
+        if let ZkCommand::Write {
+            op: Op::Create { mode, .. },
+            ..
+        } = &mut create.command
+        {
+            *mode = CreateMode::EPHEMERAL_SEQUENTIAL;
+        }
+        create.origin = Some(Origin {
+            server: 2,
+            proposal: 77,
+        });
+        assert!(state.apply(2, &create).is_some());
+        // The network delivered the proposal twice and the leader started it twice.
+        assert!(state.apply(3, &create).is_none(), "a copy was applied");
+        assert_eq!(state.last_zxid(), 3);
+        assert_eq!(state.tree().ephemerals_of(10).len(), 1, "one node, not two");
+        // Another proposal of the same server is applied.
+        create.origin = Some(Origin {
+            server: 2,
+            proposal: 78,
+        });
+        assert!(state.apply(4, &create).is_some());
     }
 
     #[test]

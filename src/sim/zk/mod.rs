@@ -59,11 +59,20 @@ impl SimSystem for ZkArgs {
         run(self, args)
     }
 
-    /// The common rules with ZooKeeper's model, and a looser bound on writes left in doubt:
-    /// every stall leaves one (its create is held back past the client's patience).
+    /// ZooKeeper's model, and floors set from measurement. The workload spends time on
+    /// purpose where no operation succeeds: a stall holds a client's messages back for about
+    /// its session timeout (one roll in 25), after which its session has usually expired;
+    /// and a client whose server crashed silently waits two thirds of its session timeout
+    /// before it moves on. Each stall leaves its create in doubt. Over seeds 1-200 of each
+    /// nemesis (every run's model check passed) the slowest run acknowledged 0.28 operations
+    /// per client per virtual second (`all`, median 1.0; `partition` 1.2, `unreliable` 2.0,
+    /// `crash` 2.1, none 2.8) and the most doubtful left 29.7% of its acknowledged-or-doubtful
+    /// operations in doubt (`all`; `partition` 17%, `crash` 12%, none 10%): the bounds below
+    /// leave that margin and no more.
     fn rules() -> PassRules {
         PassRules {
-            max_unknown_fraction: 0.1,
+            min_ok_per_client_sec: 0.2,
+            max_unknown_fraction: 0.35,
             model_broken: "a ZooKeeper guarantee was broken (see the findings: write order, \
                            reads at their zxid, FIFO client order, watch order, sessions)",
             model_name: "znode model",
@@ -74,7 +83,6 @@ impl SimSystem for ZkArgs {
             final_means: "once the faults stopped and every session had ended, a fresh client \
                           read every node (nothing lost), found no ephemeral node left, and \
                           wrote",
-            ..PassRules::default()
         }
     }
 }

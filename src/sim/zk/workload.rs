@@ -9,6 +9,8 @@
 //!   notifications and replies is checked; the clients change the nodes they watch themselves;
 //! - persistent sequential children of `/q`, listed with child watches;
 //! - ephemeral sequential children of `/e` named after their session, listed;
+//! - a session moved to the next server right after a write (as a client whose server list
+//!   changed does), while that server may not have applied the write yet;
 //! - sessions ended by a close, or abandoned as a crashed client would (they must expire),
 //!   and **stalls**: a client whose messages are all held back for about its session timeout
 //!   (a paused process, Jepsen's `pause`), starting with the create of an ephemeral node. The
@@ -62,6 +64,8 @@ pub struct WorkloadStats {
     pub notifications: u64,
     /// Stalls (all of a client's messages held back for about its session timeout).
     pub stalls: u64,
+    /// Sessions moved to the next server right after a write.
+    pub moves: u64,
 }
 
 /// What the clients share: the history and the counts.
@@ -243,7 +247,7 @@ impl Client<'_> {
                     }
                     return;
                 }
-                2..=4 => self.stall(session).await,
+                2..=5 => self.stall(session).await,
                 _ => self.one_op(session, roll).await,
             };
             if answer.result == Err(ZkError::SessionExpired) {
@@ -293,11 +297,11 @@ impl Client<'_> {
         answer
     }
 
-    /// One operation of the mix, chosen by `roll` (5..100).
+    /// One operation of the mix, chosen by `roll` (6..100).
     async fn one_op(&mut self, session: &mut Session, roll: u32) -> Answer {
         let k = key(self.plan.rng.gen_range(0..KEYS));
         match roll {
-            5..=22 => {
+            6..=22 => {
                 let value = self.value();
                 let request = Request::Write(JuteOp::SetData {
                     path: k.clone(),
@@ -329,7 +333,7 @@ impl Client<'_> {
                 self.learn_version(&k, &answer);
                 answer
             }
-            31..=53 => {
+            31..=52 => {
                 let watch = self.want_watch(&k);
                 let request = Request::GetData {
                     path: k.clone(),
@@ -344,7 +348,7 @@ impl Client<'_> {
                 self.learn_version(&k, &answer);
                 answer
             }
-            54..=61 => {
+            53..=60 => {
                 let watch = self.want_watch(&k);
                 let request = Request::Exists {
                     path: k.clone(),
@@ -359,7 +363,7 @@ impl Client<'_> {
                 self.learn_version(&k, &answer);
                 answer
             }
-            62..=66 => {
+            61..=65 => {
                 let request = Request::Write(JuteOp::Delete {
                     path: k.clone(),
                     version: -1,
@@ -367,7 +371,7 @@ impl Client<'_> {
                 self.perform(session, ZkOpKind::Delete, &k, request, |_| {})
                     .await
             }
-            67..=72 => {
+            66..=71 => {
                 let value = self.value();
                 let request = create(&k, &value, CreateMode::PERSISTENT);
                 self.perform(session, ZkOpKind::Create, &k, request, |r| {
@@ -375,7 +379,7 @@ impl Client<'_> {
                 })
                 .await
             }
-            73..=80 => {
+            72..=79 => {
                 let value = self.value();
                 let prefix = format!("{QUEUE}/item-");
                 let request = create(&prefix, &value, CreateMode::PERSISTENT_SEQUENTIAL);
@@ -385,7 +389,7 @@ impl Client<'_> {
                 })
                 .await
             }
-            81..=85 => {
+            80..=84 => {
                 let watch = self.want_watch(QUEUE);
                 let request = Request::GetChildren {
                     path: QUEUE.into(),
@@ -402,7 +406,39 @@ impl Client<'_> {
                 }
                 answer
             }
-            86..=93 => self.create_ephemeral(session).await,
+            85..=90 => self.create_ephemeral(session).await,
+            91..=95 => {
+                // A write, then the session moves to the next server, which may not have
+                // applied that write yet: it must not take the session until it has, and the
+                // read right after must see the write.
+                let value = self.value();
+                let request = Request::Write(JuteOp::SetData {
+                    path: k.clone(),
+                    data: value.clone().into_bytes(),
+                    version: -1,
+                });
+                let answer = self
+                    .perform(session, ZkOpKind::Set, &k, request, |r| {
+                        r.value = Some(value)
+                    })
+                    .await;
+                self.learn_version(&k, &answer);
+                if answer.result.is_err() {
+                    return answer;
+                }
+                session.zk.move_to_next_server();
+                self.shared.stats.borrow_mut().moves += 1;
+                // Read it back at once: the new server must show the write (or later).
+                let request = Request::GetData {
+                    path: k.clone(),
+                    watch: false,
+                };
+                let answer = self
+                    .perform(session, ZkOpKind::Get, &k, request, |_| {})
+                    .await;
+                self.learn_version(&k, &answer);
+                answer
+            }
             _ => {
                 let request = Request::GetChildren {
                     path: EPHEMERALS.into(),
@@ -427,11 +463,12 @@ impl Client<'_> {
         .await
     }
 
-    /// Holds back every message of this client for 0.6 to 1.2 session timeouts, starting with
+    /// Holds back every message of this client for 0.9 to 1.1 session timeouts (so that the
+    /// held-back create arrives close to the session's expiry), starting with
     /// the create of an ephemeral node; waits out the stall.
     async fn stall(&mut self, session: &mut Session) -> Answer {
         self.shared.stats.borrow_mut().stalls += 1;
-        let ms = self.plan.timeout.as_millis() as f64 * self.plan.rng.gen_range(0.6..1.2);
+        let ms = self.plan.timeout.as_millis() as f64 * self.plan.rng.gen_range(0.9..1.1);
         let held = Duration::from_millis(ms as u64);
         let me = self.plan.node.id();
         for &server in &self.plan.servers {

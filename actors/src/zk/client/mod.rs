@@ -82,6 +82,7 @@ struct Call {
 pub struct ZkClient {
     calls: mpsc::UnboundedSender<Call>,
     session: SessionId,
+    hop: std::sync::Arc<tokio::sync::Notify>,
 }
 
 type SessionId = std::sync::Arc<std::sync::atomic::AtomicI64>;
@@ -239,6 +240,14 @@ impl ZkClient {
             .map(|_| ())
     }
 
+    /// Drops the connection and moves the session to the next server, as ZooKeeper's client
+    /// does when its server list changes: the requests in flight fail with
+    /// `ConnectionLoss`, later ones wait for the new connection. The next server must not
+    /// take the session while its replica is behind the last zxid this client saw.
+    pub fn move_to_next_server(&self) {
+        self.hop.notify_one();
+    }
+
     /// Ends the session (its ephemeral nodes go).
     pub async fn close(&self) -> Result<(), ZkError> {
         self.call(Request::Close).await.map(|_| ())
@@ -267,6 +276,7 @@ struct Connection<L: Links> {
     expired: bool,
     session: Session,
     session_id: SessionId,
+    hop: std::sync::Arc<tokio::sync::Notify>,
     calls: mpsc::UnboundedSender<Call>,
     watches: Watched,
     events: mpsc::UnboundedSender<Notification>,
@@ -305,6 +315,7 @@ impl<L: Links> Connection<L> {
                 last_zxid: 0,
             },
             session_id: SessionId::default(),
+            hop: Default::default(),
             calls,
             watches: Watched::default(),
             events,
@@ -326,6 +337,7 @@ impl<L: Links> Connection<L> {
         ZkClient {
             calls: self.calls.clone(),
             session: self.session_id.clone(),
+            hop: self.hop.clone(),
         }
     }
 
@@ -486,6 +498,10 @@ impl<L: Links> Connection<L> {
                     if !link.send(request::encode(xid::PING, &Request::Ping)).await {
                         break Ended::Broken;
                     }
+                }
+                _ = self.hop.notified() => {
+                    tracing::debug!(session = self.session.id, "moving to the next server");
+                    break Ended::Broken;
                 }
             }
         };

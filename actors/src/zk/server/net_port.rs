@@ -42,6 +42,10 @@ struct NetConn {
     outbox: Vec<Vec<u8>>,
     waiting: VecDeque<(Expect, Answer)>,
     closed: bool,
+    /// Calls that were copies of frames already taken (the network delivered them twice):
+    /// never answered while the connection lives, so that the original call's answer, with
+    /// its frames, is the one the client gets.
+    copies: Vec<Answer>,
 }
 
 /// The connections over troupe's network on one server.
@@ -62,11 +66,15 @@ impl NetConns {
         answer: Answer,
     ) -> Vec<(Vec<u8>, Answer)> {
         let c = self.conns.entry(conn).or_default();
-        if c.closed || seq < c.next_seq {
+        if c.closed {
             let _ = answer.send(ZkNetFrames {
                 frames: Vec::new(),
-                closed: c.closed,
+                closed: true,
             });
+            return Vec::new();
+        }
+        if seq < c.next_seq || c.held.contains_key(&seq) {
+            c.copies.push(answer);
             return Vec::new();
         }
         c.held.insert(seq, (frame, answer));
@@ -109,7 +117,12 @@ impl NetConns {
                 closed: true,
             });
         }
-        for (_, (_, answer)) in std::mem::take(&mut c.held) {
+        let copies = std::mem::take(&mut c.copies).into_iter();
+        for answer in std::mem::take(&mut c.held)
+            .into_values()
+            .map(|(_, answer)| answer)
+            .chain(copies)
+        {
             let _ = answer.send(ZkNetFrames {
                 frames: Vec::new(),
                 closed: true,
@@ -161,6 +174,27 @@ mod tests {
         let mut f = xid.to_be_bytes().to_vec();
         f.extend([0; 12]);
         f
+    }
+
+    #[test]
+    fn a_copy_of_a_frame_is_not_taken_again_nor_answered_in_place_of_the_original() {
+        let mut net = NetConns::default();
+        let conn = conn_id(NodeId(4), 1);
+        let (a0, mut r0) = oneshot::channel();
+        let due = net.arrive(conn, 0, b"hello".to_vec(), a0);
+        assert_eq!(due.len(), 1);
+        let (copy, mut copy_answer) = oneshot::channel();
+        assert!(net.arrive(conn, 0, b"hello".to_vec(), copy).is_empty());
+        net.expect(
+            conn,
+            Expect::Handshake,
+            due.into_iter().next().expect("due").1,
+        );
+        net.sent(conn, b"welcome".to_vec());
+        assert_eq!(r0.try_recv().expect("answered").frames.len(), 1);
+        assert!(copy_answer.try_recv().is_err(), "the copy was answered");
+        net.closed(conn);
+        assert!(copy_answer.try_recv().expect("answered at close").closed);
     }
 
     #[test]
