@@ -1,6 +1,7 @@
 //! `troupe bench <what>`: benchmarks that print their conditions and a baseline measured in the
 //! same run, so that results compare as ratios on a noisy shared machine.
 
+mod apache_zk;
 mod chain;
 mod compare;
 mod election;
@@ -17,6 +18,7 @@ mod real;
 mod real_chain;
 mod real_gfs;
 mod real_vmft;
+mod real_zk;
 mod vmft;
 
 use anyhow::Result;
@@ -52,6 +54,11 @@ pub enum Bench {
     /// Gutenberg texts and a generated corpus of about 1 GB (--mb), in --dir; fails if any
     /// output differs from the baseline's.
     Mapreduce,
+    /// ZooKeeper: troupe's against Apache ZooKeeper 3.8 (Debian's package), 3 servers each
+    /// on loopback with fsync, one load generator over ZooKeeper's protocol for both; ops/s,
+    /// p50 and p99 at 100% reads, 100% writes and 70/30, rounds interleaved (always real
+    /// processes).
+    Zk,
 }
 
 /// Options of `troupe bench`.
@@ -73,7 +80,7 @@ pub struct BenchArgs {
     /// capped) against plain sequential file I/O on the same disk, rounds interleaved.
     #[arg(long)]
     real: bool,
-    /// chain --real and vmft --real: the share of a CPU each node process may use, through a cgroup of its
+    /// chain --real, vmft --real and zk: the share of a CPU each node process may use, through a cgroup of its
     /// own (0: uncapped); emulates separate machines on one.
     #[arg(long, default_value_t = 0.4, value_parser = cpu_share)]
     cpu_per_node: f64,
@@ -117,5 +124,6 @@ pub fn run(args: BenchArgs) -> Result<()> {
         ),
         Bench::Gfs => gfs::run(args.quick, args.json),
         Bench::Mapreduce => mapreduce::run(args.quick, args.json, args.mb, &args.dir),
+        Bench::Zk => real_zk::run(args.quick, args.json, args.cpu_per_node),
     }
 }

@@ -72,6 +72,11 @@ impl Nodes {
         }
     }
 
+    /// The cluster's configuration (its nodes' addresses).
+    pub fn config(&self) -> &ClusterConfig {
+        &self.config
+    }
+
     /// A clerk of the cluster with client id `id`.
     pub fn clerk(&self, id: u64) -> Result<RemoteClerk> {
         troupe::deploy::clerk(&self.config, id)
