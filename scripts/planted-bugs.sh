@@ -32,19 +32,14 @@ while IFS=$'\t' read -r bug system _; do
         *) args=("$system") ;;
     esac
     [ "$bug" = craq-reads-dirty ] && args+=(--craq)
-    caught=0 reason=""
-    for seed in $(seq 1 "$seeds"); do
-        report=$("$troupe" sim "${args[@]}" --nemesis all --seed "$seed" --plant "$bug" --json \
-            2>/dev/null | tail -n 1) || true
-        case "$report" in
-            *'"passed":true'*) ;;
-            *)
-                caught=$((caught + 1))
-                [ -n "$reason" ] || reason=$(printf '%s' "$report" |
-                    sed -n 's/.*"failures":\["\([^"]*\)".*/\1/p' | cut -c1-70)
-                ;;
-        esac
-    done
+    # The seeds run two at a time (JOBS), one report line each ("no report" from a run that
+    # died, which counts as caught).
+    reports=$(seq 1 "$seeds" | xargs -P "${JOBS:-2}" -I{} sh -c \
+        'r=$("$0" "$@" --seed {} --json 2>/dev/null | tail -n 1); echo "${r:-no report}"' \
+        "$troupe" sim "${args[@]}" --nemesis all --plant "$bug")
+    caught=$(printf '%s\n' "$reports" | grep -vc '"passed":true' || true)
+    reason=$(printf '%s\n' "$reports" | grep -v '"passed":true' | head -n 1 |
+        sed -n 's/.*"failures":\["\([^"]*\)".*/\1/p' | cut -c1-70)
     printf '%-26s %-8s %3d/%-3d %s\n' "$bug" "$system" "$caught" "$seeds" "$reason"
     [ "$caught" -ge "$require" ] || short=1
 done < <("$troupe" sim raft-kv --plant list)

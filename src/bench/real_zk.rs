@@ -180,7 +180,7 @@ pub fn run(quick: bool, json: bool, cpu_per_node: f64) -> Result<()> {
     let (rounds, run_for, warm_up) = if quick {
         (1, Duration::from_secs(1), Duration::from_secs(1))
     } else {
-        (3, Duration::from_secs(4), Duration::from_secs(4))
+        (3, Duration::from_secs(4), Duration::from_secs(10))
     };
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let caps = |name: &str| -> Result<Option<CpuCaps>> {
