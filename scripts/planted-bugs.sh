@@ -6,19 +6,23 @@
 # With `--require N`, exits 1 if some bug was caught on fewer than N seeds.
 #
 #   scripts/planted-bugs.sh 20              # the table in docs/BENCHMARKS.md
-#   scripts/planted-bugs.sh 10 --require 1  # what CI runs
+#   scripts/planted-bugs.sh 10 --require 1  # what CI runs (with TROUPE_BIN: a binary built
+#                                           # with the feature, so nothing is built here)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seeds=${1:-20}
 require=0
 [ "${2:-}" = "--require" ] && require=${3:?--require needs a number}
 profile=${PROFILE:-release}
-if [ "$profile" = release ]; then
+if [ -n "${TROUPE_BIN:-}" ]; then
+    troupe=$TROUPE_BIN # built with the feature already (CI: by its planted-bugs tests)
+elif [ "$profile" = release ]; then
     cargo build --release -q --features planted-bugs --bin troupe
+    troupe=./target/release/troupe
 else
     cargo build -q --features planted-bugs --bin troupe
+    troupe=./target/debug/troupe
 fi
-troupe=./target/$profile/troupe
 short=0
 printf '%-26s %-8s %-7s %s\n' bug system caught "first reason"
 while IFS=$'\t' read -r bug system _; do
@@ -37,8 +41,9 @@ while IFS=$'\t' read -r bug system _; do
     reports=$(seq 1 "$seeds" | xargs -P "${JOBS:-2}" -I{} sh -c \
         'r=$("$0" "$@" --seed {} --json 2>/dev/null | tail -n 1); echo "${r:-no report}"' \
         "$troupe" sim "${args[@]}" --nemesis all --plant "$bug")
-    caught=$(printf '%s\n' "$reports" | grep -vc '"passed":true' || true)
-    reason=$(printf '%s\n' "$reports" | grep -v '"passed":true' | head -n 1 |
+    # (Here-strings, not `printf | head`: a reader that stops early would fail under pipefail.)
+    caught=$(grep -vc '"passed":true' <<<"$reports" || true)
+    reason=$(grep -v -m 1 '"passed":true' <<<"$reports" |
         sed -n 's/.*"failures":\["\([^"]*\)".*/\1/p' | cut -c1-70)
     printf '%-26s %-8s %3d/%-3d %s\n' "$bug" "$system" "$caught" "$seeds" "$reason"
     [ "$caught" -ge "$require" ] || short=1

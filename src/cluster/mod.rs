@@ -63,6 +63,11 @@ pub fn node(args: NodeArgs) -> Result<()> {
     let config = ClusterConfig::load(&args.config)?;
     let (id, entry) = config.node(&args.id)?;
     let (peer_addr, client_addr) = (entry.peer_addr, entry.client_addr);
+    // A ZooKeeper server's own port, for ZooKeeper's clients (kazoo, zkCli).
+    let zk_port = entry
+        .zk_addr
+        .map(|addr| format!(", ZooKeeper clients on {addr}"))
+        .unwrap_or_default();
     actix_rt::System::new().block_on(async move {
         let peers = tokio::net::TcpListener::bind(peer_addr)
             .await
@@ -78,7 +83,9 @@ pub fn node(args: NodeArgs) -> Result<()> {
                 running.recovery.reason.as_deref().unwrap_or("")
             );
         }
-        eprintln!("troupe: node {id} serving peers on {peer_addr}, clients on {client_addr}");
+        eprintln!(
+            "troupe: node {id} serving peers on {peer_addr}, clients on {client_addr}{zk_port}"
+        );
         up::until_stopped().await?;
         eprintln!("troupe: node {id} stopped");
         Ok(())

@@ -373,3 +373,54 @@ fn a_server_restarted_from_a_snapshot_has_every_node() {
         assert_eq!(data, [7; 32]);
     });
 }
+
+/// Over real TCP: a frame longer than the server takes, and a frame that is not jute, each
+/// close their own connection and nothing else: a session on another connection to the same
+/// server goes on, before and after.
+#[test]
+fn an_oversized_or_malformed_frame_closes_only_its_own_connection() {
+    use std::io::Read as _;
+    use troupe_actors::zk::client::ZkClient;
+    use troupe_messages::zk::CreateMode;
+    let mut cluster = Processes::init_with("zk-bad-frames", 3, &["--system", "zk"]);
+    let hosts = start_all(&mut cluster);
+    let server = hosts[0];
+    serves_sessions_within(server, Duration::from_secs(60));
+    let runtime = super::support::runtime();
+    runtime.block_on(async {
+        let secs = Duration::from_secs;
+        let (zk, _) = ZkClient::connect(vec![server], secs(6), secs(60))
+            .await
+            .expect("a session");
+        zk.create("/fine", b"1", CreateMode::PERSISTENT)
+            .await
+            .expect("created");
+        // A length prefix past the server's limit (1 MiB and a little), then a frame of
+        // garbage of an acceptable length.
+        let oversized = (troupe_actors::zk::server::tcp::MAX_FRAME as u32 + 1).to_be_bytes();
+        let mut garbage = 7u32.to_be_bytes().to_vec();
+        garbage.extend([0xff; 7]);
+        for bad in [oversized.to_vec(), garbage] {
+            let mut stream = std::net::TcpStream::connect(server).expect("a connection");
+            stream
+                .set_read_timeout(Some(secs(10)))
+                .expect("a read timeout");
+            stream.write_all(&bad).expect("sent");
+            let mut rest = Vec::new();
+            // The server closes the connection: end of stream (or a reset), not a timeout.
+            match stream.read_to_end(&mut rest) {
+                Ok(_) => assert!(rest.is_empty(), "the server answered: {rest:?}"),
+                Err(e) => assert!(
+                    !matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ),
+                    "the connection stayed open: {e}"
+                ),
+            }
+            let (data, _) = zk.get_data("/fine", false).await.expect("still served");
+            assert_eq!(data, b"1");
+        }
+        zk.set_data("/fine", b"2", -1).await.expect("writes too");
+    });
+}
