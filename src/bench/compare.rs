@@ -88,6 +88,73 @@ impl Spread {
     }
 }
 
+/// What one round measured: the operations done (their latencies in a histogram of µs) and
+/// failed over some seconds.
+#[derive(Serialize, Clone, Copy)]
+pub struct Measured {
+    pub ops: u64,
+    /// Operations that failed (not counted in `ops`).
+    pub failed: u64,
+    pub ops_per_sec: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+}
+
+impl Measured {
+    /// The measure of `latencies` (µs, one per operation done) and `failed` over `secs`.
+    pub fn of(latencies: &Histogram<u64>, failed: u64, secs: f64) -> Measured {
+        Measured {
+            ops: latencies.len(),
+            failed,
+            ops_per_sec: latencies.len() as f64 / secs,
+            p50_ms: latencies.value_at_quantile(0.5) as f64 / 1000.0,
+            p99_ms: latencies.value_at_quantile(0.99) as f64 / 1000.0,
+        }
+    }
+}
+
+/// Several rounds' [`Measured`] in one: medians with their ranges, failures summed.
+#[derive(Serialize, Clone)]
+pub struct Measures {
+    pub rounds: usize,
+    pub ops_per_sec: Spread,
+    pub p50_ms: Spread,
+    pub p99_ms: Spread,
+    pub failed: u64,
+}
+
+impl Measures {
+    /// The headings of [`Measures::cells`], aligned with them.
+    pub fn headings() -> String {
+        format!(
+            "{:>9} {:<20} {:>8} {:>8} {:>7}",
+            "ops/s", "[range]", "p50 ms", "p99 ms", "failed"
+        )
+    }
+
+    /// The summary as table cells: throughput's median and range, p50, p99 and failures.
+    pub fn cells(&self) -> String {
+        let range = format!("[{:.0}-{:.0}]", self.ops_per_sec.min, self.ops_per_sec.max);
+        format!(
+            "{:>9.0} {range:<20} {:>8.2} {:>8.2} {:>7}",
+            self.ops_per_sec.median, self.p50_ms.median, self.p99_ms.median, self.failed
+        )
+    }
+
+    /// The summary of `rounds` (None if there are none).
+    pub fn over<'a>(rounds: impl IntoIterator<Item = &'a Measured>) -> Option<Measures> {
+        let mine: Vec<&Measured> = rounds.into_iter().collect();
+        let spread = |f: fn(&Measured) -> f64| Spread::of(mine.iter().map(|m| f(m)).collect());
+        Some(Measures {
+            rounds: mine.len(),
+            ops_per_sec: spread(|m| m.ops_per_sec)?,
+            p50_ms: spread(|m| m.p50_ms)?,
+            p99_ms: spread(|m| m.p99_ms)?,
+            failed: mine.iter().map(|m| m.failed).sum(),
+        })
+    }
+}
+
 /// One system at one client count, over its rounds.
 #[derive(Serialize, Clone)]
 pub struct Summary {
@@ -254,5 +321,39 @@ mod tests {
             .filter_map(|s| summarise(&rounds, s, GOAL_CLIENTS))
             .collect();
         assert!(!Goal::judge(&summaries).expect("both ran").met);
+    }
+
+    #[test]
+    fn a_round_is_measured_from_its_latencies_and_rounds_are_summed_up_by_medians() {
+        let mut latencies = histogram();
+        for us in [1_000, 2_000, 3_000, 4_000] {
+            latencies.record(us).expect("in bounds");
+        }
+        let one = Measured::of(&latencies, 2, 2.0);
+        assert_eq!((one.ops, one.failed), (4, 2));
+        assert_eq!(one.ops_per_sec, 2.0);
+        assert!((one.p50_ms - 2.0).abs() < 0.01, "p50 {}", one.p50_ms);
+        assert!((one.p99_ms - 4.0).abs() < 0.01, "p99 {}", one.p99_ms);
+        let other = Measured {
+            ops_per_sec: 10.0,
+            failed: 1,
+            ..one
+        };
+        let third = Measured {
+            ops_per_sec: 4.0,
+            ..one
+        };
+        let all = Measures::over([&one, &other, &third]).expect("three rounds");
+        assert_eq!(all.rounds, 3);
+        assert_eq!(
+            (
+                all.ops_per_sec.median,
+                all.ops_per_sec.min,
+                all.ops_per_sec.max
+            ),
+            (4.0, 2.0, 10.0)
+        );
+        assert_eq!(all.failed, 5);
+        assert!(Measures::over([]).is_none());
     }
 }

@@ -151,6 +151,41 @@ impl CpuCaps {
     }
 }
 
+/// The CPU caps of one system under test in benchmark `bench`: `nodes` cgroups of
+/// `cpu_per_node` of a CPU each, or none when `cpu_per_node` is 0 (uncapped). Declare them
+/// before the processes they hold, so that they are dropped after them.
+pub fn caps_for(
+    bench: &str,
+    system: &str,
+    nodes: usize,
+    cpu_per_node: f64,
+) -> Result<Option<CpuCaps>> {
+    if cpu_per_node <= 0.0 {
+        return Ok(None);
+    }
+    let prefix = format!("troupe-bench-{bench}-{system}-{}", std::process::id());
+    CpuCaps::new(&prefix, nodes, cpu_per_node)
+        .map(Some)
+        .context("capping each node's CPU needs the cgroup v1 cpu controller and root; --cpu-per-node 0 runs uncapped")
+}
+
+/// How a benchmark's conditions line says what `cpu_per_node` did.
+pub fn describe_caps(cpu_per_node: f64) -> String {
+    if cpu_per_node > 0.0 {
+        format!("each capped to {cpu_per_node} of a CPU by a cgroup of its own")
+    } else {
+        "uncapped (all sharing the machine)".into()
+    }
+}
+
+/// The scratch directory of `system` in benchmark `bench`, unique to this process.
+pub fn scratch_dir(bench: &str, system: &str) -> PathBuf {
+    std::env::temp_dir().join(format!(
+        "troupe-bench-{bench}-{system}-{}",
+        std::process::id()
+    ))
+}
+
 impl Drop for CpuCaps {
     fn drop(&mut self) {
         // A cgroup can be removed once its processes are gone (the nodes are killed first).

@@ -14,7 +14,7 @@
 //! node; a write at the head. 1,000 keys of 64 bytes are written before the rounds.
 
 use super::compare::{histogram, Spread};
-use super::nodes::{CpuCaps, Nodes};
+use super::nodes::{caps_for, describe_caps, scratch_dir, CpuCaps, Nodes};
 use anyhow::{bail, Context as _, Result};
 use futures_util::future::join_all;
 use rand::{Rng, SeedableRng};
@@ -95,8 +95,7 @@ fn start(name: &'static str, craq: bool, cpu: Option<&CpuCaps>) -> Result<System
     if let Some(settings) = config.chain.as_mut() {
         settings.craq = craq;
     }
-    let dir =
-        std::env::temp_dir().join(format!("troupe-bench-chain-{name}-{}", std::process::id()));
+    let dir = scratch_dir("chain", name);
     let nodes = Nodes::start_cluster(&dir, config, cpu)?;
     Ok(System { name, nodes, dir })
 }
@@ -234,23 +233,12 @@ pub fn run(quick: bool, json: bool, cpu_per_node: f64) -> Result<()> {
         (3, Duration::from_secs(5), Duration::from_secs(1))
     };
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let caps = |name: &str| -> Result<Option<CpuCaps>> {
-        if cpu_per_node <= 0.0 {
-            return Ok(None);
-        }
-        CpuCaps::new(&format!("troupe-bench-{name}-{}", std::process::id()), 3, cpu_per_node)
-            .map(Some)
-            .context("capping each node's CPU needs the cgroup v1 cpu controller and root; --cpu-per-node 0 runs uncapped")
-    };
     // The caps outlive the processes in them (declared first, dropped last).
-    let (cr_caps, craq_caps) = (caps("cr")?, caps("craq")?);
+    let cr_caps = caps_for("chain", "cr", 3, cpu_per_node)?;
+    let craq_caps = caps_for("chain", "craq", 3, cpu_per_node)?;
     let cr = start("cr", false, cr_caps.as_ref())?;
     let craq = start("craq", true, craq_caps.as_ref())?;
-    let cap = if cpu_per_node > 0.0 {
-        format!("each capped to {cpu_per_node} of a CPU by a cgroup of its own")
-    } else {
-        "uncapped (all sharing the machine)".into()
-    };
+    let cap = describe_caps(cpu_per_node);
     let conditions = format!(
         "{cores} cores; per system 3 `troupe node` processes on loopback (chain length 3, every \
          node a manager replica, chain server and supervisor; fsync on), {cap}; {CLIENTS} \

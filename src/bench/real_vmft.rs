@@ -23,8 +23,8 @@
 //! loops, throughput follows latency, so the table gives both. The last line is JSON with
 //! `ft_over_non_ft`: the FT median of ops/s over the non-FT median.
 
-use super::compare::{histogram, Spread};
-use super::nodes::{CpuCaps, Nodes};
+use super::compare::{histogram, Measured, Measures, Spread};
+use super::nodes::{caps_for, describe_caps, scratch_dir, CpuCaps, Nodes};
 use anyhow::{bail, Context as _, Result};
 use futures_util::future::join_all;
 use rand::{Rng, SeedableRng};
@@ -50,11 +50,8 @@ const PAPER: &str = "0.94-0.99";
 struct VmftRound {
     system: &'static str,
     round: usize,
-    ops: u64,
-    failed: u64,
-    ops_per_sec: f64,
-    p50_ms: f64,
-    p99_ms: f64,
+    #[serde(flatten)]
+    measured: Measured,
     /// Per node, the share of its active 100 ms periods in which it hit its CPU cap (None
     /// when uncapped).
     throttled: Option<[f64; 3]>,
@@ -64,11 +61,8 @@ struct VmftRound {
 #[derive(Serialize)]
 struct VmftSummary {
     system: &'static str,
-    rounds: usize,
-    ops_per_sec: Spread,
-    p50_ms: Spread,
-    p99_ms: Spread,
-    failed: u64,
+    #[serde(flatten)]
+    measures: Measures,
 }
 
 /// A system under test: its name, its processes, their CPU caps and their scratch directory.
@@ -94,7 +88,7 @@ fn start<'a>(name: &'static str, ft: bool, caps: Option<&'a CpuCaps>) -> Result<
             node.roles.retain(|role| role != "host");
         }
     }
-    let dir = std::env::temp_dir().join(format!("troupe-bench-vmft-{name}-{}", std::process::id()));
+    let dir = scratch_dir("vmft", name);
     let nodes = Nodes::start_cluster(&dir, config, caps)?;
     Ok(System {
         name,
@@ -216,28 +210,20 @@ async fn round(
     Ok(VmftRound {
         system: system.name,
         round,
-        ops: all.len(),
-        failed,
-        ops_per_sec: all.len() as f64 / run_for.as_secs_f64(),
-        p50_ms: all.value_at_quantile(0.5) as f64 / 1000.0,
-        p99_ms: all.value_at_quantile(0.99) as f64 / 1000.0,
+        measured: Measured::of(&all, failed, run_for.as_secs_f64()),
         throttled,
     })
 }
 
 /// The summary of `system`'s rounds.
 fn summarise(rounds: &[VmftRound], system: &'static str) -> Result<VmftSummary> {
-    let mine: Vec<&VmftRound> = rounds.iter().filter(|r| r.system == system).collect();
-    let spread = |f: fn(&VmftRound) -> f64| {
-        Spread::of(mine.iter().map(|r| f(r)).collect()).context("a system ran no round")
-    };
+    let mine = rounds
+        .iter()
+        .filter(|r| r.system == system)
+        .map(|r| &r.measured);
     Ok(VmftSummary {
         system,
-        rounds: mine.len(),
-        ops_per_sec: spread(|r| r.ops_per_sec)?,
-        p50_ms: spread(|r| r.p50_ms)?,
-        p99_ms: spread(|r| r.p99_ms)?,
-        failed: mine.iter().map(|r| r.failed).sum(),
+        measures: Measures::over(mine).context("a system ran no round")?,
     })
 }
 
@@ -249,23 +235,12 @@ pub fn run(quick: bool, json: bool, cpu_per_node: f64) -> Result<()> {
         (3, Duration::from_secs(5), Duration::from_secs(1))
     };
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let caps = |name: &str| -> Result<Option<CpuCaps>> {
-        if cpu_per_node <= 0.0 {
-            return Ok(None);
-        }
-        CpuCaps::new(&format!("troupe-bench-vmft-{name}-{}", std::process::id()), 3, cpu_per_node)
-            .map(Some)
-            .context("capping each node's CPU needs the cgroup v1 cpu controller and root; --cpu-per-node 0 runs uncapped")
-    };
     // The caps outlive the processes in them (declared first, dropped last).
-    let (ft_caps, alone_caps) = (caps("ft")?, caps("alone")?);
+    let ft_caps = caps_for("vmft", "ft", 3, cpu_per_node)?;
+    let alone_caps = caps_for("vmft", "alone", 3, cpu_per_node)?;
     let ft = start("ft", true, ft_caps.as_ref())?;
     let alone = start("non-ft", false, alone_caps.as_ref())?;
-    let cap = if cpu_per_node > 0.0 {
-        format!("each capped to {cpu_per_node} of a CPU by a cgroup of its own")
-    } else {
-        "uncapped (all sharing the machine)".into()
-    };
+    let cap = describe_caps(cpu_per_node);
     let conditions = format!(
         "{cores} cores; per system 3 `troupe node` processes on loopback (every node a storage \
          replica and supervisor; FT: every node a VM host, the VM with a backup; non-FT: only n1 \
@@ -306,19 +281,21 @@ pub fn run(quick: bool, json: bool, cpu_per_node: f64) -> Result<()> {
         anyhow::Ok((all, placed))
     })?;
     let (with, without) = (summarise(&all, "ft")?, summarise(&all, "non-ft")?);
-    let ratio = with.ops_per_sec.median / without.ops_per_sec.median.max(f64::MIN_POSITIVE);
+    let ratio = with.measures.ops_per_sec.median
+        / without.measures.ops_per_sec.median.max(f64::MIN_POSITIVE);
     // Round by round, each FT round against the non-FT round right after it.
     let pairs = Spread::of(
         (1..=rounds)
             .filter_map(|r| {
                 let of = |name| all.iter().find(|x| x.system == name && x.round == r);
-                Some(of("ft")?.ops_per_sec / of("non-ft")?.ops_per_sec.max(f64::MIN_POSITIVE))
+                let (ft, alone) = (of("ft")?.measured, of("non-ft")?.measured);
+                Some(ft.ops_per_sec / alone.ops_per_sec.max(f64::MIN_POSITIVE))
             })
             .collect(),
     )
     .context("no pair of rounds")?;
-    let added_p50 = with.p50_ms.median - without.p50_ms.median;
-    let failed = with.failed + without.failed;
+    let added_p50 = with.measures.p50_ms.median - without.measures.p50_ms.median;
+    let failed = with.measures.failed + without.measures.failed;
     let (ft_primary, ft_backup) = placed[0];
     let alone_primary = placed[1].0;
     // The median share of active periods in which `node` of `system` hit its cap.
@@ -346,24 +323,18 @@ pub fn run(quick: bool, json: bool, cpu_per_node: f64) -> Result<()> {
             });
             println!(
                 "{:<7} {:>5} {:>9} {:>7} {:>10.0} {:>8.2} {:>8.2}  {capped}",
-                r.system, r.round, r.ops, r.failed, r.ops_per_sec, r.p50_ms, r.p99_ms
+                r.system,
+                r.round,
+                r.measured.ops,
+                r.measured.failed,
+                r.measured.ops_per_sec,
+                r.measured.p50_ms,
+                r.measured.p99_ms
             );
         }
-        println!(
-            "{:<7} {:>14} {:>21} {:>10} {:>10} {:>7}",
-            "system", "ops/s (med)", "ops/s (min-max)", "p50 ms", "p99 ms", "failed"
-        );
+        println!("{:<7} {}", "system", Measures::headings());
         for s in [&with, &without] {
-            println!(
-                "{:<7} {:>14.0} {:>10.0}-{:<10.0} {:>10.2} {:>10.2} {:>7}",
-                s.system,
-                s.ops_per_sec.median,
-                s.ops_per_sec.min,
-                s.ops_per_sec.max,
-                s.p50_ms.median,
-                s.p99_ms.median,
-                s.failed
-            );
+            println!("{:<7} {}", s.system, s.measures.cells());
         }
         println!(
             "FT / non-FT throughput (medians): {ratio:.3}; round by round {:.3}-{:.3}; the \
@@ -372,7 +343,7 @@ pub fn run(quick: bool, json: bool, cpu_per_node: f64) -> Result<()> {
         );
         println!(
             "median latency: FT {:.2} ms, non-FT {:.2} ms ({added_p50:+.2} ms with FT)",
-            with.p50_ms.median, without.p50_ms.median
+            with.measures.p50_ms.median, without.measures.p50_ms.median
         );
         let bound = |share: Option<f64>| share.is_some_and(|s| s >= 0.5);
         if let (Some(f), Some(a)) = (ft_primary_throttled, alone_primary_throttled) {
@@ -412,12 +383,12 @@ pub fn run(quick: bool, json: bool, cpu_per_node: f64) -> Result<()> {
         "clients": CLIENTS,
         "round_s": run_for.as_secs_f64(),
         "rounds": rounds,
-        "ops_per_s_ft": with.ops_per_sec.median,
-        "ops_per_s_non_ft": without.ops_per_sec.median,
-        "p50_ms_ft": with.p50_ms.median,
-        "p50_ms_non_ft": without.p50_ms.median,
-        "p99_ms_ft": with.p99_ms.median,
-        "p99_ms_non_ft": without.p99_ms.median,
+        "ops_per_s_ft": with.measures.ops_per_sec.median,
+        "ops_per_s_non_ft": without.measures.ops_per_sec.median,
+        "p50_ms_ft": with.measures.p50_ms.median,
+        "p50_ms_non_ft": without.measures.p50_ms.median,
+        "p99_ms_ft": with.measures.p99_ms.median,
+        "p99_ms_non_ft": without.measures.p99_ms.median,
         "ft_over_non_ft": ratio,
         "ft_over_non_ft_rounds": [pairs.min, pairs.max],
         "primary_at_cpu_cap_ft": ft_primary_throttled,

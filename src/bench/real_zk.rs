@@ -19,8 +19,8 @@
 //! command fails. The last line is JSON.
 
 use super::apache_zk::Ensemble;
-use super::compare::{histogram, Spread};
-use super::nodes::{CpuCaps, Nodes};
+use super::compare::{histogram, Measured, Measures};
+use super::nodes::{caps_for, describe_caps, scratch_dir, Nodes};
 use anyhow::{bail, Context as _, Result};
 use hdrhistogram::Histogram;
 use rand::{Rng, SeedableRng};
@@ -53,11 +53,8 @@ struct ZkRound {
     system: &'static str,
     workload: &'static str,
     round: usize,
-    ops: u64,
-    failed: u64,
-    ops_per_sec: f64,
-    p50_ms: f64,
-    p99_ms: f64,
+    #[serde(flatten)]
+    measured: Measured,
 }
 
 /// One system at one workload over its rounds.
@@ -65,27 +62,23 @@ struct ZkRound {
 struct ZkSummary {
     system: &'static str,
     workload: &'static str,
-    rounds: usize,
-    ops_per_sec: Spread,
-    p50_ms: Spread,
-    p99_ms: Spread,
-    failed: u64,
+    #[serde(flatten)]
+    measures: Measures,
 }
 
-fn summarise(rounds: &[ZkRound], system: &str, workload: &str) -> Option<ZkSummary> {
-    let mine: Vec<&ZkRound> = rounds
+fn summarise(
+    rounds: &[ZkRound],
+    system: &'static str,
+    workload: &'static str,
+) -> Option<ZkSummary> {
+    let mine = rounds
         .iter()
         .filter(|r| r.system == system && r.workload == workload)
-        .collect();
-    let spread = |f: fn(&ZkRound) -> f64| Spread::of(mine.iter().map(|r| f(r)).collect());
+        .map(|r| &r.measured);
     Some(ZkSummary {
-        system: mine.first()?.system,
-        workload: mine.first()?.workload,
-        rounds: mine.len(),
-        ops_per_sec: spread(|r| r.ops_per_sec)?,
-        p50_ms: spread(|r| r.p50_ms)?,
-        p99_ms: spread(|r| r.p99_ms)?,
-        failed: mine.iter().map(|r| r.failed).sum(),
+        system,
+        workload,
+        measures: Measures::over(mine)?,
     })
 }
 
@@ -184,26 +177,16 @@ pub fn run(quick: bool, json: bool, cpu_per_node: f64) -> Result<()> {
         (3, Duration::from_secs(4), Duration::from_secs(10))
     };
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let caps = |name: &str| -> Result<Option<CpuCaps>> {
-        if cpu_per_node <= 0.0 {
-            return Ok(None);
-        }
-        CpuCaps::new(&format!("troupe-bench-zk-{name}-{}", std::process::id()), 3, cpu_per_node)
-            .map(Some)
-            .context("capping each server's CPU needs the cgroup v1 cpu controller and root; --cpu-per-node 0 runs uncapped")
-    };
     // The caps outlive the processes in them (declared first, dropped last).
-    let (troupe_caps, apache_caps) = (caps("troupe")?, caps("apache")?);
-    let scratch = |name: &str| {
-        std::env::temp_dir().join(format!("troupe-bench-zk-{name}-{}", std::process::id()))
-    };
-    let troupe_dir = scratch("troupe");
+    let troupe_caps = caps_for("zk", "troupe", 3, cpu_per_node)?;
+    let apache_caps = caps_for("zk", "apache", 3, cpu_per_node)?;
+    let troupe_dir = scratch_dir("zk", "troupe");
     let nodes = Nodes::start_cluster(
         &troupe_dir,
         ClusterConfig::local("zk", 3)?,
         troupe_caps.as_ref(),
     )?;
-    let apache = Ensemble::start(&scratch("apache"), apache_caps.as_ref())?;
+    let apache = Ensemble::start(&scratch_dir("zk", "apache"), apache_caps.as_ref())?;
     let systems = Systems {
         troupe: nodes
             .config()
@@ -213,11 +196,7 @@ pub fn run(quick: bool, json: bool, cpu_per_node: f64) -> Result<()> {
             .collect(),
         apache: apache.addrs.clone(),
     };
-    let cap = if cpu_per_node > 0.0 {
-        format!("each capped to {cpu_per_node} of a CPU by a cgroup of its own")
-    } else {
-        "uncapped (all sharing the machine)".into()
-    };
+    let cap = describe_caps(cpu_per_node);
     let conditions = format!(
         "{cores} cores; per system 3 servers on loopback with fsync (troupe: `troupe node` \
          processes, ZooKeeper on troupe's Raft; Apache ZooKeeper 3.8 from Debian, Java), {cap}; \
@@ -240,16 +219,7 @@ pub fn run(quick: bool, json: bool, cpu_per_node: f64) -> Result<()> {
                 for (system, addrs) in [("troupe", &systems.troupe), ("apache", &systems.apache)] {
                     let seed = (r as u64) << 40 | u64::from(reads);
                     let (latencies, failed, secs) = round(addrs, reads, run_for, seed).await?;
-                    let measured = ZkRound {
-                        system,
-                        workload,
-                        round: r,
-                        ops: latencies.len(),
-                        failed,
-                        ops_per_sec: latencies.len() as f64 / secs,
-                        p50_ms: latencies.value_at_quantile(0.5) as f64 / 1000.0,
-                        p99_ms: latencies.value_at_quantile(0.99) as f64 / 1000.0,
-                    };
+                    let measured = Measured::of(&latencies, failed, secs);
                     if !json {
                         eprintln!(
                             "  {workload:<7} {system:<7} round {r}: {:>8.0} ops/s, p50 {:.2} ms, \
@@ -257,7 +227,12 @@ pub fn run(quick: bool, json: bool, cpu_per_node: f64) -> Result<()> {
                             measured.ops_per_sec, measured.p50_ms, measured.p99_ms
                         );
                     }
-                    all.push(measured);
+                    all.push(ZkRound {
+                        system,
+                        workload,
+                        round: r,
+                        measured,
+                    });
                 }
             }
         }
@@ -279,7 +254,8 @@ fn report(all: &[ZkRound], conditions: &str, json: bool) -> Result<()> {
         ) else {
             bail!("the {workload} workload did not run on both systems");
         };
-        let ratio = t.ops_per_sec.median / a.ops_per_sec.median.max(f64::MIN_POSITIVE);
+        let ratio =
+            t.measures.ops_per_sec.median / a.measures.ops_per_sec.median.max(f64::MIN_POSITIVE);
         ratios.insert(workload.to_string(), ratio.into());
         summaries.push((t, a, ratio));
     }
@@ -288,7 +264,7 @@ fn report(all: &[ZkRound], conditions: &str, json: bool) -> Result<()> {
             .iter()
             .flat_map(|(t, a, _)| [t, a])
             .find(|x| x.workload == w && x.system == s)
-            .map_or(0.0, |x| x.ops_per_sec.median)
+            .map_or(0.0, |x| x.measures.ops_per_sec.median)
     };
     let shape = |s: &str| median("reads", s) / median("writes", s).max(f64::MIN_POSITIVE);
     let goal_writes = ratios
@@ -301,23 +277,10 @@ fn report(all: &[ZkRound], conditions: &str, json: bool) -> Result<()> {
         .is_some_and(|r| r >= 0.9);
     if !json {
         println!("conditions: {conditions}");
-        println!(
-            "{:<8} {:<7} {:>22} {:>16} {:>16} {:>7}",
-            "workload", "system", "ops/s median [range]", "p50 ms", "p99 ms", "failed"
-        );
+        println!("{:<8} {:<7} {}", "workload", "system", Measures::headings());
         for (t, a, ratio) in &summaries {
             for s in [t, a] {
-                println!(
-                    "{:<8} {:<7} {:>9.0} [{:.0}-{:.0}] {:>16.2} {:>16.2} {:>7}",
-                    s.workload,
-                    s.system,
-                    s.ops_per_sec.median,
-                    s.ops_per_sec.min,
-                    s.ops_per_sec.max,
-                    s.p50_ms.median,
-                    s.p99_ms.median,
-                    s.failed
-                );
+                println!("{:<8} {:<7} {}", s.workload, s.system, s.measures.cells());
             }
             println!("{:<8} troupe/apache throughput: {ratio:.2}", t.workload);
         }

@@ -30,6 +30,7 @@ use std::time::{Duration, Instant as WallInstant};
 use troupe::systems::topology;
 use troupe::systems::zk::Zk;
 use troupe::testkit::workload::Recorder;
+use troupe_actors::zk::client::Answer;
 use troupe_actors::zk::jute::request::{JuteOp, Request};
 use troupe_messages::zk::CreateMode;
 use troupe_messages::NodeId;
@@ -206,6 +207,11 @@ async fn set_up(shared: &Shared, node: &Node, servers: &[NodeId], client: u64) -
     else {
         return false;
     };
+    let caller = Caller {
+        shared,
+        node,
+        client,
+    };
     let mut paths = vec![("/w".to_string(), String::new())];
     paths.extend((0..KEYS).map(|i| (workload::key(i), format!("init-{i}"))));
     paths.push((QUEUE.to_string(), String::new()));
@@ -213,36 +219,16 @@ async fn set_up(shared: &Shared, node: &Node, servers: &[NodeId], client: u64) -
     let mut made = true;
     for (path, value) in paths {
         let request = workload::create(&path, &value, CreateMode::PERSISTENT);
-        let fill = |r: &mut ZkRecord| r.value = Some(value.clone());
-        let (answer, _) = perform(
-            shared,
-            node,
-            client,
-            &mut session,
-            ZkOpKind::Create,
-            &path,
-            request,
-            fill,
-        )
-        .await;
+        let answer = caller
+            .call(&mut session, ZkOpKind::Create, &path, request, Some(value))
+            .await;
         made &= answer.result.is_ok();
     }
-    let (closed, _) = perform(
-        shared,
-        node,
-        client,
-        &mut session,
-        ZkOpKind::Close,
-        "/",
-        Request::Close,
-        |_| {},
-    )
-    .await;
-    made && closed.result.is_ok()
+    made && caller.close(&mut session).await
 }
 
-/// After healing: a fresh client syncs, reads every shared node and the queue, lists the
-/// ephemeral nodes (there must be none), and writes once.
+/// The final client: syncs, reads every shared node, `/q` and `/e` (which must be empty:
+/// every session has ended), and writes once.
 async fn final_phase(shared: &Shared, node: &Node, servers: &[NodeId], client: u64) -> FinalPhase {
     let mut problems = Vec::new();
     let Some(mut session) =
@@ -253,6 +239,11 @@ async fn final_phase(shared: &Shared, node: &Node, servers: &[NodeId], client: u
             wrote: false,
             problems,
         };
+    };
+    let caller = Caller {
+        shared,
+        node,
+        client,
     };
     if let Err(e) = session.zk.sync("/").await {
         problems.push(format!("the final sync failed: {e}"));
@@ -276,17 +267,7 @@ async fn final_phase(shared: &Shared, node: &Node, servers: &[NodeId], client: u
         reads.push((ZkOpKind::Children, parent.to_string(), request));
     }
     for (op, path, request) in reads {
-        let (answer, _) = perform(
-            shared,
-            node,
-            client,
-            &mut session,
-            op,
-            &path,
-            request,
-            |_| {},
-        )
-        .await;
+        let answer = caller.call(&mut session, op, &path, request, None).await;
         match (&answer.result, path.as_str()) {
             (Err(e), _) if answer.zxid.is_none() => {
                 problems.push(format!("the final read of {path} failed: {e}"));
@@ -303,58 +284,65 @@ async fn final_phase(shared: &Shared, node: &Node, servers: &[NodeId], client: u
             _ => {}
         }
     }
-    let value = format!("final-{client}");
     let path = workload::key(0);
+    let value = format!("final-{client}");
     let set = Request::Write(JuteOp::SetData {
         path: path.clone(),
         data: value.clone().into_bytes(),
         version: -1,
     });
-    let fill = |r: &mut ZkRecord| r.value = Some(value.clone());
-    let (answer, _) = perform(
-        shared,
-        node,
-        client,
-        &mut session,
-        ZkOpKind::Set,
-        &path,
-        set,
-        fill,
-    )
-    .await;
+    let answer = caller
+        .call(&mut session, ZkOpKind::Set, &path, set, Some(value))
+        .await;
     let mut wrote = answer.result.is_ok();
     if answer.result == Err(troupe_messages::zk::ZkError::NoNode) {
         let value = format!("final-create-{client}");
         let request = workload::create(&path, &value, CreateMode::PERSISTENT);
-        let fill = |r: &mut ZkRecord| r.value = Some(value.clone());
-        let (answer, _) = perform(
-            shared,
-            node,
-            client,
-            &mut session,
-            ZkOpKind::Create,
-            &path,
-            request,
-            fill,
-        )
-        .await;
+        let answer = caller
+            .call(&mut session, ZkOpKind::Create, &path, request, Some(value))
+            .await;
         wrote = answer.result.is_ok();
     }
-    let _ = close(shared, node, client, &mut session).await;
+    let _ = caller.close(&mut session).await;
     FinalPhase { wrote, problems }
 }
 
-async fn close(shared: &Shared, node: &Node, client: u64, session: &mut Session) -> bool {
-    let (answer, _) = perform(
-        shared,
-        node,
-        client,
-        session,
-        ZkOpKind::Close,
-        "/",
-        Request::Close,
-        |_| {},
-    )
-    .await;
-    answer.result.is_ok()
+/// The set-up and final clients' calls: client `client` on `node`, recorded in `shared`.
+struct Caller<'a> {
+    shared: &'a Shared,
+    node: &'a Node,
+    client: u64,
+}
+
+impl Caller<'_> {
+    /// Sends `request`, recorded with the `value` it writes (None for a read or a close).
+    async fn call(
+        &self,
+        session: &mut Session,
+        op: ZkOpKind,
+        path: &str,
+        request: Request,
+        value: Option<String>,
+    ) -> Answer {
+        let (answer, _) = perform(
+            self.shared,
+            self.node,
+            self.client,
+            session,
+            op,
+            path,
+            request,
+            |r| r.value = value,
+        )
+        .await;
+        answer
+    }
+
+    /// Closes `session`; whether the close was answered without error.
+    async fn close(&self, session: &mut Session) -> bool {
+        let answer = self
+            .call(session, ZkOpKind::Close, "/", Request::Close, None)
+            .await;
+        answer.result.is_ok()
+    }
 }

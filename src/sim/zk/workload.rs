@@ -301,21 +301,7 @@ impl Client<'_> {
     async fn one_op(&mut self, session: &mut Session, roll: u32) -> Answer {
         let k = key(self.plan.rng.gen_range(0..KEYS));
         match roll {
-            6..=22 => {
-                let value = self.value();
-                let request = Request::Write(JuteOp::SetData {
-                    path: k.clone(),
-                    data: value.clone().into_bytes(),
-                    version: -1,
-                });
-                let answer = self
-                    .perform(session, ZkOpKind::Set, &k, request, |r| {
-                        r.value = Some(value)
-                    })
-                    .await;
-                self.learn_version(&k, &answer);
-                answer
-            }
+            6..=22 => self.set(session, &k).await,
             23..=30 => {
                 let value = self.value();
                 let expected = self.versions.get(&k).copied().unwrap_or(0);
@@ -411,18 +397,7 @@ impl Client<'_> {
                 // A write, then the session moves to the next server, which may not have
                 // applied that write yet: it must not take the session until it has, and the
                 // read right after must see the write.
-                let value = self.value();
-                let request = Request::Write(JuteOp::SetData {
-                    path: k.clone(),
-                    data: value.clone().into_bytes(),
-                    version: -1,
-                });
-                let answer = self
-                    .perform(session, ZkOpKind::Set, &k, request, |r| {
-                        r.value = Some(value)
-                    })
-                    .await;
-                self.learn_version(&k, &answer);
+                let answer = self.set(session, &k).await;
                 if answer.result.is_err() {
                     return answer;
                 }
@@ -449,6 +424,23 @@ impl Client<'_> {
                     .await
             }
         }
+    }
+
+    /// A blind setData of `key` (any version) with a fresh value.
+    async fn set(&mut self, session: &mut Session, key: &str) -> Answer {
+        let value = self.value();
+        let request = Request::Write(JuteOp::SetData {
+            path: key.to_string(),
+            data: value.clone().into_bytes(),
+            version: -1,
+        });
+        let answer = self
+            .perform(session, ZkOpKind::Set, key, request, |r| {
+                r.value = Some(value)
+            })
+            .await;
+        self.learn_version(key, &answer);
+        answer
     }
 
     async fn create_ephemeral(&mut self, session: &mut Session) -> Answer {
