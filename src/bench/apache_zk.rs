@@ -1,4 +1,4 @@
-//! Apache ZooKeeper, the anchor of `troupe bench zk`: a 3-server ensemble of Debian's
+//! Apache ZooKeeper, the anchor of `troupe bench zk`: an ensemble of Debian's
 //! `zookeeper` package (3.8) on loopback, started from its jar with a configuration of our
 //! own in a scratch directory: fsync on every transaction (`forceSync=yes`, ZooKeeper's
 //! default), the default 2 s tick, no admin server, no client limit.
@@ -30,8 +30,9 @@ fn free_port() -> Result<u16> {
 }
 
 impl Ensemble {
-    /// Starts 3 servers with data in `dir` (emptied first), each in its CPU cgroup if `caps`.
-    pub fn start(dir: &Path, caps: Option<&CpuCaps>) -> Result<Ensemble> {
+    /// Starts `servers` servers with data in `dir` (emptied first), each in its CPU cgroup if
+    /// `caps`.
+    pub fn start(dir: &Path, servers: usize, caps: Option<&CpuCaps>) -> Result<Ensemble> {
         if !Path::new(JAR).exists() {
             bail!(
                 "Apache ZooKeeper is not installed ({JAR} is missing): apt-get install zookeeper"
@@ -40,10 +41,10 @@ impl Ensemble {
         let _ = std::fs::remove_dir_all(dir);
         std::fs::create_dir_all(dir)?;
         let mut ports = Vec::new();
-        for _ in 0..3 {
+        for _ in 0..servers {
             ports.push((free_port()?, free_port()?, free_port()?));
         }
-        let servers: String = ports
+        let members: String = ports
             .iter()
             .enumerate()
             .map(|(i, (_, quorum, election))| {
@@ -62,7 +63,7 @@ impl Ensemble {
             let config = format!(
                 "tickTime=2000\ninitLimit=10\nsyncLimit=5\ndataDir={}\nclientPort={client}\n\
                  clientPortAddress=127.0.0.1\nmaxClientCnxns=0\nforceSync=yes\n\
-                 admin.enableServer=false\n{servers}",
+                 admin.enableServer=false\n{members}",
                 data.display()
             );
             let config_path = dir.join(format!("zoo{}.cfg", i + 1));

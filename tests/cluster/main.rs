@@ -19,3 +19,4 @@ mod support;
 mod up;
 mod vmft;
 mod zk;
+mod zkcli;

@@ -1,27 +1,31 @@
 //! `troupe bench zk`: troupe's ZooKeeper against Apache ZooKeeper 3.8, in one run, as the
-//! ZooKeeper paper measured its own (§5.1, Table 1 and Figure 5): 3 servers each on loopback,
-//! fsync on, and the same load generator for both, speaking ZooKeeper's protocol (troupe's Rust
-//! client, `troupe_actors::zk::client`).
+//! ZooKeeper paper measured its own (§5.1, Table 1 and Figure 5): ensembles of `--servers`
+//! (3 by default) on loopback, fsync on, and the same load generator for both, speaking
+//! ZooKeeper's protocol (troupe's Rust client, `troupe_actors::zk::client`).
 //!
-//! The load: [`SESSIONS`] sessions spread evenly over the 3 servers, each keeping [`DEPTH`]
+//! The load: [`SESSIONS`] sessions spread evenly over the servers, each keeping [`DEPTH`]
 //! requests in flight (the paper's clients keep many outstanding), on [`ZNODES`] znodes of
 //! 1 KB written first. Reads are getData, writes setData of 1 KB (version -1), so every write
-//! goes through the leader and the log. Three workloads: 100% reads, 100% writes, and 70%
-//! reads. Rounds interleave (troupe, Apache, troupe, ...) so that the machine's noise falls on
-//! both alike, after a warm-up of each (the JVM's JIT). Each server process may be capped to a
-//! share of a CPU with a cgroup of its own (`--cpu-per-node`), as separate machines would be;
-//! the load generator runs in this process, uncapped.
+//! goes through the leader and the log. The workloads are shares of reads (`--reads`, in
+//! percent): by default 100% reads, 100% writes and 70% reads; a sweep from 0 to 100 traces
+//! one curve of the paper's Figure 5. Rounds interleave (troupe, Apache, troupe, ...) so that
+//! the machine's noise falls on both alike, after a warm-up of each (the JVM's JIT). Each
+//! server process may be capped to a share of a CPU with a cgroup of its own
+//! (`--cpu-per-node`), as separate machines would be; the load generator runs in this
+//! process, uncapped.
 //!
-//! The table gives each system's median ops/s over its rounds (and their range), p50 and p99
-//! latency, and troupe's over Apache's throughput; beside it, the shape of the paper's Table 1
-//! for 3 servers (reads about 4 times writes). The goal: beat Apache ZooKeeper on writes and
-//! match it on reads (at least 0.9 of its throughput), judged on the medians; below it the
+//! The report ([`report`]) gives each system's median ops/s over its rounds (and their range),
+//! p50 and p99 latency, and troupe's over Apache's throughput, beside the paper's Table 1.
+//! The goal, judged on the medians when both 100% reads and 100% writes ran: beat Apache
+//! ZooKeeper on writes and match it on reads (at least 0.9 of its throughput); below it the
 //! command fails. The last line is JSON.
 
+mod report;
+
 use super::apache_zk::Ensemble;
-use super::compare::{histogram, Measured, Measures};
+use super::compare::{histogram, Measured};
 use super::nodes::{caps_for, describe_caps, scratch_dir, Nodes};
-use anyhow::{bail, Context as _, Result};
+use anyhow::{bail, ensure, Context as _, Result};
 use hdrhistogram::Histogram;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -32,7 +36,7 @@ use troupe::config::ClusterConfig;
 use troupe_actors::zk::client::ZkClient;
 use troupe_messages::zk::{CreateMode, ZkError};
 
-/// Sessions of the load generator, spread over the 3 servers.
+/// Sessions of the load generator, spread over the servers.
 const SESSIONS: usize = 24;
 /// Requests each session keeps in flight.
 const DEPTH: usize = 8;
@@ -40,46 +44,33 @@ const DEPTH: usize = 8;
 const ZNODES: usize = 100;
 /// Bytes of each znode's data (the paper's 1 KB).
 const VALUE: usize = 1024;
-/// The paper's Table 1 for 3 servers: saturated throughput at 100% and 0% reads.
-const PAPER_READS: f64 = 87_000.0;
-const PAPER_WRITES: f64 = 21_000.0;
 
-/// The workloads: a name and the share of reads in percent.
-const WORKLOADS: [(&str, u32); 3] = [("reads", 100), ("writes", 0), ("70/30", 70)];
+/// What to run: the servers of each ensemble and the shares of reads measured.
+pub struct Plan {
+    /// Servers per ensemble (odd).
+    pub servers: usize,
+    /// Shares of reads, in percent, in the order measured.
+    pub read_percents: Vec<u32>,
+}
 
 /// One measured round.
 #[derive(Serialize, Clone)]
 struct ZkRound {
     system: &'static str,
-    workload: &'static str,
+    workload: String,
+    read_percent: u32,
     round: usize,
     #[serde(flatten)]
     measured: Measured,
 }
 
-/// One system at one workload over its rounds.
-#[derive(Serialize)]
-struct ZkSummary {
-    system: &'static str,
-    workload: &'static str,
-    #[serde(flatten)]
-    measures: Measures,
-}
-
-fn summarise(
-    rounds: &[ZkRound],
-    system: &'static str,
-    workload: &'static str,
-) -> Option<ZkSummary> {
-    let mine = rounds
-        .iter()
-        .filter(|r| r.system == system && r.workload == workload)
-        .map(|r| &r.measured);
-    Some(ZkSummary {
-        system,
-        workload,
-        measures: Measures::over(mine)?,
-    })
+/// The name of the workload with `reads`% reads: "reads", "writes" or "70/30".
+fn workload_name(reads: u32) -> String {
+    match reads {
+        100 => "reads".into(),
+        0 => "writes".into(),
+        p => format!("{p}/{}", 100 - p),
+    }
 }
 
 /// The path of znode `i`.
@@ -170,7 +161,16 @@ struct Systems {
 }
 
 /// Runs the benchmark.
-pub fn run(quick: bool, json: bool, cpu_per_node: f64) -> Result<()> {
+pub fn run(plan: Plan, quick: bool, json: bool, cpu_per_node: f64) -> Result<()> {
+    let servers = plan.servers;
+    ensure!(
+        servers % 2 == 1 && servers >= 3,
+        "an ensemble of {servers} servers: ZooKeeper ensembles have an odd number, 3 or more"
+    );
+    ensure!(
+        !plan.read_percents.is_empty(),
+        "no share of reads to measure"
+    );
     let (rounds, run_for, warm_up) = if quick {
         (1, Duration::from_secs(1), Duration::from_secs(1))
     } else {
@@ -178,15 +178,15 @@ pub fn run(quick: bool, json: bool, cpu_per_node: f64) -> Result<()> {
     };
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     // The caps outlive the processes in them (declared first, dropped last).
-    let troupe_caps = caps_for("zk", "troupe", 3, cpu_per_node)?;
-    let apache_caps = caps_for("zk", "apache", 3, cpu_per_node)?;
+    let troupe_caps = caps_for("zk", "troupe", servers, cpu_per_node)?;
+    let apache_caps = caps_for("zk", "apache", servers, cpu_per_node)?;
     let troupe_dir = scratch_dir("zk", "troupe");
     let nodes = Nodes::start_cluster(
         &troupe_dir,
-        ClusterConfig::local("zk", 3)?,
+        ClusterConfig::local("zk", servers as u32)?,
         troupe_caps.as_ref(),
     )?;
-    let apache = Ensemble::start(&scratch_dir("zk", "apache"), apache_caps.as_ref())?;
+    let apache = Ensemble::start(&scratch_dir("zk", "apache"), servers, apache_caps.as_ref())?;
     let systems = Systems {
         troupe: nodes
             .config()
@@ -198,9 +198,9 @@ pub fn run(quick: bool, json: bool, cpu_per_node: f64) -> Result<()> {
     };
     let cap = describe_caps(cpu_per_node);
     let conditions = format!(
-        "{cores} cores; per system 3 servers on loopback with fsync (troupe: `troupe node` \
+        "{cores} cores; per system {servers} servers on loopback with fsync (troupe: `troupe node` \
          processes, ZooKeeper on troupe's Raft; Apache ZooKeeper 3.8 from Debian, Java), {cap}; \
-         one load generator (one thread) in this process for both: {SESSIONS} sessions spread over the 3 \
+         one load generator (one thread) in this process for both: {SESSIONS} sessions spread over the \
          servers, {DEPTH} requests in flight each, on {ZNODES} znodes of {VALUE} B: getData \
          for reads, setData (version -1) for writes; {rounds} round(s) of {run_for:?} per \
          system and workload after {warm_up:?} of warm-up, the systems interleaved"
@@ -214,7 +214,8 @@ pub fn run(quick: bool, json: bool, cpu_per_node: f64) -> Result<()> {
             round(addrs, 70, warm_up, 0).await?;
         }
         let mut all = Vec::new();
-        for (workload, reads) in WORKLOADS {
+        for &reads in &plan.read_percents {
+            let workload = workload_name(reads);
             for r in 1..=rounds {
                 for (system, addrs) in [("troupe", &systems.troupe), ("apache", &systems.apache)] {
                     let seed = (r as u64) << 40 | u64::from(reads);
@@ -229,7 +230,8 @@ pub fn run(quick: bool, json: bool, cpu_per_node: f64) -> Result<()> {
                     }
                     all.push(ZkRound {
                         system,
-                        workload,
+                        workload: workload.clone(),
+                        read_percent: reads,
                         round: r,
                         measured,
                     });
@@ -240,79 +242,5 @@ pub fn run(quick: bool, json: bool, cpu_per_node: f64) -> Result<()> {
     })?;
     drop(nodes);
     drop(apache);
-    report(&all, &conditions, json)
-}
-
-/// Prints the table (or only the JSON line).
-fn report(all: &[ZkRound], conditions: &str, json: bool) -> Result<()> {
-    let mut summaries = Vec::new();
-    let mut ratios = serde_json::Map::new();
-    for (workload, _) in WORKLOADS {
-        let (Some(t), Some(a)) = (
-            summarise(all, "troupe", workload),
-            summarise(all, "apache", workload),
-        ) else {
-            bail!("the {workload} workload did not run on both systems");
-        };
-        let ratio =
-            t.measures.ops_per_sec.median / a.measures.ops_per_sec.median.max(f64::MIN_POSITIVE);
-        ratios.insert(workload.to_string(), ratio.into());
-        summaries.push((t, a, ratio));
-    }
-    let median = |w: &str, s: &str| {
-        summaries
-            .iter()
-            .flat_map(|(t, a, _)| [t, a])
-            .find(|x| x.workload == w && x.system == s)
-            .map_or(0.0, |x| x.measures.ops_per_sec.median)
-    };
-    let shape = |s: &str| median("reads", s) / median("writes", s).max(f64::MIN_POSITIVE);
-    let goal_writes = ratios
-        .get("writes")
-        .and_then(|v| v.as_f64())
-        .is_some_and(|r| r > 1.0);
-    let goal_reads = ratios
-        .get("reads")
-        .and_then(|v| v.as_f64())
-        .is_some_and(|r| r >= 0.9);
-    if !json {
-        println!("conditions: {conditions}");
-        println!("{:<8} {:<7} {}", "workload", "system", Measures::headings());
-        for (t, a, ratio) in &summaries {
-            for s in [t, a] {
-                println!("{:<8} {:<7} {}", s.workload, s.system, s.measures.cells());
-            }
-            println!("{:<8} troupe/apache throughput: {ratio:.2}", t.workload);
-        }
-        println!(
-            "shape: reads/writes throughput: troupe {:.1}x, apache {:.1}x; the paper's Table 1 \
-             (3 servers, 2010 hardware): {PAPER_READS:.0} reads/s, {PAPER_WRITES:.0} writes/s, \
-             {:.1}x",
-            shape("troupe"),
-            shape("apache"),
-            PAPER_READS / PAPER_WRITES
-        );
-        println!(
-            "goal: beat Apache ZooKeeper on writes ({}), match it on reads, at least 0.9 of \
-             its throughput ({})",
-            if goal_writes { "met" } else { "NOT met" },
-            if goal_reads { "met" } else { "NOT met" }
-        );
-    }
-    let out = serde_json::json!({
-        "bench": "zk",
-        "conditions": conditions,
-        "summaries": summaries.iter().flat_map(|(t, a, _)| [t, a]).collect::<Vec<_>>(),
-        "troupe_over_apache": ratios,
-        "reads_over_writes": {"troupe": shape("troupe"), "apache": shape("apache"),
-                              "paper": PAPER_READS / PAPER_WRITES},
-        "goal_writes_met": goal_writes,
-        "goal_reads_met": goal_reads,
-        "rounds": all,
-    });
-    println!("{}", serde_json::to_string(&out)?);
-    if !(goal_writes && goal_reads) {
-        bail!("below the goal: beat Apache ZooKeeper on writes, match it on reads");
-    }
-    Ok(())
+    report::report(&all, servers, &plan.read_percents, &conditions, json)
 }
