@@ -492,7 +492,11 @@ impl ZkCore {
                         let reply = frame(q.xid, self.state.last_zxid(), Err(e));
                         self.set_step(conn, i, Step::Answered(reply));
                     }
-                    None if earlier_write_pending => break,
+                    // A read waits for the session's earlier writes, but the writes after it
+                    // are proposed now (pipelined, as ZooKeeper's followers forward them): the
+                    // read is answered when the write before it applies, before anything
+                    // later does, so it sees neither less nor more than FIFO order allows.
+                    None if earlier_write_pending => {}
                     None => {
                         let (xid, request) = (q.xid, q.request.clone());
                         let reply = self.answer_now(conn, xid, &request);

@@ -149,6 +149,51 @@ fn a_read_behind_a_write_of_its_connection_sees_it_and_replies_keep_order() {
 }
 
 #[test]
+fn writes_behind_a_waiting_read_are_proposed_at_once_and_the_read_sees_only_what_came_before() {
+    let mut one = One::new();
+    one.connect(1, 0);
+    let set = |data: &[u8]| {
+        Request::Write(JuteOp::SetData {
+            path: "/a".into(),
+            data: data.to_vec(),
+            version: -1,
+        })
+    };
+    one.send(1, 1, &create("/a", 0));
+    one.commit();
+    one.frames(1);
+    let (first, read, second) = (set(b"first"), get("/a", false), set(b"second"));
+    one.send(1, 2, &first);
+    one.send(1, 3, &read);
+    one.send(1, 4, &second);
+    // Both writes are in the log before either applies: the read does not hold back the write
+    // behind it (the pipeline a session keeps full).
+    let entries = one.core.take_outbox();
+    assert_eq!(entries.len(), 2, "the write behind the read waited");
+    assert!(one.frames(1).is_empty(), "the read went ahead of the write");
+    // The first applies: its reply, then the read's, which sees it and not the second.
+    one.index += 1;
+    one.core.apply(one.index, &entries[0], one.now);
+    one.sent.extend(one.core.take_effects());
+    let frames = one.frames(1);
+    assert_eq!(frames.len(), 2);
+    let (h1, _) = decoded(&frames[0], &first);
+    assert_eq!((h1.xid, h1.err), (2, 0));
+    let (h2, r2) = decoded(&frames[1], &read);
+    assert_eq!((h2.xid, h2.zxid), (3, h1.zxid));
+    assert!(matches!(r2, Response::Data(ref d, s) if d == b"first" && s.mzxid == h1.zxid));
+    // Then the second.
+    one.index += 1;
+    one.core.apply(one.index, &entries[1], one.now);
+    one.sent.extend(one.core.take_effects());
+    let frames = one.frames(1);
+    assert_eq!(frames.len(), 1);
+    let (h3, _) = decoded(&frames[0], &second);
+    assert_eq!((h3.xid, h3.err), (4, 0));
+    assert!(h3.zxid > h1.zxid);
+}
+
+#[test]
 fn a_watch_fires_before_the_writers_reply_and_only_once() {
     let mut one = One::new();
     one.connect(1, 0);
