@@ -57,11 +57,27 @@ impl Nodes {
             .args(["node", "--id", &self.config.nodes[i].id, "--config"])
             .arg(&self.config_path)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(Stdio::from(self.log_file(i)?))
             .spawn()
             .context("cannot start a node process")?;
         self.children[i] = Some(child);
         Ok(())
+    }
+
+    /// Where the node at position `i` writes its log (its stderr): `<id>.log` beside the
+    /// cluster file, appended to across restarts.
+    pub fn log_path(&self, i: usize) -> PathBuf {
+        let dir = self.config_path.parent().unwrap_or(Path::new("."));
+        dir.join(format!("{}.log", self.config.nodes[i].id))
+    }
+
+    fn log_file(&self, i: usize) -> Result<std::fs::File> {
+        let path = self.log_path(i);
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .with_context(|| format!("cannot open {}", path.display()))
     }
 
     /// Kills a node's process with SIGKILL.

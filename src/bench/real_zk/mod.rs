@@ -30,7 +30,9 @@ use hdrhistogram::Histogram;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use troupe::config::ClusterConfig;
 use troupe_actors::zk::client::ZkClient;
@@ -53,6 +55,9 @@ pub struct Plan {
     pub read_percents: Vec<u32>,
 }
 
+/// Failed operations by the client's error (its Debug form: `ConnectionLoss`, ...).
+type Failures = BTreeMap<String, u64>;
+
 /// One measured round.
 #[derive(Serialize, Clone)]
 struct ZkRound {
@@ -62,6 +67,8 @@ struct ZkRound {
     round: usize,
     #[serde(flatten)]
     measured: Measured,
+    /// The failed operations (`measured.failed` of them) by error.
+    failures: Failures,
 }
 
 /// The name of the workload with `reads`% reads: "reads", "writes" or "70/30".
@@ -103,7 +110,7 @@ async fn round(
     reads: u32,
     run_for: Duration,
     seed: u64,
-) -> Result<(Histogram<u64>, u64, f64)> {
+) -> Result<(Histogram<u64>, Failures, f64)> {
     let mut sessions = Vec::new();
     for s in 0..SESSIONS {
         let host = vec![addrs[s % addrs.len()]];
@@ -120,20 +127,19 @@ async fn round(
             let zk = zk.clone();
             let mut rng = ChaCha8Rng::seed_from_u64(seed ^ ((s * DEPTH + d) as u64) << 16);
             tasks.push(tokio::spawn(async move {
-                let (mut latencies, mut failed) = (histogram(), 0u64);
+                let (mut latencies, mut failed) = (histogram(), Failures::new());
                 let value = vec![b'w'; VALUE];
                 while Instant::now() < end {
                     let path = znode(rng.gen_range(0..ZNODES));
                     let began = Instant::now();
-                    let ok = if rng.gen_range(0..100) < reads {
-                        zk.get_data(&path, false).await.is_ok()
+                    let done = if rng.gen_range(0..100) < reads {
+                        zk.get_data(&path, false).await.map(drop)
                     } else {
-                        zk.set_data(&path, &value, -1).await.is_ok()
+                        zk.set_data(&path, &value, -1).await.map(drop)
                     };
-                    if ok {
-                        latencies.saturating_record(began.elapsed().as_micros() as u64);
-                    } else {
-                        failed += 1;
+                    match done {
+                        Ok(()) => latencies.saturating_record(began.elapsed().as_micros() as u64),
+                        Err(e) => *failed.entry(format!("{e:?}")).or_default() += 1,
                     }
                 }
                 (latencies, failed)
@@ -141,11 +147,13 @@ async fn round(
         }
     }
     let mut all = histogram();
-    let mut failed = 0;
+    let mut failed = Failures::new();
     for task in tasks {
         let (latencies, f) = task.await.context("a load task panicked")?;
         all.add(latencies).context("histograms of one shape")?;
-        failed += f;
+        for (kind, n) in f {
+            *failed.entry(kind).or_default() += n;
+        }
     }
     let secs = start.elapsed().as_secs_f64();
     for zk in sessions {
@@ -220,12 +228,12 @@ pub fn run(plan: Plan, quick: bool, json: bool, cpu_per_node: f64) -> Result<()>
                 for (system, addrs) in [("troupe", &systems.troupe), ("apache", &systems.apache)] {
                     let seed = (r as u64) << 40 | u64::from(reads);
                     let (latencies, failed, secs) = round(addrs, reads, run_for, seed).await?;
-                    let measured = Measured::of(&latencies, failed, secs);
+                    let measured = Measured::of(&latencies, failed.values().sum(), secs);
                     if !json {
                         eprintln!(
                             "  {workload:<7} {system:<7} round {r}: {:>8.0} ops/s, p50 {:.2} ms, \
-                             p99 {:.2} ms, {failed} failed",
-                            measured.ops_per_sec, measured.p50_ms, measured.p99_ms
+                             p99 {:.2} ms, {} failed {failed:?}",
+                            measured.ops_per_sec, measured.p50_ms, measured.p99_ms, measured.failed
                         );
                     }
                     all.push(ZkRound {
@@ -234,13 +242,25 @@ pub fn run(plan: Plan, quick: bool, json: bool, cpu_per_node: f64) -> Result<()>
                         read_percent: reads,
                         round: r,
                         measured,
+                        failures: failed,
                     });
                 }
             }
         }
         anyhow::Ok(all)
     })?;
-    drop(nodes);
     drop(apache);
+    let failed: u64 = all
+        .iter()
+        .filter(|r| r.system == "troupe")
+        .map(|r| r.measured.failed)
+        .sum();
+    let logs: Vec<PathBuf> = (0..servers).map(|i| nodes.log_path(i)).collect();
+    drop(nodes);
+    if failed == 0 {
+        let _ = std::fs::remove_dir_all(&troupe_dir);
+    } else if !json {
+        eprintln!("troupe's operations failed: its servers' logs are kept in {logs:?}");
+    }
     report::report(&all, servers, &plan.read_percents, &conditions, json)
 }
