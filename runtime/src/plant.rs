@@ -72,11 +72,15 @@ pub enum Bug {
     /// A ZooKeeper write from a session that has already expired still applies (ZooKeeper's
     /// own ZOOKEEPER-1208), so an ephemeral node can outlive its session.
     ZkEphemeralOutlivesSession,
+    /// A ZooKeeper server answers a read that waits for its session's earlier write only once
+    /// every write of the session in flight applied, later ones included, so the read sees a
+    /// write its client sent after it.
+    ZkReadAfterLaterWrite,
 }
 
 impl Bug {
     /// Every bug, in the order `--plant list` prints them.
-    pub const ALL: [Bug; 18] = [
+    pub const ALL: [Bug; 19] = [
         Bug::LeaderReadsLocally,
         Bug::FollowerReadsLocally,
         Bug::AckBeforeMajority,
@@ -95,6 +99,7 @@ impl Bug {
         Bug::ZkReadBehindClient,
         Bug::ZkWatchAfterReply,
         Bug::ZkEphemeralOutlivesSession,
+        Bug::ZkReadAfterLaterWrite,
     ];
 
     /// The bug's name on the command line.
@@ -118,6 +123,7 @@ impl Bug {
             Bug::ZkReadBehindClient => "zk-read-behind-client",
             Bug::ZkWatchAfterReply => "zk-watch-after-reply",
             Bug::ZkEphemeralOutlivesSession => "zk-ephemeral-outlives-session",
+            Bug::ZkReadAfterLaterWrite => "zk-read-after-later-write",
         }
     }
 
@@ -136,9 +142,10 @@ impl Bug {
                 "gfs"
             }
             Bug::ReduceWrittenInPlace | Bug::LateResultCountedTwice => "mapreduce",
-            Bug::ZkReadBehindClient | Bug::ZkWatchAfterReply | Bug::ZkEphemeralOutlivesSession => {
-                "zk"
-            }
+            Bug::ZkReadBehindClient
+            | Bug::ZkWatchAfterReply
+            | Bug::ZkEphemeralOutlivesSession
+            | Bug::ZkReadAfterLaterWrite => "zk",
         }
     }
 
@@ -182,6 +189,9 @@ impl Bug {
             }
             Bug::ZkEphemeralOutlivesSession => {
                 "a write from an expired session still applies: an orphan ephemeral node"
+            }
+            Bug::ZkReadAfterLaterWrite => {
+                "a pipelined read is answered after its session's later writes applied"
             }
         }
     }

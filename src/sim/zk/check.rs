@@ -12,7 +12,8 @@
 //!   before it, the stat of that write, the children created by then, and nothing written by
 //!   no one;
 //! - **FIFO client order**: within one session the replies' zxids never go down, so a client
-//!   never reads older than what it wrote or saw;
+//!   never reads older than what it wrote or saw, and no read's zxid reaches a write the
+//!   session sent after it (a pipelined read sees its session's earlier writes, not its later);
 //! - **watches before the change**: a watch set by a read at zxid r on a node is fired by the
 //!   first write to it after r, and its notification reaches the session before any reply
 //!   whose zxid is that write's or later;
@@ -621,6 +622,29 @@ impl<'h> Model<'h> {
                     });
                 } else {
                     highest = Some(r);
+                }
+            }
+            // The other half of FIFO order: no read reflects a write its session sent after
+            // it, so its reply's zxid is below every such write's.
+            let mut by_sent: Vec<&ZkRecord> =
+                heard.iter().copied().filter(|r| r.sent.is_some()).collect();
+            by_sent.sort_by_key(|r| r.sent);
+            let mut later_write: Option<(i64, &ZkRecord)> = None;
+            for r in by_sent.iter().rev() {
+                let Some(zxid) = r.zxid else { continue };
+                if r.op.writes() {
+                    if r.ok() && later_write.is_none_or(|(z, _)| zxid < z) {
+                        later_write = Some((zxid, r));
+                    }
+                } else if let Some((_, w)) = later_write.filter(|(z, _)| *z <= zxid) {
+                    findings.fifo_violations += 1;
+                    findings.note(|| {
+                        format!(
+                            "{} has zxid {zxid}: it reflects a write its session sent after it: {}",
+                            describe(r),
+                            describe(w)
+                        )
+                    });
                 }
             }
             for (i, w) in heard.iter().enumerate() {

@@ -123,6 +123,9 @@ pub struct ZkRecord {
     /// The reply's (or notification's) place among the frames the session received.
     #[serde(default)]
     pub order: Option<u64>,
+    /// The request's place among the requests its session sent (operations only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent: Option<u64>,
     /// When it was called, in nanoseconds of the run's clock.
     pub call: u64,
     /// When it returned; null when the outcome is unknown (no reply).
@@ -146,6 +149,7 @@ impl ZkRecord {
             output: None,
             zxid: None,
             order: None,
+            sent: None,
             call,
             ret: None,
         }

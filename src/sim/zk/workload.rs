@@ -1,6 +1,7 @@
 //! The clients of `troupe sim zk`: each on a node of its own, with a session over troupe's
-//! network ([`ZkClient::connect_net`]), doing one operation at a time and recording each (and
-//! every watch notification it hears) for the checker.
+//! network ([`ZkClient::connect_net`]), doing one operation at a time (or a burst of three in
+//! flight together) and recording each (and every watch notification it hears) for the
+//! checker.
 //!
 //! The mix exercises what ZooKeeper promises:
 //! - setData (blind and compare-and-set), create and delete of four shared nodes, so that
@@ -9,6 +10,8 @@
 //!   notifications and replies is checked; the clients change the nodes they watch themselves;
 //! - persistent sequential children of `/q`, listed with child watches;
 //! - ephemeral sequential children of `/e` named after their session, listed;
+//! - bursts: a write, a read and a write of one node sent together, so that the server keeps
+//!   the session's pipeline full and must still answer the read between the two writes;
 //! - a session moved to the next server right after a write (as a client whose server list
 //!   changed does), while that server may not have applied the write yet;
 //! - sessions ended by a close, or abandoned as a crashed client would (they must expire),
@@ -103,6 +106,16 @@ pub struct Session {
     pub events: UnboundedReceiver<Notification>,
     /// Its id.
     pub id: i64,
+    /// Requests sent so far.
+    pub sent: u64,
+}
+
+impl Session {
+    /// The place of the next request among those the session sent.
+    fn next_sent(&mut self) -> u64 {
+        self.sent += 1;
+        self.sent
+    }
 }
 
 /// Opens a session from `node`, trying for `within`.
@@ -116,7 +129,12 @@ pub async fn open(
         .await
         .ok()?;
     let id = zk.session_id();
-    Some(Session { zk, events, id })
+    Some(Session {
+        zk,
+        events,
+        id,
+        sent: 0,
+    })
 }
 
 /// Sends `request` in `session`, records it (and the notifications heard meanwhile) as
@@ -135,8 +153,56 @@ pub async fn perform(
 ) -> (Answer, Vec<String>) {
     let mut record = ZkRecord::called(client, session.id, op, key, node.now_ns());
     fill(&mut record);
+    record.sent = Some(session.next_sent());
     let answer = session.zk.submit(request).await;
     let ret = node.now_ns();
+    answered(&mut record, &answer, ret);
+    shared.records.borrow_mut().push(record);
+    let fired = heard(shared, client, session, ret);
+    (answer, fired)
+}
+
+/// Sends `calls` (operation, path, request, value written) in `session` all at once, each in
+/// flight before any is answered, and records them as [`perform`] does. Returns the answers in
+/// the calls' order and the paths whose watches fired.
+pub async fn perform_burst(
+    shared: &Shared,
+    node: &Node,
+    client: u64,
+    session: &mut Session,
+    calls: Vec<(ZkOpKind, String, Request, Option<String>)>,
+) -> (Vec<Answer>, Vec<String>) {
+    let call = node.now_ns();
+    let mut records = Vec::new();
+    let mut requests = Vec::new();
+    for (op, key, request, value) in calls {
+        let mut record = ZkRecord::called(client, session.id, op, &key, call);
+        record.value = value;
+        record.sent = Some(session.next_sent());
+        records.push(record);
+        requests.push(request);
+    }
+    // join_all polls in order, so the requests leave in the order of the calls.
+    let zk = &session.zk;
+    let answers = futures_util::future::join_all(requests.into_iter().map(|request| async move {
+        let answer = zk.submit(request).await;
+        (answer, node.now_ns())
+    }))
+    .await;
+    let last = answers.iter().map(|(_, ret)| *ret).max().unwrap_or(call);
+    for (record, (answer, ret)) in records.iter_mut().zip(&answers) {
+        answered(record, answer, *ret);
+    }
+    shared.records.borrow_mut().extend(records);
+    let fired = heard(shared, client, session, last);
+    (
+        answers.into_iter().map(|(answer, _)| answer).collect(),
+        fired,
+    )
+}
+
+/// Fills in `record` from `answer`, received at `ret`, if a server answered.
+fn answered(record: &mut ZkRecord, answer: &Answer, ret: u64) {
     let server_said = answer.zxid.is_some() && answer.result != Err(ZkError::ConnectionLoss);
     if server_said {
         record.ret = Some(ret);
@@ -144,8 +210,11 @@ pub async fn perform(
         record.order = answer.order;
         record.output = Some(output(&answer.result));
     }
+}
+
+/// Records the notifications `session` heard by `ret`; the paths whose watches fired.
+fn heard(shared: &Shared, client: u64, session: &mut Session, ret: u64) -> Vec<String> {
     let mut records = shared.records.borrow_mut();
-    records.push(record);
     let mut fired = Vec::new();
     while let Ok(n) = session.events.try_recv() {
         fired.push(n.path.clone());
@@ -159,7 +228,7 @@ pub async fn perform(
         records.push(heard);
         shared.stats.borrow_mut().notifications += 1;
     }
-    (answer, fired)
+    fired
 }
 
 /// The history's form of a reply.
@@ -301,7 +370,8 @@ impl Client<'_> {
     async fn one_op(&mut self, session: &mut Session, roll: u32) -> Answer {
         let k = key(self.plan.rng.gen_range(0..KEYS));
         match roll {
-            6..=22 => self.set(session, &k).await,
+            6..=19 => self.set(session, &k).await,
+            20..=22 => self.burst(session, &k).await,
             23..=30 => {
                 let value = self.value();
                 let expected = self.versions.get(&k).copied().unwrap_or(0);
@@ -424,6 +494,57 @@ impl Client<'_> {
                     .await
             }
         }
+    }
+
+    /// A blind setData of `key`, a getData of it and another blind setData, all in flight
+    /// together: the read must see the first write and not the second. Returns the answer
+    /// that tells the session's fate (an expiry if one said so, else the last).
+    async fn burst(&mut self, session: &mut Session, key: &str) -> Answer {
+        let (first, second) = (self.value(), self.value());
+        let set = |value: &str| {
+            Request::Write(JuteOp::SetData {
+                path: key.to_string(),
+                data: value.as_bytes().to_vec(),
+                version: -1,
+            })
+        };
+        let get = Request::GetData {
+            path: key.to_string(),
+            watch: false,
+        };
+        let calls = vec![
+            (
+                ZkOpKind::Set,
+                key.to_string(),
+                set(&first),
+                Some(first.clone()),
+            ),
+            (ZkOpKind::Get, key.to_string(), get, None),
+            (
+                ZkOpKind::Set,
+                key.to_string(),
+                set(&second),
+                Some(second.clone()),
+            ),
+        ];
+        let (mut answers, fired) = perform_burst(
+            self.shared,
+            &self.plan.node,
+            self.plan.client,
+            session,
+            calls,
+        )
+        .await;
+        for path in fired {
+            self.watching.remove(&path);
+        }
+        for answer in &answers {
+            self.learn_version(key, answer);
+        }
+        let expired = answers
+            .iter()
+            .position(|a| a.result == Err(ZkError::SessionExpired));
+        answers.swap_remove(expired.unwrap_or(answers.len() - 1))
     }
 
     /// A blind setData of `key` (any version) with a fresh value.

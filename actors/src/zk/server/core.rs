@@ -476,10 +476,17 @@ impl ZkCore {
             let Some(q) = c.queue.get(i) else {
                 break;
             };
+            let waits_for = if troupe_runtime::plant::armed(
+                troupe_runtime::plant::Bug::ZkReadAfterLaterWrite,
+            ) {
+                c.queue.len()
+            } else {
+                i
+            };
             let earlier_write_pending = c
                 .queue
                 .iter()
-                .take(i)
+                .take(waits_for)
                 .any(|q| matches!(q.step, Step::Proposed(_)));
             if matches!(q.step, Step::Waiting) {
                 let session = c.session;

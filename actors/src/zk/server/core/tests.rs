@@ -382,4 +382,11 @@ fn the_planted_server_bugs_are_caught() {
         ),
         "a watch fired after the reply and the test did not notice"
     );
+    assert!(
+        fails_with(
+            Bug::ZkReadAfterLaterWrite,
+            writes_behind_a_waiting_read_are_proposed_at_once_and_the_read_sees_only_what_came_before
+        ),
+        "a read answered after a later write and the test did not notice"
+    );
 }
