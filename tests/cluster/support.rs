@@ -262,3 +262,18 @@ pub fn runtime() -> tokio::runtime::Runtime {
         .build()
         .expect("runtime")
 }
+
+/// Sends each line of `from` into `to` (a reader thread, e.g. for a child's stdout).
+pub fn forward_lines(
+    from: impl std::io::Read + Send + 'static,
+    to: std::sync::mpsc::Sender<String>,
+) {
+    use std::io::BufRead as _;
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(from).lines().map_while(Result::ok) {
+            if to.send(line).is_err() {
+                return;
+            }
+        }
+    });
+}

@@ -6,7 +6,7 @@
 //! from PyPI into a virtual environment under the target directory, once.
 
 use super::support::Processes;
-use std::io::{BufRead as _, BufReader, Write as _};
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
@@ -79,15 +79,8 @@ fn kazoo_drives_a_troupe_zookeeper_of_three_processes() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("the kazoo script starts");
-    let stdout = child.stdout.take().expect("stdout");
     let (lines, seen) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if lines.send(line).is_err() {
-                return;
-            }
-        }
-    });
+    super::support::forward_lines(child.stdout.take().expect("stdout"), lines);
     let deadline = Instant::now() + Duration::from_secs(180);
     let mut done = Vec::new();
     loop {

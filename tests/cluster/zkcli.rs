@@ -4,9 +4,9 @@
 //! through the SIGKILL of the server it is connected to, as the Java client does: it sends
 //! setWatches, with the last zxid it saw, to the server it reconnects to.
 
-use super::support::Processes;
+use super::support::{forward_lines, Processes};
 use super::zk::{serves_sessions_within, start_all};
-use std::io::{BufRead as _, BufReader, Read, Write as _};
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
@@ -81,17 +81,6 @@ fn zkcli_creates_gets_sets_lists_and_deletes() {
             None => panic!("zkCli did not print {want:?} in order:\n{out}"),
         }
     }
-}
-
-/// Sends each line of `from` into `to` (a reader thread: zkCli's stdout or stderr).
-fn forward_lines(from: impl Read + Send + 'static, to: mpsc::Sender<String>) {
-    std::thread::spawn(move || {
-        for line in BufReader::new(from).lines().map_while(Result::ok) {
-            if to.send(line).is_err() {
-                return;
-            }
-        }
-    });
 }
 
 /// Reads `lines` until every one of `wanted` has appeared in some line (as a substring), or

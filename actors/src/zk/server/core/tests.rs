@@ -36,9 +36,14 @@ impl One {
     /// Commits and applies everything proposed so far.
     fn commit(&mut self) {
         for entry in self.core.take_outbox() {
-            self.index += 1;
-            self.core.apply(self.index, &entry, self.now);
+            self.apply(&entry);
         }
+    }
+
+    /// Applies `entry` at the next index, as the log would.
+    fn apply(&mut self, entry: &ZkEntry) {
+        self.index += 1;
+        self.core.apply(self.index, entry, self.now);
         self.sent.extend(self.core.take_effects());
     }
 
@@ -172,9 +177,7 @@ fn writes_behind_a_waiting_read_are_proposed_at_once_and_the_read_sees_only_what
     assert_eq!(entries.len(), 2, "the write behind the read waited");
     assert!(one.frames(1).is_empty(), "the read went ahead of the write");
     // The first applies: its reply, then the read's, which sees it and not the second.
-    one.index += 1;
-    one.core.apply(one.index, &entries[0], one.now);
-    one.sent.extend(one.core.take_effects());
+    one.apply(&entries[0]);
     let frames = one.frames(1);
     assert_eq!(frames.len(), 2);
     let (h1, _) = decoded(&frames[0], &first);
@@ -183,9 +186,7 @@ fn writes_behind_a_waiting_read_are_proposed_at_once_and_the_read_sees_only_what
     assert_eq!((h2.xid, h2.zxid), (3, h1.zxid));
     assert!(matches!(r2, Response::Data(ref d, s) if d == b"first" && s.mzxid == h1.zxid));
     // Then the second.
-    one.index += 1;
-    one.core.apply(one.index, &entries[1], one.now);
-    one.sent.extend(one.core.take_effects());
+    one.apply(&entries[1]);
     let frames = one.frames(1);
     assert_eq!(frames.len(), 1);
     let (h3, _) = decoded(&frames[0], &second);
